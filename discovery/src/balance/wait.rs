@@ -1,0 +1,212 @@
+//! [`WaitForPeers`]: bound how long a request waits for a ready endpoint.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tower::{BoxError, Layer, Service};
+
+use crate::watch::{Health, Watch};
+
+/// Wraps a balancer so that a request fails with [`NoReadyPeers`] after waiting `bound`
+/// for a ready endpoint, instead of waiting forever.
+///
+/// tower's `Balance` answers `poll_ready` with `Pending` for as long as it has no ready
+/// endpoint, so with zero ready pods every request would hang. This wrapper starts a
+/// timer when the inner service first says `Pending`; when it fires, `poll_ready` returns
+/// `Ready(Ok)` and the next `call` fails at once with [`NoReadyPeers`], which says whether
+/// DNS lists no pod, DNS is failing, or the pods it lists are not ready. Like tower's
+/// `LoadShed`, it fails the request, not the service, so it is safe behind a `Buffer`.
+#[derive(Debug)]
+pub struct WaitForPeers<S> {
+    inner: S,
+    watch: Watch,
+    bound: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    shed: bool,
+}
+
+impl<S> WaitForPeers<S> {
+    /// Wraps `inner` (a balancer over `watch`'s peers), waiting at most `bound` per request.
+    pub fn new(inner: S, watch: Watch, bound: Duration) -> Self {
+        Self {
+            inner,
+            watch,
+            bound,
+            deadline: None,
+            shed: false,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S: Clone> Clone for WaitForPeers<S> {
+    /// A clone waits on its own: the timer of a pending request is not shared.
+    fn clone(&self) -> Self {
+        Self::new(self.inner.clone(), self.watch.clone(), self.bound)
+    }
+}
+
+impl<S, Req> Service<Req> for WaitForPeers<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = WaitFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(result) => {
+                self.deadline = None;
+                self.shed = false;
+                Poll::Ready(result.map_err(Into::into))
+            }
+            Poll::Pending => {
+                let bound = self.bound;
+                let deadline = self
+                    .deadline
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
+                if deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.deadline = None;
+                self.shed = true;
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        if std::mem::take(&mut self.shed) {
+            return WaitFuture::Failed(Some(NoReadyPeers::from_watch(&self.watch, self.bound)));
+        }
+        WaitFuture::Inner(self.inner.call(request))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`WaitForPeers`].
+    #[project = WaitFutureProj]
+    #[derive(Debug)]
+    pub enum WaitFuture<F> {
+        /// The request went to the inner service.
+        Inner {
+            /// The inner service's response future.
+            #[pin]
+            future: F,
+        },
+        /// The request was refused: no endpoint became ready in time.
+        Failed {
+            /// The error, until it is returned.
+            error: Option<NoReadyPeers>,
+        },
+    }
+}
+
+#[allow(non_snake_case, reason = "constructors named after the variants they build")]
+impl<F> WaitFuture<F> {
+    fn Inner(future: F) -> Self {
+        WaitFuture::Inner { future }
+    }
+
+    fn Failed(error: Option<NoReadyPeers>) -> Self {
+        WaitFuture::Failed { error }
+    }
+}
+
+impl<F, T, E> Future for WaitFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            WaitFutureProj::Inner { future } => future.poll(cx).map_err(Into::into),
+            WaitFutureProj::Failed { error } => Poll::Ready(Err(match error.take() {
+                Some(e) => Box::new(e),
+                None => "WaitFuture polled after completion".into(),
+            })),
+        }
+    }
+}
+
+/// No endpoint became ready within the bound: the request was not sent.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no ready peer for `{service}` within {bound:?}: {why}")]
+pub struct NoReadyPeers {
+    service: String,
+    bound: Duration,
+    known: usize,
+    why: String,
+}
+
+impl NoReadyPeers {
+    fn from_watch(watch: &Watch, bound: Duration) -> Self {
+        let known = watch.peers().len();
+        let why = match (watch.health(), known) {
+            (Health::Degraded { error, .. }, _) => format!("DNS is failing ({error})"),
+            (Health::Starting, _) => "the first DNS resolution has not completed".to_owned(),
+            (_, 0) => "DNS lists no ready pod (NXDOMAIN)".to_owned(),
+            (_, n) => format!("DNS lists {n} pods but none of their services is ready"),
+        };
+        Self {
+            service: watch.service().to_string(),
+            bound,
+            known,
+            why,
+        }
+    }
+
+    /// The Service, as written in the watch.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// How many pods DNS listed when the request gave up.
+    pub fn known_peers(&self) -> usize {
+        self.known
+    }
+}
+
+/// A [`Layer`] that applies [`WaitForPeers`].
+#[derive(Debug, Clone)]
+pub struct WaitForPeersLayer {
+    watch: Watch,
+    bound: Duration,
+}
+
+impl WaitForPeersLayer {
+    /// Requests wait at most `bound` for one of `watch`'s peers to be ready.
+    pub fn new(watch: Watch, bound: Duration) -> Self {
+        Self { watch, bound }
+    }
+}
+
+impl<S> Layer<S> for WaitForPeersLayer {
+    type Service = WaitForPeers<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WaitForPeers::new(inner, self.watch.clone(), self.bound)
+    }
+}
+
+impl fmt::Display for WaitForPeersLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "wait at most {:?} for a peer of {}", self.bound, self.watch.service())
+    }
+}

@@ -1,0 +1,263 @@
+//! [`Discovery`]: the entry point that owns the DNS client and the shared watches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use tokio::sync::{Notify, watch};
+
+use crate::config::Config;
+use crate::dns::DnsClient;
+use crate::error::Result;
+use crate::name::{Environment, InvalidName, Service, ServiceName};
+use crate::peer::PeerSet;
+use crate::resolve::{Resolution, resolve};
+use crate::watch::{Health, Refresher, Watch, WatchInner};
+
+/// Resolves and watches headless Services. Cheap to clone; clones share the DNS client
+/// and the watches.
+///
+/// Watching the same Service twice returns the same [`Watch`] while it is alive, so that
+/// every part of an application shares one refresh task per Service.
+///
+/// # Examples
+///
+/// ```no_run
+/// use discovery::{Config, Discovery};
+///
+/// # async fn run() -> Result<(), discovery::Error> {
+/// let discovery = Discovery::new(Config::default())?;
+/// for peer in &discovery.resolve("redis.cache:6379").await? {
+///     println!("{:?} {} {}", peer.ordinal(), peer.fqdn(), peer.addr());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    dns: DnsClient,
+    namespace: String,
+    cluster_domain: String,
+    watches: Mutex<HashMap<Service, Weak<WatchInner>>>,
+}
+
+impl Discovery {
+    /// A client configured by `config`, with namespace and cluster domain defaults read
+    /// from the pod's [`Environment`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for out-of-range values or a bad
+    /// `DISCOVERY_NAMESERVER`; [`Error::NoNameserver`](crate::Error::NoNameserver) if no
+    /// DNS server is configured and `/etc/resolv.conf` has none.
+    pub fn new(config: Config) -> Result<Self> {
+        Self::with_environment(config, &Environment::default())
+    }
+
+    /// As [`new`](Self::new), reading defaults from `env` instead of the usual places.
+    ///
+    /// # Errors
+    ///
+    /// As for [`new`](Self::new).
+    pub fn with_environment(config: Config, env: &Environment) -> Result<Self> {
+        config.validate()?;
+        let dns = DnsClient::new(&config)?;
+        let namespace = config.namespace.clone().unwrap_or_else(|| env.namespace());
+        let cluster_domain = config
+            .cluster_domain
+            .clone()
+            .unwrap_or_else(|| env.cluster_domain());
+        Ok(Self {
+            inner: Arc::new(Shared {
+                config,
+                dns,
+                namespace,
+                cluster_domain,
+                watches: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Completes a name with this client's default namespace and cluster domain.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`](crate::Error::InvalidName) if it does not parse.
+    pub fn service(&self, name: impl IntoServiceName) -> Result<Service> {
+        let name = name.into_service_name()?;
+        Ok(Service::new(
+            &name,
+            &self.inner.namespace,
+            &self.inner.cluster_domain,
+        ))
+    }
+
+    /// Resolves a Service once. No ready pod (NXDOMAIN) is an empty set, not an error.
+    ///
+    /// # Errors
+    ///
+    /// A bad name, a port the Service does not have, or a DNS failure
+    /// ([`Error::is_transient`](crate::Error::is_transient)).
+    pub async fn resolve(&self, name: impl IntoServiceName) -> Result<PeerSet> {
+        let service = self.service(name)?;
+        let concurrency = self.inner.config.max_concurrent_lookups;
+        match resolve(&self.inner.dns, &service, concurrency).await? {
+            Resolution::Peers { peers, .. } => Ok(peers),
+            Resolution::NoReadyPods { .. } => Ok(PeerSet::empty()),
+        }
+    }
+
+    /// Watches a Service, resolving it once before returning so that the first snapshot
+    /// is real. Returns the existing watch if the Service is already watched.
+    ///
+    /// # Errors
+    ///
+    /// As for [`resolve`](Self::resolve): the first resolution's error comes straight back.
+    /// Use [`watch_lazy`](Self::watch_lazy) to start without waiting.
+    pub async fn watch(&self, name: impl IntoServiceName) -> Result<Watch> {
+        let service = self.service(name)?;
+        if let Some(existing) = self.existing(&service) {
+            return Ok(existing);
+        }
+        let (mut refresher, parts) = self.refresher(&service, Health::Starting);
+        let first = refresher.first().await?;
+        tracing::info!(service = %service, peers = first.peers.len(), "watching");
+        let task = tokio::spawn(refresher.run(first.next));
+        Ok(self.register(service, parts, task))
+    }
+
+    /// Watches a Service without waiting for the first resolution: the snapshot is empty
+    /// and [`Health::Starting`] until it completes ([`Watch::ready`] waits for it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`](crate::Error::InvalidName) only.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn watch_lazy(&self, name: impl IntoServiceName) -> Result<Watch> {
+        let service = self.service(name)?;
+        if let Some(existing) = self.existing(&service) {
+            return Ok(existing);
+        }
+        let (refresher, parts) = self.refresher(&service, Health::Starting);
+        let task = tokio::spawn(refresher.run(std::time::Duration::ZERO));
+        Ok(self.register(service, parts, task))
+    }
+
+    /// How many Services have a live watch.
+    pub fn watched(&self) -> usize {
+        self.watches().values().filter(|w| w.strong_count() > 0).count()
+    }
+
+    fn refresher(&self, service: &Service, health: Health) -> (Refresher, WatchParts) {
+        let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
+        let (health_tx, health_rx) = watch::channel(health);
+        let refresh = Arc::new(Notify::new());
+        let refresher = Refresher::new(
+            self.inner.dns.clone(),
+            service.clone(),
+            &self.inner.config,
+            peers_tx,
+            health_tx,
+            Arc::clone(&refresh),
+        );
+        (
+            refresher,
+            WatchParts {
+                peers: peers_rx,
+                health: health_rx,
+                refresh,
+            },
+        )
+    }
+
+    fn existing(&self, service: &Service) -> Option<Watch> {
+        self.watches()
+            .get(service)
+            .and_then(Weak::upgrade)
+            .map(Watch::from_inner)
+    }
+
+    /// Keeps the first live watch if another caller raced us to it; ours is dropped, which
+    /// aborts its task.
+    fn register(
+        &self,
+        service: Service,
+        parts: WatchParts,
+        task: tokio::task::JoinHandle<()>,
+    ) -> Watch {
+        let watch = Watch::new(service.clone(), parts.peers, parts.health, parts.refresh, task);
+        let mut watches = self.watches();
+        watches.retain(|_, w| w.strong_count() > 0);
+        if let Some(existing) = watches.get(&service).and_then(Weak::upgrade) {
+            return Watch::from_inner(existing);
+        }
+        watches.insert(service, watch.downgrade());
+        watch
+    }
+
+    fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<Service, Weak<WatchInner>>> {
+        // The map holds only weak references, so a panic elsewhere cannot leave it inconsistent.
+        self.inner
+            .watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct WatchParts {
+    peers: watch::Receiver<PeerSet>,
+    health: watch::Receiver<Health>,
+    refresh: Arc<Notify>,
+}
+
+/// Anything that names a Service: `&str`, `String`, or an already parsed [`ServiceName`].
+pub trait IntoServiceName {
+    /// Parses or passes through the name.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidName`] if it does not parse.
+    fn into_service_name(self) -> Result<ServiceName, InvalidName>;
+}
+
+impl IntoServiceName for &str {
+    fn into_service_name(self) -> Result<ServiceName, InvalidName> {
+        ServiceName::parse(self)
+    }
+}
+
+impl IntoServiceName for String {
+    fn into_service_name(self) -> Result<ServiceName, InvalidName> {
+        ServiceName::parse(&self)
+    }
+}
+
+impl IntoServiceName for &String {
+    fn into_service_name(self) -> Result<ServiceName, InvalidName> {
+        ServiceName::parse(self)
+    }
+}
+
+impl IntoServiceName for ServiceName {
+    fn into_service_name(self) -> Result<ServiceName, InvalidName> {
+        Ok(self)
+    }
+}
+
+impl IntoServiceName for &ServiceName {
+    fn into_service_name(self) -> Result<ServiceName, InvalidName> {
+        Ok(self.clone())
+    }
+}

@@ -1,0 +1,145 @@
+//! [`DnsClient`]: queries through hickory's name-server pool, without its cache.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::xfer::DnsHandle;
+use hickory_resolver::net::{DnsError, NetError, NoRecords};
+use hickory_resolver::proto::op::{DnsRequestOptions, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
+
+use super::Answer;
+use crate::config::Config;
+use crate::error::{DnsFailure, Error, Result};
+
+/// A DNS client for discovery queries: absolute names only, no cache, TCP after truncation.
+#[derive(Clone)]
+pub(crate) struct DnsClient {
+    pool: NameServerPool<TokioRuntimeProvider>,
+    request: DnsRequestOptions,
+    timeout: Duration,
+    servers: Arc<str>,
+}
+
+impl std::fmt::Debug for DnsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsClient")
+            .field("servers", &self.servers)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DnsClient {
+    /// Builds a client for the configured nameserver, or the system's.
+    pub(crate) fn new(config: &Config) -> Result<Self> {
+        let servers = match config.effective_nameserver()? {
+            Some(addr) => vec![explicit_server(addr)],
+            None => {
+                let (system, _) = hickory_resolver::system_conf::read_system_conf()
+                    .map_err(|e| Error::NoNameserver(format!("reading /etc/resolv.conf failed: {e}")))?;
+                let servers = system.name_servers().to_vec();
+                if servers.is_empty() {
+                    return Err(Error::NoNameserver("/etc/resolv.conf lists no nameserver".into()));
+                }
+                servers
+            }
+        };
+        let shown = servers
+            .iter()
+            .map(|s| s.ip.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+
+        let mut opts = ResolverOpts::default();
+        opts.timeout = config.query_timeout;
+        opts.attempts = 1;
+        opts.cache_size = 0;
+        opts.edns0 = true;
+        let tls = TlsConfig::new().map_err(|e| Error::NoNameserver(format!("DNS client setup failed: {e}")))?;
+        let context = Arc::new(PoolContext::new(opts, tls));
+        let pool = NameServerPool::from_config(servers, context, TokioRuntimeProvider::default());
+
+        let mut request = DnsRequestOptions::default();
+        request.use_edns = true;
+        request.recursion_desired = true;
+        Ok(Self {
+            pool,
+            request,
+            // The pool's own timeout is per attempt; this bounds the whole exchange,
+            // including the TCP retry after a truncated UDP answer.
+            timeout: config.query_timeout * 2,
+            servers: shown.into(),
+        })
+    }
+
+    /// Asks `name` (absolute) for `rtype` and sorts the response into an [`Answer`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Dns`] for SERVFAIL, REFUSED, timeouts, I/O errors and truncation.
+    pub(crate) async fn query(&self, name: &Name, rtype: RecordType) -> Result<Answer> {
+        let shown = || format!("{name} {rtype}");
+        let query = Query::query(name.clone(), rtype);
+        let mut responses = self.pool.lookup(query, self.request.clone());
+        let first = tokio::time::timeout(self.timeout, responses.next()).await;
+        let response = match first {
+            Err(_elapsed) => return Err(Error::dns(shown(), DnsFailure::Timeout)),
+            Ok(None) => return Err(Error::dns(shown(), DnsFailure::Other("no response".into()))),
+            Ok(Some(Err(e))) => return classify_error(e).map_err(|f| Error::dns(shown(), f)),
+            Ok(Some(Ok(response))) => response,
+        };
+        let message = response.into_message();
+        let records: Vec<_> = message
+            .answers
+            .into_iter()
+            .filter(|r| r.record_type() == rtype && r.name == *name)
+            .collect();
+        if records.is_empty() {
+            // NOERROR with only other types (a CNAME, say): the type is absent here.
+            return Ok(Answer::NoData { negative_ttl: None });
+        }
+        Ok(Answer::Records {
+            records,
+            additionals: message.additionals,
+        })
+    }
+}
+
+/// A server or transport that listens on `addr`: UDP first, TCP for truncated answers.
+fn explicit_server(addr: SocketAddr) -> NameServerConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    NameServerConfig::new(addr.ip(), true, vec![udp, tcp])
+}
+
+/// NXDOMAIN and NODATA are answers; everything else is a transient failure.
+fn classify_error(error: NetError) -> Result<Answer, DnsFailure> {
+    match error {
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords {
+            response_code,
+            negative_ttl,
+            ..
+        })) => {
+            let negative_ttl = negative_ttl.map(|s| Duration::from_secs(u64::from(s)));
+            match response_code {
+                ResponseCode::NXDomain => Ok(Answer::NxDomain { negative_ttl }),
+                ResponseCode::NoError => Ok(Answer::NoData { negative_ttl }),
+                other => Err(DnsFailure::ServerError(other.to_string())),
+            }
+        }
+        NetError::Dns(DnsError::ResponseCode(code)) => Err(DnsFailure::ServerError(code.to_string())),
+        NetError::Timeout => Err(DnsFailure::Timeout),
+        NetError::Truncated => Err(DnsFailure::Truncated),
+        NetError::Io(e) => Err(DnsFailure::Io(e.to_string())),
+        NetError::NoConnections => Err(DnsFailure::Io("no connection to any DNS server".into())),
+        other => Err(DnsFailure::Other(other.to_string())),
+    }
+}

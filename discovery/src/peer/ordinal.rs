@@ -1,0 +1,84 @@
+//! Reading a StatefulSet ordinal out of a pod's hostname.
+
+use std::net::IpAddr;
+
+/// The ordinal in `<statefulset>-<n>`, or `None` when the hostname is not of that shape
+/// or is the dashed form of the pod's own IP (`10-244-1-7`), which Kubernetes uses when
+/// the pod has no hostname under this Service.
+///
+/// Ordinals are read, never assumed: they need not start at 0 (`.spec.ordinals.start`)
+/// nor be contiguous.
+pub(crate) fn parse(hostname: &str, ip: IpAddr) -> Option<u32> {
+    if hostname == dashed(ip) {
+        return None;
+    }
+    let (prefix, digits) = hostname.rsplit_once('-')?;
+    if prefix.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The label CoreDNS gives an endpoint without a hostname: the IP with `.`/`:` turned
+/// into `-`, and a `0` added where an IPv6 form would start or end with `-`.
+pub(crate) fn dashed(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+        IpAddr::V6(v6) => {
+            let mut s = v6.to_string().replace(':', "-");
+            if s.starts_with('-') {
+                s.insert(0, '0');
+            }
+            if s.ends_with('-') {
+                s.push('0');
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4() -> IpAddr {
+        IpAddr::from([10, 244, 1, 7])
+    }
+
+    #[test]
+    fn ordinals_come_from_the_last_dash() {
+        let cases = [
+            ("redis-0", Some(0)),
+            ("redis-12", Some(12)),
+            ("my-cache-db-5", Some(5)),
+            ("redis", None),
+            ("redis-", None),
+            ("-3", None),
+            ("redis-x1", None),
+            ("redis-01", None),
+            ("redis-99999999999", None),
+            ("10-244-1-7", None),
+        ];
+        for (hostname, expected) in cases {
+            assert_eq!(parse(hostname, v4()), expected, "{hostname}");
+        }
+    }
+
+    #[test]
+    fn a_dashed_name_of_another_ip_is_read_as_a_name() {
+        // Only the pod's own dashed IP means "no hostname".
+        assert_eq!(parse("10-244-1-8", v4()), Some(8));
+    }
+
+    #[test]
+    fn dashed_forms_match_coredns() {
+        assert_eq!(dashed(v4()), "10-244-1-7");
+        assert_eq!(dashed("fd00::1".parse().expect("ip")), "fd00--1");
+        assert_eq!(dashed("::1".parse().expect("ip")), "0--1");
+        assert_eq!(dashed("fd00::".parse().expect("ip")), "fd00--0");
+        assert_eq!(parse("fd00--1", "fd00::1".parse().expect("ip")), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! One pod: [`Peer`] and the key that names it.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use super::ordinal;
+
+/// One ready pod behind the Service.
+///
+/// Holds a single shared string (the FQDN, of which the hostname is the first label), so
+/// cloning is a reference-count bump and a snapshot of 1000 peers stays small.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Peer {
+    fqdn: Arc<str>,
+    hostname_len: usize,
+    ordinal: Option<u32>,
+    addr: SocketAddr,
+}
+
+impl Peer {
+    /// A peer named `fqdn` (trailing dot optional, case folded) at `addr`.
+    ///
+    /// The ordinal is read from the first label; see [`Peer::ordinal`].
+    pub fn new(fqdn: &str, addr: SocketAddr) -> Self {
+        let fqdn = fqdn.trim_end_matches('.').to_ascii_lowercase();
+        let hostname_len = fqdn.find('.').unwrap_or(fqdn.len());
+        let ordinal = ordinal::parse(&fqdn[..hostname_len], addr.ip());
+        Self {
+            fqdn: fqdn.into(),
+            hostname_len,
+            ordinal,
+            addr,
+        }
+    }
+
+    /// The StatefulSet ordinal: `2` for `redis-2`. `None` when the pod is named by its
+    /// dashed IP (it has no hostname under this Service) or the name has no `-<n>` suffix.
+    pub fn ordinal(&self) -> Option<u32> {
+        self.ordinal
+    }
+
+    /// The pod's hostname: the first label of its FQDN (`redis-2`).
+    pub fn hostname(&self) -> &str {
+        &self.fqdn[..self.hostname_len]
+    }
+
+    /// The pod's DNS name without the trailing dot
+    /// (`redis-2.redis.cache.svc.cluster.local`). Use it as the TLS server name when
+    /// connecting by IP.
+    pub fn fqdn(&self) -> &str {
+        &self.fqdn
+    }
+
+    /// The pod's IP address.
+    pub fn ip(&self) -> IpAddr {
+        self.addr.ip()
+    }
+
+    /// The port the peer serves on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// IP and port together.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The key that names this pod across snapshots: its FQDN. A pod that comes back with
+    /// a new IP keeps its key.
+    pub fn key(&self) -> PeerKey {
+        PeerKey(Arc::clone(&self.fqdn))
+    }
+
+    /// Ordering used by [`PeerSet`](super::PeerSet): ordinal (pods without one last), then name.
+    pub(crate) fn sort_key(&self) -> (bool, u32, &str) {
+        (
+            self.ordinal.is_none(),
+            self.ordinal.unwrap_or(0),
+            &self.fqdn,
+        )
+    }
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("ordinal", &self.ordinal)
+            .field("fqdn", &&*self.fqdn)
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.hostname(), self.addr)
+    }
+}
+
+impl Serialize for Peer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Peer", 5)?;
+        s.serialize_field("ordinal", &self.ordinal)?;
+        s.serialize_field("hostname", self.hostname())?;
+        s.serialize_field("fqdn", self.fqdn())?;
+        s.serialize_field("ip", &self.ip())?;
+        s.serialize_field("port", &self.port())?;
+        s.end()
+    }
+}
+
+/// The identity of a pod across snapshots: its FQDN.
+///
+/// Used as the key of tower's [`Change`](tower::discover::Change): a pod replaced with a new
+/// IP is re-inserted under the same key, which makes the balancer swap its service.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerKey(Arc<str>);
+
+impl PeerKey {
+    /// The FQDN this key stands for.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for PeerKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

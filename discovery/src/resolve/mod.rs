@@ -1,0 +1,90 @@
+//! One resolution: a headless Service's DNS records turned into a [`PeerSet`].
+//!
+//! 1. SRV first: `_<port>._<proto>.<svc>...` for a named port, else the bare Service name,
+//!    which CoreDNS answers with every endpoint and port. Target addresses come from the
+//!    Additional section; only targets without glue are looked up.
+//! 2. No SRV records (NODATA): A and AAAA on the Service name, then PTR per address to
+//!    recover the pod names; an address without a usable PTR is named by its dashed IP.
+//! 3. NXDOMAIN for the Service: no pod is ready. For a named port, the Service name is
+//!    asked too, to tell "no ready pod" from "no such port".
+//!
+//! The refresh delay is the smallest TTL seen.
+
+mod address;
+mod srv;
+
+use std::time::Duration;
+
+use hickory_resolver::proto::rr::RecordType;
+
+use crate::dns::{Answer, DnsClient};
+use crate::error::{Error, Result};
+use crate::name::{PortSpec, Service};
+use crate::peer::PeerSet;
+
+/// What one resolution found.
+#[derive(Debug, Clone)]
+pub(crate) enum Resolution {
+    /// The ready pods, and how long the answer may be trusted.
+    Peers { peers: PeerSet, ttl: Duration },
+    /// NXDOMAIN for the Service: no ready pod, for `ttl` if the server said.
+    NoReadyPods { ttl: Option<Duration> },
+}
+
+/// The TTL used when an answer carries none (an empty negative answer without SOA).
+const TTL_WHEN_UNKNOWN: Duration = Duration::from_secs(5);
+
+/// Resolves `service` once.
+pub(crate) async fn resolve(
+    dns: &DnsClient,
+    service: &Service,
+    concurrency: usize,
+) -> Result<Resolution> {
+    let srv_name = service.srv_query()?;
+    match dns.query(&srv_name, RecordType::SRV).await? {
+        Answer::Records {
+            records,
+            additionals,
+        } => srv::peers(dns, service, &records, &additionals, concurrency).await,
+        Answer::NxDomain { negative_ttl } => match service.port() {
+            PortSpec::Named { name, .. } => no_such_port_or_no_pods(dns, service, name, negative_ttl).await,
+            PortSpec::Any | PortSpec::Number(_) => Ok(Resolution::NoReadyPods { ttl: negative_ttl }),
+        },
+        Answer::NoData { .. } => match service.port() {
+            PortSpec::Number(port) => address::peers(dns, service, *port, concurrency).await,
+            PortSpec::Any | PortSpec::Named { .. } => Err(Error::PortRequired {
+                service: service.domain_name(),
+            }),
+        },
+    }
+}
+
+/// `_name._tcp.svc` is NXDOMAIN: either the Service has no ready pod (its own name is
+/// NXDOMAIN too) or it has no port of that name.
+async fn no_such_port_or_no_pods(
+    dns: &DnsClient,
+    service: &Service,
+    port: &str,
+    negative_ttl: Option<Duration>,
+) -> Result<Resolution> {
+    let name = service.address_query()?;
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        match dns.query(&name, rtype).await? {
+            Answer::NxDomain { .. } => return Ok(Resolution::NoReadyPods { ttl: negative_ttl }),
+            Answer::Records { .. } => {
+                return Err(Error::PortNotFound {
+                    service: service.domain_name(),
+                    port: port.to_owned(),
+                });
+            }
+            Answer::NoData { .. } => continue,
+        }
+    }
+    // The name exists with neither A nor AAAA: nothing is ready to connect to.
+    Ok(Resolution::NoReadyPods { ttl: negative_ttl })
+}
+
+/// The TTL to pace the next refresh by: the smallest seen, or a default.
+pub(crate) fn ttl_or_default(ttl: Option<Duration>) -> Duration {
+    ttl.unwrap_or(TTL_WHEN_UNKNOWN)
+}

@@ -1,0 +1,148 @@
+//! Peers from an SRV answer, with addresses from its glue.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use hickory_resolver::proto::rr::rdata::SRV;
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+
+use super::{Resolution, ttl_or_default};
+use crate::dns::{Answer, DnsClient};
+use crate::error::{Error, Result};
+use crate::name::{PortSpec, Service};
+use crate::peer::{Peer, PeerSet};
+
+/// Turns SRV records into peers: one per target, at the wanted port, addressed from the
+/// Additional section or, where glue is missing, by looking the target up.
+pub(super) async fn peers(
+    dns: &DnsClient,
+    service: &Service,
+    records: &[Record],
+    additionals: &[Record],
+    concurrency: usize,
+) -> Result<Resolution> {
+    let srvs: Vec<(&SRV, u32)> = records
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::SRV(srv) if !srv.target.is_root() => Some((srv, r.ttl)),
+            _ => None,
+        })
+        .collect();
+    let port = chosen_port(service, &srvs)?;
+
+    let mut ttl = srvs.iter().map(|(_, ttl)| *ttl).min();
+    let glue = glue_by_name(additionals);
+    // One entry per target, in answer order; a pod with several ports appears once.
+    let mut targets: Vec<(Name, u16)> = Vec::with_capacity(srvs.len());
+    for (srv, _) in &srvs {
+        let target = srv.target.to_lowercase();
+        if !targets.iter().any(|(t, _)| *t == target) {
+            targets.push((target, port.unwrap_or(srv.port)));
+        }
+    }
+
+    let mut peers = Vec::with_capacity(targets.len());
+    let mut missing = Vec::new();
+    for (target, port) in targets {
+        match glue.get(&target).and_then(|addresses| preferred(addresses)) {
+            Some((ip, glue_ttl)) => {
+                ttl = Some(ttl.map_or(glue_ttl, |t| t.min(glue_ttl)));
+                peers.push(Peer::new(&target.to_ascii(), SocketAddr::new(ip, port)));
+            }
+            None => missing.push((target, port)),
+        }
+    }
+
+    let looked_up: Vec<Option<(Peer, u32)>> = futures::stream::iter(missing)
+        .map(|(target, port)| lookup_target(dns, target, port))
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    for (peer, peer_ttl) in looked_up.into_iter().flatten() {
+        ttl = Some(ttl.map_or(peer_ttl, |t| t.min(peer_ttl)));
+        peers.push(peer);
+    }
+
+    Ok(Resolution::Peers {
+        peers: PeerSet::new(peers),
+        ttl: ttl_or_default(ttl.map(|s| Duration::from_secs(u64::from(s)))),
+    })
+}
+
+/// The port every peer gets: the asked number, the named port's own, or, for any port,
+/// the single port the Service publishes (several is an error: which one is meant?).
+fn chosen_port(service: &Service, srvs: &[(&SRV, u32)]) -> Result<Option<u16>> {
+    match service.port() {
+        PortSpec::Number(n) => Ok(Some(*n)),
+        PortSpec::Named { .. } => Ok(None),
+        PortSpec::Any => {
+            let ports: BTreeSet<u16> = srvs.iter().map(|(srv, _)| srv.port).collect();
+            if ports.len() > 1 {
+                return Err(Error::AmbiguousPort {
+                    service: service.domain_name(),
+                    ports: ports
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            Ok(ports.first().copied())
+        }
+    }
+}
+
+/// A and AAAA records of the Additional section, by owner name.
+fn glue_by_name(additionals: &[Record]) -> HashMap<Name, Vec<(IpAddr, u32)>> {
+    let mut glue: HashMap<Name, Vec<(IpAddr, u32)>> = HashMap::new();
+    for record in additionals {
+        if let Some(address) = address_of(record) {
+            glue.entry(record.name.to_lowercase())
+                .or_default()
+                .push(address);
+        }
+    }
+    glue
+}
+
+/// The address and TTL of an A or AAAA record.
+pub(super) fn address_of(record: &Record) -> Option<(IpAddr, u32)> {
+    match &record.data {
+        RData::A(a) => Some((IpAddr::V4(a.0), record.ttl)),
+        RData::AAAA(aaaa) => Some((IpAddr::V6(aaaa.0), record.ttl)),
+        _ => None,
+    }
+}
+
+/// The address to use for a pod with several: IPv4 first (dual-stack clusters publish
+/// both), then the first in the answer.
+pub(super) fn preferred(addresses: &[(IpAddr, u32)]) -> Option<(IpAddr, u32)> {
+    let ttl = addresses.iter().map(|(_, t)| *t).min()?;
+    let ip = addresses
+        .iter()
+        .map(|(ip, _)| *ip)
+        .find(IpAddr::is_ipv4)
+        .or_else(|| addresses.first().map(|(ip, _)| *ip))?;
+    Some((ip, ttl))
+}
+
+/// Looks up a target without glue. NXDOMAIN means the pod is gone since the SRV answer
+/// was made (not an error: it is simply not a peer now).
+async fn lookup_target(dns: &DnsClient, target: Name, port: u16) -> Result<Option<(Peer, u32)>> {
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        match dns.query(&target, rtype).await? {
+            Answer::Records { records, .. } => {
+                let addresses: Vec<(IpAddr, u32)> = records.iter().filter_map(address_of).collect();
+                if let Some((ip, ttl)) = preferred(&addresses) {
+                    let peer = Peer::new(&target.to_ascii(), SocketAddr::new(ip, port));
+                    return Ok(Some((peer, ttl)));
+                }
+            }
+            Answer::NxDomain { .. } => return Ok(None),
+            Answer::NoData { .. } => continue,
+        }
+    }
+    Ok(None)
+}

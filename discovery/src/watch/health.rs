@@ -1,0 +1,74 @@
+//! [`Health`]: whether a watch's view of DNS is current.
+
+use std::time::Instant;
+
+use crate::error::SharedError;
+
+/// How a watch is doing, as callers can read and subscribe to it
+/// ([`Watch::health`](crate::Watch::health), [`Watch::health_changes`](crate::Watch::health_changes)).
+///
+/// A degraded watch still serves its last known good peers: DNS trouble never tears
+/// peers down. Only an authoritative NXDOMAIN (no ready pod) empties the set.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Health {
+    /// The first resolution has not finished yet (a lazily started watch).
+    Starting,
+    /// The last resolution got an answer.
+    Healthy {
+        /// When that answer came.
+        last_success: Instant,
+    },
+    /// Resolutions have been failing; the peers are those of the last good answer.
+    Degraded {
+        /// When the first failure of this run happened.
+        since: Instant,
+        /// How many resolutions failed in a row.
+        failures: u32,
+        /// The latest failure.
+        error: SharedError,
+        /// When DNS last answered, if ever.
+        last_success: Option<Instant>,
+    },
+}
+
+impl Health {
+    /// Whether the last resolution succeeded.
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Health::Healthy { .. })
+    }
+
+    /// Whether resolutions are failing.
+    pub fn is_degraded(&self) -> bool {
+        matches!(self, Health::Degraded { .. })
+    }
+
+    /// The latest failure, when degraded.
+    pub fn error(&self) -> Option<&SharedError> {
+        match self {
+            Health::Degraded { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// When DNS last answered.
+    pub fn last_success(&self) -> Option<Instant> {
+        match self {
+            Health::Starting => None,
+            Health::Healthy { last_success } => Some(*last_success),
+            Health::Degraded { last_success, .. } => *last_success,
+        }
+    }
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Health::Starting => f.write_str("starting"),
+            Health::Healthy { .. } => f.write_str("healthy"),
+            Health::Degraded { failures, error, .. } => {
+                write!(f, "degraded ({failures} failures in a row, last: {error})")
+            }
+        }
+    }
+}

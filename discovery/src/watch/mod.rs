@@ -1,0 +1,42 @@
+//! Watching a Service: one background task, any number of subscribers.
+//!
+//! [`Discovery::watch`](crate::Discovery::watch) returns a [`Watch`]: the current
+//! [`PeerSet`](crate::PeerSet), its [`Health`], and [`Subscription`]s that yield
+//! [`PeerEvent`](crate::PeerEvent)s (added, removed, changed) as pods scale, roll and
+//! turn unready.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use discovery::{Config, Discovery, PeerEvent};
+//! use futures::StreamExt;
+//!
+//! # async fn run() -> Result<(), discovery::Error> {
+//! let discovery = Discovery::new(Config::default())?;
+//! let watch = discovery.watch("_redis._tcp.redis.cache").await?;
+//! let mut changes = watch.subscribe();
+//! for peer in changes.snapshot() {
+//!     println!("ready: {} at {}", peer.hostname(), peer.addr());
+//! }
+//! while let Some(event) = changes.next().await {
+//!     match event {
+//!         PeerEvent::Added(p) => println!("+ {p}"),
+//!         PeerEvent::Removed(p) => println!("- {p}"),
+//!         PeerEvent::Changed { old, new } => println!("~ {} moved {} -> {}", new.hostname(), old.addr(), new.addr()),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod handle;
+mod health;
+mod schedule;
+mod subscription;
+mod task;
+
+pub use handle::Watch;
+pub(crate) use handle::Inner as WatchInner;
+pub use health::Health;
+pub use subscription::Subscription;
+pub(crate) use task::Refresher;
