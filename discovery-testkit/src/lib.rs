@@ -1,1 +1,75 @@
-fn main(){}
+//! A fake Kubernetes cluster on loopback, for testing code that discovers StatefulSet pods.
+//!
+//! - [`Cluster`]: an in-process DNS server (hickory-server, UDP and TCP on `127.0.0.1`)
+//!   that answers exactly as CoreDNS's `kubernetes` plugin does for headless Services:
+//!   A/AAAA per ready pod, SRV per named port and for the bare Service with glue, PTR,
+//!   NXDOMAIN when no pod is ready, SOA minimum = TTL. Faults on demand (SERVFAIL, no
+//!   answer, slow answers) and a query counter.
+//! - [`StatefulSet`]: scale, mark pods ready or not, replace a pod (same name, new IP).
+//! - Pod addresses come from a loopback block claimed by this cluster alone
+//!   ([`AddressPool`]), so tests run in parallel, and pods of one set share a port.
+//! - [`echo`]: tiny servers that say which pod answered.
+//!
+//! # Examples
+//!
+//! ```
+//! use discovery_testkit::{Cluster, Fault, StatefulSetSpec};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cluster = Cluster::start().await?;
+//! let web = cluster.statefulset(StatefulSetSpec::new("web").port("http", 8080).replicas(2))?;
+//! // Point the code under test at `cluster.dns_addr()`, e.g. DISCOVERY_NAMESERVER.
+//! assert_eq!(web.pods().len(), 2);
+//! cluster.set_fault(Fault::ServFail);
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod addr;
+mod cluster;
+mod dns;
+pub mod echo;
+mod model;
+mod statefulset;
+
+use std::sync::Once;
+
+pub use addr::AddressPool;
+pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TTL};
+pub use dns::Fault;
+pub use model::{IpFamily, Pod, ServicePort, StatefulSetSpec};
+pub use statefulset::StatefulSet;
+
+/// DNS record types, for [`Cluster::queries_for`].
+pub use hickory_server::proto::rr::RecordType;
+
+/// What can go wrong setting up the fake cluster.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The DNS server could not start.
+    #[error("testkit DNS server: {0}")]
+    Dns(String),
+    /// No loopback addresses could be claimed.
+    #[error("testkit addresses: {0}")]
+    Addresses(String),
+    /// A StatefulSet declaration or change makes no sense.
+    #[error("testkit: {0}")]
+    Spec(String),
+}
+
+/// Installs a `tracing` subscriber for tests once per process, filtered by `RUST_LOG`
+/// (default `warn`), writing through the test harness's capture.
+pub fn init_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}

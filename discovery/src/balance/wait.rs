@@ -91,39 +91,41 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         if std::mem::take(&mut self.shed) {
-            return WaitFuture::Failed(Some(NoReadyPeers::from_watch(&self.watch, self.bound)));
+            return WaitFuture::failed(NoReadyPeers::from_watch(&self.watch, self.bound));
         }
-        WaitFuture::Inner(self.inner.call(request))
+        WaitFuture::inner(self.inner.call(request))
     }
 }
 
 pin_project_lite::pin_project! {
     /// The response future of [`WaitForPeers`].
-    #[project = WaitFutureProj]
     #[derive(Debug)]
-    pub enum WaitFuture<F> {
-        /// The request went to the inner service.
-        Inner {
-            /// The inner service's response future.
-            #[pin]
-            future: F,
-        },
-        /// The request was refused: no endpoint became ready in time.
-        Failed {
-            /// The error, until it is returned.
-            error: Option<NoReadyPeers>,
-        },
+    pub struct WaitFuture<F> {
+        #[pin]
+        state: State<F>,
     }
 }
 
-#[allow(non_snake_case, reason = "constructors named after the variants they build")]
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    #[derive(Debug)]
+    enum State<F> {
+        Inner { #[pin] future: F },
+        Failed { error: Option<NoReadyPeers> },
+    }
+}
+
 impl<F> WaitFuture<F> {
-    fn Inner(future: F) -> Self {
-        WaitFuture::Inner { future }
+    fn inner(future: F) -> Self {
+        Self {
+            state: State::Inner { future },
+        }
     }
 
-    fn Failed(error: Option<NoReadyPeers>) -> Self {
-        WaitFuture::Failed { error }
+    fn failed(error: NoReadyPeers) -> Self {
+        Self {
+            state: State::Failed { error: Some(error) },
+        }
     }
 }
 
@@ -135,9 +137,9 @@ where
     type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            WaitFutureProj::Inner { future } => future.poll(cx).map_err(Into::into),
-            WaitFutureProj::Failed { error } => Poll::Ready(Err(match error.take() {
+        match self.project().state.project() {
+            StateProj::Inner { future } => future.poll(cx).map_err(Into::into),
+            StateProj::Failed { error } => Poll::Ready(Err(match error.take() {
                 Some(e) => Box::new(e),
                 None => "WaitFuture polled after completion".into(),
             })),

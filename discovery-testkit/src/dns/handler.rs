@@ -1,0 +1,120 @@
+//! The hickory-server request handler: counts, applies faults, answers from the state.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use hickory_server::net::runtime::Time;
+use hickory_server::proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
+use hickory_server::proto::rr::{Name, RecordType};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+
+use super::Fault;
+use super::answer::Zone;
+use crate::cluster::State;
+
+/// What the handler shares with the [`Cluster`](crate::Cluster).
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) state: RwLock<State>,
+    pub(crate) fault: Mutex<Fault>,
+    pub(crate) total: AtomicU64,
+    pub(crate) per_question: Mutex<HashMap<(Name, RecordType), u64>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Handler(pub(crate) Arc<Shared>);
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let shared = &self.0;
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = true;
+
+        let Some(query) = request.queries.queries().first() else {
+            metadata.response_code = ResponseCode::FormErr;
+            return send_empty(request, metadata, &mut response_handle).await;
+        };
+        let qname: Name = query.name().into();
+        let qtype = query.query_type();
+        shared.total.fetch_add(1, Ordering::Relaxed);
+        *shared
+            .per_question
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((qname.to_lowercase(), qtype))
+            .or_default() += 1;
+
+        let fault = *shared.fault.lock().unwrap_or_else(PoisonError::into_inner);
+        match fault {
+            Fault::None => {}
+            Fault::ServFail | Fault::Refused => {
+                metadata.response_code = if fault == Fault::ServFail {
+                    ResponseCode::ServFail
+                } else {
+                    ResponseCode::Refused
+                };
+                return send_empty(request, metadata, &mut response_handle).await;
+            }
+            Fault::NoAnswer => {
+                return ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                });
+            }
+            Fault::Slow(delay) => tokio::time::sleep(delay).await,
+        }
+
+        let reply = {
+            let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
+            let mut reply = Zone {
+                domain: &state.domain,
+                ttl: state.ttl,
+                serial: state.serial,
+                sets: &state.sets,
+            }
+            .answer(&qname, qtype);
+            if !state.glue {
+                reply.additionals.clear();
+            }
+            reply
+        };
+        metadata.response_code = reply.code;
+        let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
+        let response = builder.build(
+            metadata,
+            reply.answers.iter(),
+            std::iter::empty(),
+            reply.soa.iter(),
+            reply.additionals.iter(),
+        );
+        match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::warn!(%error, "testkit DNS: sending the response failed");
+                ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                })
+            }
+        }
+    }
+}
+
+async fn send_empty<R: ResponseHandler>(request: &Request, metadata: Metadata, handle: &mut R) -> ResponseInfo {
+    let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
+    let response = builder.build_no_records(metadata);
+    match handle.send_response(response).await {
+        Ok(info) => info,
+        Err(_) => ResponseInfo::from(Header {
+            metadata,
+            counts: HeaderCounts::default(),
+        }),
+    }
+}

@@ -1,0 +1,10 @@
+//! The testkit's DNS server: hickory-server answering like CoreDNS's `kubernetes` plugin.
+
+mod answer;
+mod fault;
+mod handler;
+mod server;
+
+pub use fault::Fault;
+pub(crate) use handler::{Handler, Shared};
+pub(crate) use server::DnsServer;

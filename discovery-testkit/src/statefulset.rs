@@ -1,0 +1,184 @@
+//! [`StatefulSet`]: the handle a test changes a StatefulSet through.
+
+use std::net::IpAddr;
+use std::sync::{Arc, PoisonError, RwLockWriteGuard};
+
+use crate::addr::AddressPool;
+use crate::cluster::State;
+use crate::dns::Shared;
+use crate::model::{IpFamily, Pod, PodState, SetState, StatefulSetSpec};
+use crate::Error;
+
+/// A declared StatefulSet. Every change is visible to the next DNS query.
+#[derive(Debug, Clone)]
+pub struct StatefulSet {
+    shared: Arc<Shared>,
+    pool: Arc<AddressPool>,
+    name: String,
+    namespace: String,
+    service: String,
+    family: IpFamily,
+}
+
+impl StatefulSet {
+    pub(crate) fn new(shared: Arc<Shared>, pool: Arc<AddressPool>, spec: &StatefulSetSpec) -> Self {
+        Self {
+            shared,
+            pool,
+            name: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            service: spec.service.clone(),
+            family: spec.family,
+        }
+    }
+
+    /// The StatefulSet's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The governing Service's DNS name, `<svc>.<ns>.svc.<domain>` (no trailing dot).
+    pub fn service_fqdn(&self) -> String {
+        let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+        format!(
+            "{}.{}.svc.{}",
+            self.service,
+            self.namespace,
+            state.domain.to_ascii().trim_end_matches('.')
+        )
+    }
+
+    /// The pods, by ordinal.
+    pub fn pods(&self) -> Vec<Pod> {
+        let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+        let domain = state.domain.to_ascii();
+        let Some(set) = find(&state, &self.name, &self.namespace) else {
+            return Vec::new();
+        };
+        set.pods
+            .iter()
+            .map(|(ordinal, pod)| Pod {
+                name: format!("{}-{ordinal}", self.name),
+                ordinal: *ordinal,
+                ip: pod.ip,
+                ready: pod.ready,
+                fqdn: format!(
+                    "{}.{}.{}.svc.{}",
+                    set.hostname(*ordinal, pod.ip),
+                    self.service,
+                    self.namespace,
+                    domain.trim_end_matches('.')
+                ),
+            })
+            .collect()
+    }
+
+    /// The pod with this ordinal.
+    pub fn pod(&self, ordinal: u32) -> Option<Pod> {
+        self.pods().into_iter().find(|p| p.ordinal == ordinal)
+    }
+
+    /// Scales to `replicas`: new pods (ready, fresh IPs) above the highest ordinal, or the
+    /// highest ordinals removed, as a StatefulSet controller does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Addresses`] if the pool ran dry; [`Error::Spec`] if the set is gone.
+    pub fn scale(&self, replicas: u32) -> Result<(), Error> {
+        let mut state = self.write();
+        let family = self.family;
+        let set = find_mut(&mut state, &self.name, &self.namespace)?;
+        let start = set.spec.start_ordinal;
+        let end = start + replicas;
+        set.pods.retain(|ordinal, _| *ordinal < end);
+        for ordinal in start..end {
+            if !set.pods.contains_key(&ordinal) {
+                let ip = self.pool.next(family)?;
+                set.pods.insert(ordinal, PodState { ip, ready: true });
+            }
+        }
+        set.spec.replicas = replicas;
+        state.serial += 1;
+        Ok(())
+    }
+
+    /// Marks a pod ready or not (its readiness probe passing or failing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn set_ready(&self, ordinal: u32, ready: bool) -> Result<(), Error> {
+        self.with_pod(ordinal, |pod| pod.ready = ready)
+    }
+
+    /// Marks every pod ready or not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if the set is gone.
+    pub fn set_all_ready(&self, ready: bool) -> Result<(), Error> {
+        let mut state = self.write();
+        let set = find_mut(&mut state, &self.name, &self.namespace)?;
+        set.pods.values_mut().for_each(|p| p.ready = ready);
+        state.serial += 1;
+        Ok(())
+    }
+
+    /// Replaces a pod as a rolling update does: same ordinal and name, a new IP. Returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod; [`Error::Addresses`] if the pool ran dry.
+    pub fn replace_pod(&self, ordinal: u32) -> Result<IpAddr, Error> {
+        let ip = self.pool.next(self.family)?;
+        self.with_pod(ordinal, |pod| {
+            pod.ip = ip;
+            pod.ready = true;
+        })?;
+        Ok(ip)
+    }
+
+    /// Gives a pod a chosen address (for pods whose servers are already listening there).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn set_pod_ip(&self, ordinal: u32, ip: IpAddr) -> Result<(), Error> {
+        self.with_pod(ordinal, |pod| pod.ip = ip)
+    }
+
+    fn with_pod(&self, ordinal: u32, change: impl FnOnce(&mut PodState)) -> Result<(), Error> {
+        let mut state = self.write();
+        let set = find_mut(&mut state, &self.name, &self.namespace)?;
+        let pod = set.pods.get_mut(&ordinal).ok_or_else(|| {
+            Error::Spec(format!("StatefulSet {}/{} has no pod with ordinal {ordinal}", self.namespace, self.name))
+        })?;
+        change(pod);
+        state.serial += 1;
+        Ok(())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.shared.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn find<'a>(state: &'a State, name: &str, namespace: &str) -> Option<&'a SetState> {
+    state
+        .sets
+        .iter()
+        .find(|s| s.spec.name == name && s.spec.namespace == namespace)
+}
+
+fn find_mut<'a>(state: &'a mut State, name: &str, namespace: &str) -> Result<&'a mut SetState, Error> {
+    state
+        .sets
+        .iter_mut()
+        .find(|s| s.spec.name == name && s.spec.namespace == namespace)
+        .ok_or_else(|| Error::Spec(format!("StatefulSet {namespace}/{name} is not declared")))
+}
