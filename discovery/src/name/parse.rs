@@ -200,11 +200,24 @@ impl ServiceName {
         &self.port
     }
 
-    /// Replaces the port, as a CLI's `--port-name` flag does.
+    /// Replaces the port.
     #[must_use]
     pub fn with_port(mut self, port: PortSpec) -> Self {
         self.port = port;
         self
+    }
+
+    /// Picks the named TCP port `name`, as a CLI's `--port-name` flag does.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidName`] if `name` is not a valid Kubernetes port name.
+    pub fn with_port_name(self, name: &str) -> Result<Self, InvalidName> {
+        check_port_name(&format!("_{name}._tcp.{self}"), name)?;
+        Ok(self.with_port(PortSpec::Named {
+            name: name.to_owned(),
+            protocol: "tcp".to_owned(),
+        }))
     }
 }
 

@@ -1,0 +1,57 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Resolve and watch the pods of a Kubernetes StatefulSet through its headless Service.
+#[derive(Debug, Parser)]
+#[command(name = "discovery", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print the ready pods of a Service: ordinal, hostname, IP, port, FQDN.
+    Resolve(Target),
+    /// Print the ready pods, then one line per change until interrupted.
+    Watch(Target),
+    /// Run a fake cluster in-process and show discovery and tower balancing at work.
+    Demo(DemoArgs),
+}
+
+/// Which Service, and how to reach DNS.
+#[derive(Debug, Args)]
+pub(crate) struct Target {
+    /// The Service: `svc`, `svc.ns`, `svc.ns.svc.<domain>`, `_port._tcp.svc.ns` or `svc.ns:6379`.
+    pub(crate) service: String,
+
+    /// Pick the named port (same as writing `_<name>._tcp.<service>`).
+    #[arg(long, value_name = "P")]
+    pub(crate) port_name: Option<String>,
+
+    /// Ask this DNS server instead of /etc/resolv.conf (default: $DISCOVERY_NAMESERVER).
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) nameserver: Option<SocketAddr>,
+
+    /// Namespace for names that give none (default: the pod's, else `default`).
+    #[arg(long, short = 'n')]
+    pub(crate) namespace: Option<String>,
+
+    /// Cluster domain for names that give none (default: from resolv.conf, else `cluster.local`).
+    #[arg(long)]
+    pub(crate) cluster_domain: Option<String>,
+
+    /// Print JSON: an array for `resolve`, one object per line for `watch`.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Keep the fake cluster up after the demo and print its DNS address, until Ctrl-C.
+    #[arg(long)]
+    pub(crate) keep: bool,
+}
