@@ -1,0 +1,149 @@
+//! The `discovery` binary, run as a subprocess against a testkit cluster.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use discovery_testkit::{Cluster, Fault, StatefulSetSpec};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn discovery() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_discovery"));
+    cmd.env_remove("DISCOVERY_NAMESERVER").env_remove("POD_NAMESPACE");
+    cmd
+}
+
+async fn run(args: &[&str]) -> Output {
+    let mut cmd = discovery();
+    cmd.args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run discovery"))
+        .await
+        .expect("join")
+}
+
+async fn redis_cluster(replicas: u32) -> (Cluster, discovery_testkit::StatefulSet) {
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let set = cluster
+        .statefulset(StatefulSetSpec::new("redis").namespace("cache").port("redis", 6379).replicas(replicas))
+        .expect("statefulset");
+    (cluster, set)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resolve_prints_a_table_and_json() {
+    let (cluster, set) = redis_cluster(3).await;
+    let ns = cluster.dns_addr().to_string();
+
+    let out = run(&["resolve", "redis.cache", "--port-name", "redis", "--nameserver", &ns]).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("ORDINAL"), "{text}");
+    for pod in set.pods() {
+        assert!(text.contains(&pod.fqdn) && text.contains(&pod.ip.to_string()), "{text}");
+    }
+
+    let out = run(&["resolve", "_redis._tcp.redis.cache", "--nameserver", &ns, "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let peers: Value = serde_json::from_slice(&out.stdout).expect("JSON array");
+    let peers = peers.as_array().expect("array");
+    assert_eq!(peers.len(), 3);
+    assert_eq!(peers[1]["ordinal"], 1);
+    assert_eq!(peers[1]["hostname"], "redis-1");
+    assert_eq!(peers[1]["fqdn"], "redis-1.redis.cache.svc.cluster.local");
+    assert_eq!(peers[1]["ip"], set.pod(1).expect("pod").ip.to_string());
+    assert_eq!(peers[1]["port"], 6379);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashed_names_print_a_null_ordinal() {
+    let cluster = Cluster::start().await.expect("cluster");
+    cluster
+        .statefulset(StatefulSetSpec::new("web").port("http", 80).hostnames(false))
+        .expect("statefulset");
+    let out = run(&["resolve", "web", "--nameserver", &cluster.dns_addr().to_string(), "--json"]).await;
+    let peers: Value = serde_json::from_slice(&out.stdout).expect("JSON array");
+    assert_eq!(peers[0]["ordinal"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_codes_say_what_failed() {
+    let (cluster, _set) = redis_cluster(1).await;
+    let ns = cluster.dns_addr().to_string();
+
+    let usage = run(&["resolve"]).await;
+    assert_eq!(usage.status.code(), Some(2), "missing argument is a usage error");
+    let usage = run(&["resolve", "redis", "--nameserver", "not-an-address"]).await;
+    assert_eq!(usage.status.code(), Some(2));
+
+    let bad_name = run(&["resolve", "Redis_0.cache", "--nameserver", &ns]).await;
+    assert_eq!(bad_name.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad_name.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("invalid service name"), "{stderr}");
+
+    cluster.set_fault(Fault::ServFail);
+    let failed = run(&["resolve", "_redis._tcp.redis.cache", "--nameserver", &ns]).await;
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("DNS query"), "{stderr}");
+}
+
+/// Kills the child on drop, also when the test panics.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_prints_the_set_then_each_change_as_json_lines() {
+    let (cluster, set) = redis_cluster(2).await;
+    let mut child = discovery();
+    child
+        .args(["watch", "_redis._tcp.redis.cache", "--json", "--nameserver", &cluster.dns_addr().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = Killed(child.spawn().expect("spawn watch"));
+    let stdout = child.0.stdout.take().expect("stdout");
+    let stdout = tokio::process::ChildStdout::from_std(stdout).expect("async stdout");
+    let mut lines = BufReader::new(stdout).lines();
+
+    for ordinal in 0..2 {
+        let event = next(&mut lines).await;
+        assert_eq!(event["event"], "added");
+        assert_eq!(event["peer"]["ordinal"], ordinal);
+    }
+    set.scale(3).expect("scale");
+    let event = next(&mut lines).await;
+    assert_eq!((event["event"].as_str(), event["peer"]["hostname"].as_str()), (Some("added"), Some("redis-2")));
+    let new_ip = set.replace_pod(0).expect("replace");
+    let event = next(&mut lines).await;
+    assert_eq!(event["event"], "changed");
+    assert_eq!(event["peer"]["ip"], new_ip.to_string());
+    set.scale(2).expect("scale down");
+    let event = next(&mut lines).await;
+    assert_eq!((event["event"].as_str(), event["peer"]["ordinal"].as_u64()), (Some("removed"), Some(2)));
+}
+
+async fn next(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Value {
+    let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .expect("a line in time")
+        .expect("read")
+        .expect("not closed");
+    serde_json::from_str::<Value>(&line).expect("a JSON object per line")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_to_the_end() {
+    let out = run(&["demo"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for expected in ["scale up", "rolling update", "DNS outage", "degraded", "DNS answering again", "no ready peer", "demo finished"] {
+        assert!(stdout.contains(expected), "demo output lacks {expected:?}:\n{stdout}");
+    }
+}
