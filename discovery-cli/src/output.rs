@@ -34,7 +34,8 @@ pub(crate) fn table(peers: &PeerSet) -> String {
 
 fn row(peer: &Peer) -> [String; 5] {
     [
-        peer.ordinal().map_or_else(|| "-".to_owned(), |o| o.to_string()),
+        peer.ordinal()
+            .map_or_else(|| "-".to_owned(), |o| o.to_string()),
         peer.hostname().to_owned(),
         peer.ip().to_string(),
         peer.port().to_string(),

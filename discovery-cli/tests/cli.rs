@@ -9,7 +9,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn discovery() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_discovery"));
-    cmd.env_remove("DISCOVERY_NAMESERVER").env_remove("POD_NAMESPACE");
+    cmd.env_remove("DISCOVERY_NAMESERVER")
+        .env_remove("POD_NAMESPACE");
     cmd
 }
 
@@ -24,7 +25,12 @@ async fn run(args: &[&str]) -> Output {
 async fn redis_cluster(replicas: u32) -> (Cluster, discovery_testkit::StatefulSet) {
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("redis").namespace("cache").port("redis", 6379).replicas(replicas))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .namespace("cache")
+                .port("redis", 6379)
+                .replicas(replicas),
+        )
         .expect("statefulset");
     (cluster, set)
 }
@@ -34,15 +40,33 @@ async fn resolve_prints_a_table_and_json() {
     let (cluster, set) = redis_cluster(3).await;
     let ns = cluster.dns_addr().to_string();
 
-    let out = run(&["resolve", "redis.cache", "--port-name", "redis", "--nameserver", &ns]).await;
+    let out = run(&[
+        "resolve",
+        "redis.cache",
+        "--port-name",
+        "redis",
+        "--nameserver",
+        &ns,
+    ])
+    .await;
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("ORDINAL"), "{text}");
     for pod in set.pods() {
-        assert!(text.contains(&pod.fqdn) && text.contains(&pod.ip.to_string()), "{text}");
+        assert!(
+            text.contains(&pod.fqdn) && text.contains(&pod.ip.to_string()),
+            "{text}"
+        );
     }
 
-    let out = run(&["resolve", "_redis._tcp.redis.cache", "--nameserver", &ns, "--json"]).await;
+    let out = run(&[
+        "resolve",
+        "_redis._tcp.redis.cache",
+        "--nameserver",
+        &ns,
+        "--json",
+    ])
+    .await;
     assert!(out.status.success(), "{out:?}");
     let peers: Value = serde_json::from_slice(&out.stdout).expect("JSON array");
     let peers = peers.as_array().expect("array");
@@ -58,9 +82,20 @@ async fn resolve_prints_a_table_and_json() {
 async fn dashed_names_print_a_null_ordinal() {
     let cluster = Cluster::start().await.expect("cluster");
     cluster
-        .statefulset(StatefulSetSpec::new("web").port("http", 80).hostnames(false))
+        .statefulset(
+            StatefulSetSpec::new("web")
+                .port("http", 80)
+                .hostnames(false),
+        )
         .expect("statefulset");
-    let out = run(&["resolve", "web", "--nameserver", &cluster.dns_addr().to_string(), "--json"]).await;
+    let out = run(&[
+        "resolve",
+        "web",
+        "--nameserver",
+        &cluster.dns_addr().to_string(),
+        "--json",
+    ])
+    .await;
     let peers: Value = serde_json::from_slice(&out.stdout).expect("JSON array");
     assert_eq!(peers[0]["ordinal"], Value::Null);
 }
@@ -71,7 +106,11 @@ async fn exit_codes_say_what_failed() {
     let ns = cluster.dns_addr().to_string();
 
     let usage = run(&["resolve"]).await;
-    assert_eq!(usage.status.code(), Some(2), "missing argument is a usage error");
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "missing argument is a usage error"
+    );
     let usage = run(&["resolve", "redis", "--nameserver", "not-an-address"]).await;
     assert_eq!(usage.status.code(), Some(2));
 
@@ -104,7 +143,13 @@ async fn watch_prints_the_set_then_each_change_as_json_lines() {
     let (cluster, set) = redis_cluster(2).await;
     let mut child = discovery();
     child
-        .args(["watch", "_redis._tcp.redis.cache", "--json", "--nameserver", &cluster.dns_addr().to_string()])
+        .args([
+            "watch",
+            "_redis._tcp.redis.cache",
+            "--json",
+            "--nameserver",
+            &cluster.dns_addr().to_string(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = Killed(child.spawn().expect("spawn watch"));
@@ -119,14 +164,20 @@ async fn watch_prints_the_set_then_each_change_as_json_lines() {
     }
     set.scale(3).expect("scale");
     let event = next(&mut lines).await;
-    assert_eq!((event["event"].as_str(), event["peer"]["hostname"].as_str()), (Some("added"), Some("redis-2")));
+    assert_eq!(
+        (event["event"].as_str(), event["peer"]["hostname"].as_str()),
+        (Some("added"), Some("redis-2"))
+    );
     let new_ip = set.replace_pod(0).expect("replace");
     let event = next(&mut lines).await;
     assert_eq!(event["event"], "changed");
     assert_eq!(event["peer"]["ip"], new_ip.to_string());
     set.scale(2).expect("scale down");
     let event = next(&mut lines).await;
-    assert_eq!((event["event"].as_str(), event["peer"]["ordinal"].as_u64()), (Some("removed"), Some(2)));
+    assert_eq!(
+        (event["event"].as_str(), event["peer"]["ordinal"].as_u64()),
+        (Some("removed"), Some(2))
+    );
 }
 
 async fn next(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Value {
@@ -142,8 +193,23 @@ async fn next(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout
 async fn the_demo_runs_to_the_end() {
     let out = run(&["demo"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in ["scale up", "rolling update", "DNS outage", "degraded", "DNS answering again", "no ready peer", "demo finished"] {
-        assert!(stdout.contains(expected), "demo output lacks {expected:?}:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "scale up",
+        "rolling update",
+        "DNS outage",
+        "degraded",
+        "DNS answering again",
+        "no ready peer",
+        "demo finished",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "demo output lacks {expected:?}:\n{stdout}"
+        );
     }
 }

@@ -72,7 +72,10 @@ impl AddressPool {
     ///
     /// [`Error::Addresses`] if no free block was found.
     pub fn next_v4(&self) -> Result<Ipv4Addr, Error> {
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.next_host > HOSTS_PER_BLOCK {
             let block = claim_block()?;
             state.blocks.push(block);
@@ -92,7 +95,10 @@ impl AddressPool {
     /// pool's block. Linux loopback only has `::1`, so nothing can listen on it: IPv6 pods
     /// serve DNS tests, not connections.
     pub fn next_v6(&self) -> Ipv6Addr {
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = state.next_v6;
         state.next_v6 += 1;
         let [a, b] = state.blocks.first().map_or([0, 0], |b| b.prefix);
@@ -111,7 +117,10 @@ impl AddressPool {
     /// An address of this pool's first block reserved for the cluster's own servers
     /// (`.251` to `.253`).
     pub fn infrastructure(&self, index: u8) -> IpAddr {
-        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let [a, b] = state.blocks.first().map_or([0, 1], |b| b.prefix);
         IpAddr::V4(Ipv4Addr::new(127, a, b, 251 + index.min(2)))
     }
@@ -152,6 +161,9 @@ mod tests {
         let ips: std::collections::HashSet<_> =
             (0..600).map(|_| pool.next_v4().expect("address")).collect();
         assert_eq!(ips.len(), 600);
-        assert!(ips.iter().all(|ip| ip.octets()[0] == 127 && ip.octets()[3] <= HOSTS_PER_BLOCK));
+        assert!(
+            ips.iter()
+                .all(|ip| ip.octets()[0] == 127 && ip.octets()[3] <= HOSTS_PER_BLOCK)
+        );
     }
 }

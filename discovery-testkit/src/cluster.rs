@@ -7,11 +7,11 @@ use std::sync::{Arc, PoisonError, RwLockWriteGuard};
 
 use hickory_server::proto::rr::{Name, RecordType};
 
+use crate::Error;
 use crate::addr::AddressPool;
 use crate::dns::{DnsServer, Fault, Handler, Shared};
 use crate::model::{PodState, SetState, StatefulSetSpec};
 use crate::statefulset::StatefulSet;
-use crate::Error;
 
 /// The default record TTL: CoreDNS's `kubernetes` plugin default.
 pub const DEFAULT_TTL: u32 = 5;
@@ -157,7 +157,11 @@ impl Cluster {
 
     /// The cluster domain, without trailing dot.
     pub fn domain(&self) -> String {
-        self.state().domain.to_ascii().trim_end_matches('.').to_owned()
+        self.state()
+            .domain
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_owned()
     }
 
     /// The address pool pods get their IPs from; servers for other roles can take theirs here.
@@ -174,7 +178,13 @@ impl Cluster {
     pub fn statefulset(&self, spec: StatefulSetSpec) -> Result<StatefulSet, Error> {
         let mut pods = BTreeMap::new();
         for ordinal in spec.start_ordinal..spec.start_ordinal + spec.replicas {
-            pods.insert(ordinal, PodState { ip: self.pool.next(spec.family)?, ready: true });
+            pods.insert(
+                ordinal,
+                PodState {
+                    ip: self.pool.next(spec.family)?,
+                    ready: true,
+                },
+            );
         }
         let mut state = self.write();
         if state
@@ -195,7 +205,11 @@ impl Cluster {
 
     /// Makes every query fail or stall in the given way until set back to [`Fault::None`].
     pub fn set_fault(&self, fault: Fault) {
-        *self.shared.fault.lock().unwrap_or_else(PoisonError::into_inner) = fault;
+        *self
+            .shared
+            .fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = fault;
     }
 
     /// Changes the TTL of every record from now on.
@@ -223,10 +237,16 @@ impl Cluster {
     }
 
     fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.shared.state.read().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.shared.state.write().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -52,7 +52,11 @@ async fn serve(stream: TcpStream, pod: String) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        if write.write_all(format!("{pod} {line}\n").as_bytes()).await.is_err() {
+        if write
+            .write_all(format!("{pod} {line}\n").as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -70,11 +74,17 @@ pub async fn request(addr: SocketAddr, line: &str, timeout: Duration) -> io::Res
         let mut reply = String::new();
         BufReader::new(&mut stream).read_line(&mut reply).await?;
         if reply.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "echo server closed the connection"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "echo server closed the connection",
+            ));
         }
         Ok(reply.trim_end().to_owned())
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("no echo from {addr} within {timeout:?}")))?
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no echo from {addr} within {timeout:?}"),
+        )
+    })?
 }

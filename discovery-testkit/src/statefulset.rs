@@ -1,13 +1,14 @@
 //! [`StatefulSet`]: the handle a test changes a StatefulSet through.
 
+use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLockWriteGuard};
 
+use crate::Error;
 use crate::addr::AddressPool;
 use crate::cluster::State;
 use crate::dns::Shared;
 use crate::model::{IpFamily, Pod, PodState, SetState, StatefulSetSpec};
-use crate::Error;
 
 /// A declared StatefulSet. Every change is visible to the next DNS query.
 #[derive(Debug, Clone)]
@@ -44,7 +45,11 @@ impl StatefulSet {
 
     /// The governing Service's DNS name, `<svc>.<ns>.svc.<domain>` (no trailing dot).
     pub fn service_fqdn(&self) -> String {
-        let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .shared
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         format!(
             "{}.{}.svc.{}",
             self.service,
@@ -55,7 +60,11 @@ impl StatefulSet {
 
     /// The pods, by ordinal.
     pub fn pods(&self) -> Vec<Pod> {
-        let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+        let state = self
+            .shared
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let domain = state.domain.to_ascii();
         let Some(set) = find(&state, &self.name, &self.namespace) else {
             return Vec::new();
@@ -97,9 +106,9 @@ impl StatefulSet {
         let end = start + replicas;
         set.pods.retain(|ordinal, _| *ordinal < end);
         for ordinal in start..end {
-            if !set.pods.contains_key(&ordinal) {
+            if let Entry::Vacant(slot) = set.pods.entry(ordinal) {
                 let ip = self.pool.next(family)?;
-                set.pods.insert(ordinal, PodState { ip, ready: true });
+                slot.insert(PodState { ip, ready: true });
             }
         }
         set.spec.replicas = replicas;
@@ -156,7 +165,10 @@ impl StatefulSet {
         let mut state = self.write();
         let set = find_mut(&mut state, &self.name, &self.namespace)?;
         let pod = set.pods.get_mut(&ordinal).ok_or_else(|| {
-            Error::Spec(format!("StatefulSet {}/{} has no pod with ordinal {ordinal}", self.namespace, self.name))
+            Error::Spec(format!(
+                "StatefulSet {}/{} has no pod with ordinal {ordinal}",
+                self.namespace, self.name
+            ))
         })?;
         change(pod);
         state.serial += 1;
@@ -164,7 +176,10 @@ impl StatefulSet {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.shared.state.write().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -175,7 +190,11 @@ fn find<'a>(state: &'a State, name: &str, namespace: &str) -> Option<&'a SetStat
         .find(|s| s.spec.name == name && s.spec.namespace == namespace)
 }
 
-fn find_mut<'a>(state: &'a mut State, name: &str, namespace: &str) -> Result<&'a mut SetState, Error> {
+fn find_mut<'a>(
+    state: &'a mut State,
+    name: &str,
+    namespace: &str,
+) -> Result<&'a mut SetState, Error> {
     state
         .sets
         .iter_mut()

@@ -157,7 +157,10 @@ impl Discovery {
 
     /// How many Services have a live watch.
     pub fn watched(&self) -> usize {
-        self.watches().values().filter(|w| w.strong_count() > 0).count()
+        self.watches()
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
     }
 
     fn refresher(&self, service: &Service, health: Health) -> (Refresher, WatchParts) {
@@ -197,7 +200,13 @@ impl Discovery {
         parts: WatchParts,
         task: tokio::task::JoinHandle<()>,
     ) -> Watch {
-        let watch = Watch::new(service.clone(), parts.peers, parts.health, parts.refresh, task);
+        let watch = Watch::new(
+            service.clone(),
+            parts.peers,
+            parts.health,
+            parts.refresh,
+            task,
+        );
         let mut watches = self.watches();
         watches.retain(|_, w| w.strong_count() > 0);
         if let Some(existing) = watches.get(&service).and_then(Weak::upgrade) {

@@ -174,7 +174,10 @@ mod tests {
         assert_eq!(config.min_refresh, Duration::from_millis(250));
         assert_eq!(config.empty_grace, Duration::from_secs(2));
         assert_eq!(config.max_refresh, Config::default().max_refresh);
-        assert_eq!(config.nameserver, Some("127.0.0.1:5353".parse().expect("addr")));
+        assert_eq!(
+            config.nameserver,
+            Some("127.0.0.1:5353".parse().expect("addr"))
+        );
         config.validate().expect("valid");
     }
 
@@ -186,13 +189,23 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let mut config = Config::default();
-        config.min_refresh = Duration::from_secs(60);
+        let config = Config {
+            min_refresh: Duration::from_secs(60),
+            ..Config::default()
+        };
         let err = config.validate().expect_err("min above max");
         assert!(err.to_string().contains("min_refresh"));
 
-        let mut config = Config::default();
-        config.jitter = 1.5;
-        assert!(config.validate().expect_err("jitter").to_string().contains("jitter"));
+        let config = Config {
+            jitter: 1.5,
+            ..Config::default()
+        };
+        assert!(
+            config
+                .validate()
+                .expect_err("jitter")
+                .to_string()
+                .contains("jitter")
+        );
     }
 }

@@ -44,7 +44,9 @@ pub enum Error {
 
     /// No DNS server to ask: `/etc/resolv.conf` could not be read and no nameserver was
     /// configured.
-    #[error("no DNS server configured: {0}; set `nameserver` in the config or DISCOVERY_NAMESERVER=ip:port")]
+    #[error(
+        "no DNS server configured: {0}; set `nameserver` in the config or DISCOVERY_NAMESERVER=ip:port"
+    )]
     NoNameserver(String),
 
     /// A DNS query failed in a way that may pass (see [`DnsFailure`]).
@@ -58,7 +60,9 @@ pub enum Error {
 
     /// The Service exists but has no port with this name: the SRV name is NXDOMAIN while
     /// the Service's own name resolves.
-    #[error("service `{service}` has ready pods but no port named `{port}`; check the port names in the Service spec")]
+    #[error(
+        "service `{service}` has ready pods but no port named `{port}`; check the port names in the Service spec"
+    )]
     PortNotFound {
         /// The Service, as a DNS name.
         service: String,
@@ -67,7 +71,9 @@ pub enum Error {
     },
 
     /// No port was given and the Service publishes several.
-    #[error("service `{service}` publishes several ports ({ports}); name one as `_<name>._tcp.{service}` or give a number as `{service}:<port>`")]
+    #[error(
+        "service `{service}` publishes several ports ({ports}); name one as `_<name>._tcp.{service}` or give a number as `{service}:<port>`"
+    )]
     AmbiguousPort {
         /// The Service, as a DNS name.
         service: String,
@@ -77,7 +83,9 @@ pub enum Error {
 
     /// The Service publishes no SRV records (its ports are unnamed, or the DNS server does
     /// not serve SRV), so the port must be given.
-    #[error("service `{service}` has no SRV records to take a port from; give the port as `{service}:<port>`")]
+    #[error(
+        "service `{service}` has no SRV records to take a port from; give the port as `{service}:<port>`"
+    )]
     PortRequired {
         /// The Service, as a DNS name.
         service: String,

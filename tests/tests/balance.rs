@@ -22,7 +22,9 @@ type EchoService = tower::util::BoxService<String, String, BoxError>;
 fn echo_client(peer: &Peer) -> EchoService {
     let addr = peer.addr();
     tower::util::BoxService::new(service_fn(move |line: String| async move {
-        echo::request(addr, &line, REQUEST_TIMEOUT).await.map_err(BoxError::from)
+        echo::request(addr, &line, REQUEST_TIMEOUT)
+            .await
+            .map_err(BoxError::from)
     }))
 }
 
@@ -30,7 +32,9 @@ fn echo_client(peer: &Peer) -> EchoService {
 async fn serve_pods(set: &StatefulSet) -> HashMap<String, EchoServer> {
     let mut servers = HashMap::new();
     for pod in set.pods() {
-        let server = EchoServer::start(SocketAddr::new(pod.ip, PORT), &pod.name).await.expect("echo server");
+        let server = EchoServer::start(SocketAddr::new(pod.ip, PORT), &pod.name)
+            .await
+            .expect("echo server");
         servers.insert(pod.name, server);
     }
     servers
@@ -40,9 +44,16 @@ async fn setup(replicas: u32) -> (Cluster, StatefulSet, Watch) {
     discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("echo").port("echo", PORT).replicas(replicas))
+        .statefulset(
+            StatefulSetSpec::new("echo")
+                .port("echo", PORT)
+                .replicas(replicas),
+        )
         .expect("statefulset");
-    let watch = discovery(&cluster).watch("_echo._tcp.echo").await.expect("watch");
+    let watch = discovery(&cluster)
+        .watch("_echo._tcp.echo")
+        .await
+        .expect("watch");
     (cluster, set, watch)
 }
 
@@ -53,7 +64,13 @@ where
 {
     let mut served = HashMap::new();
     for i in 0..n {
-        let reply = service.ready().await.expect("ready").call(format!("req-{i}")).await.expect("reply");
+        let reply = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(format!("req-{i}"))
+            .await
+            .expect("reply");
         let pod = reply.split(' ').next().unwrap_or_default().to_owned();
         assert_eq!(reply, format!("{pod} req-{i}"));
         *served.entry(pod).or_default() += 1;
@@ -68,29 +85,51 @@ async fn requests_reach_every_pod_and_follow_scale_down_and_rollout() {
     let discover = PeerDiscover::from_fn(&watch, echo_client);
     // Sequential requests leave every endpoint at 0 pending: p2c breaks the tie at random.
     let discover = PendingRequestsDiscover::new::<String>(discover, CompleteOnResponse::default());
-    let mut balancer = WaitForPeers::new(Balance::new(Box::pin(discover)), watch.clone(), Duration::from_secs(2));
+    let mut balancer = WaitForPeers::new(
+        Balance::new(Box::pin(discover)),
+        watch.clone(),
+        Duration::from_secs(2),
+    );
 
     let served = spread(&mut balancer, 90).await;
     assert_eq!(served.len(), 3, "all three pods serve: {served:?}");
 
     set.scale(2).expect("scale down");
-    eventually("the scale-down seen", Duration::from_secs(3), || async { (watch.peers().len() == 2).then_some(()) }).await;
+    eventually("the scale-down seen", Duration::from_secs(3), || async {
+        (watch.peers().len() == 2).then_some(())
+    })
+    .await;
     servers.remove("echo-2");
     let served = spread(&mut balancer, 60).await;
-    assert!(!served.contains_key("echo-2"), "the removed pod got requests: {served:?}");
+    assert!(
+        !served.contains_key("echo-2"),
+        "the removed pod got requests: {served:?}"
+    );
     assert_eq!(served.len(), 2, "{served:?}");
 
     // A rolling update moves echo-1 to a new IP; its old server goes away.
     let new_ip = set.replace_pod(1).expect("replace");
     servers.remove("echo-1");
-    let moved = EchoServer::start(SocketAddr::new(new_ip, PORT), "echo-1-new").await.expect("new echo-1");
+    let moved = EchoServer::start(SocketAddr::new(new_ip, PORT), "echo-1-new")
+        .await
+        .expect("new echo-1");
     eventually("the new address seen", Duration::from_secs(3), || async {
-        watch.peers().by_ordinal(1).is_some_and(|p| p.ip() == new_ip).then_some(())
+        watch
+            .peers()
+            .by_ordinal(1)
+            .is_some_and(|p| p.ip() == new_ip)
+            .then_some(())
     })
     .await;
     let served = spread(&mut balancer, 60).await;
-    assert!(served.contains_key("echo-1-new"), "the new address serves: {served:?}");
-    assert!(!served.contains_key("echo-1"), "nothing reaches the old address: {served:?}");
+    assert!(
+        served.contains_key("echo-1-new"),
+        "the new address serves: {served:?}"
+    );
+    assert!(
+        !served.contains_key("echo-1"),
+        "nothing reaches the old address: {served:?}"
+    );
     drop(moved);
 }
 
@@ -98,32 +137,54 @@ async fn requests_reach_every_pod_and_follow_scale_down_and_rollout() {
 async fn with_zero_pods_a_request_fails_clearly_within_the_bound() {
     let (_cluster, set, watch) = setup(2).await;
     let _servers = serve_pods(&set).await;
-    let discover = PendingRequestsDiscover::new::<String>(PeerDiscover::from_fn(&watch, echo_client), CompleteOnResponse::default());
+    let discover = PendingRequestsDiscover::new::<String>(
+        PeerDiscover::from_fn(&watch, echo_client),
+        CompleteOnResponse::default(),
+    );
     let bound = Duration::from_millis(500);
     let mut balancer = WaitForPeers::new(Balance::new(Box::pin(discover)), watch.clone(), bound);
     assert_eq!(spread(&mut balancer, 10).await.values().sum::<usize>(), 10);
 
     set.scale(0).expect("scale to zero");
-    eventually("the empty set after the grace", Duration::from_secs(5), || async {
-        watch.peers().is_empty().then_some(())
-    })
+    eventually(
+        "the empty set after the grace",
+        Duration::from_secs(5),
+        || async { watch.peers().is_empty().then_some(()) },
+    )
     .await;
     let started = tokio::time::Instant::now();
     let outcome = tokio::time::timeout(bound * 4, async {
-        balancer.ready().await.expect("ready reports per request").call("hello".into()).await
+        balancer
+            .ready()
+            .await
+            .expect("ready reports per request")
+            .call("hello".into())
+            .await
     })
     .await
     .expect("never waits forever");
     let error = outcome.expect_err("no pod to serve");
-    let no_peers = error.downcast_ref::<NoReadyPeers>().expect("a NoReadyPeers error");
+    let no_peers = error
+        .downcast_ref::<NoReadyPeers>()
+        .expect("a NoReadyPeers error");
     assert_eq!(no_peers.known_peers(), 0);
-    assert!(error.to_string().contains("DNS lists no ready pod"), "{error}");
-    assert!(started.elapsed() >= bound, "failed before the bound: {:?}", started.elapsed());
+    assert!(
+        error.to_string().contains("DNS lists no ready pod"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() >= bound,
+        "failed before the bound: {:?}",
+        started.elapsed()
+    );
 
     // Pods come back: the same balancer serves again.
     set.scale(2).expect("scale up");
     let _servers = serve_pods(&set).await;
-    eventually("pods back", Duration::from_secs(3), || async { (watch.peers().len() == 2).then_some(()) }).await;
+    eventually("pods back", Duration::from_secs(3), || async {
+        (watch.peers().len() == 2).then_some(())
+    })
+    .await;
     assert_eq!(spread(&mut balancer, 10).await.values().sum::<usize>(), 10);
 }
 
@@ -138,7 +199,11 @@ async fn peak_ewma_balances_over_the_pods() {
         Duration::from_secs(1),
         CompleteOnResponse::default(),
     );
-    let mut balancer = WaitForPeers::new(Balance::new(Box::pin(discover)), watch, Duration::from_secs(2));
+    let mut balancer = WaitForPeers::new(
+        Balance::new(Box::pin(discover)),
+        watch,
+        Duration::from_secs(2),
+    );
     let served = spread(&mut balancer, 30).await;
     assert_eq!(served.len(), 3, "{served:?}");
 }
@@ -149,5 +214,7 @@ async fn the_discover_stream_is_send_and_never_errs() {
     let (_cluster, _set, watch) = setup(1).await;
     let discover = PeerDiscover::from_fn(&watch, echo_client);
     assert_send(&discover);
-    let _: &dyn futures::Stream<Item = Result<discovery::Change<discovery::PeerKey, EchoService>, std::convert::Infallible>> = &discover;
+    let _: &dyn futures::Stream<
+        Item = Result<discovery::Change<discovery::PeerKey, EchoService>, std::convert::Infallible>,
+    > = &discover;
 }

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use discovery::{Error, PortSpec, ServiceName};
-use discovery_e2e::{discovery, test_config, discovery_with};
+use discovery_e2e::{discovery, discovery_with, test_config};
 use discovery_testkit::{Cluster, IpFamily, RecordType, StatefulSetSpec};
 
 fn summary(peers: &discovery::PeerSet) -> Vec<(Option<u32>, String, IpAddr, u16)> {
@@ -17,7 +17,12 @@ fn summary(peers: &discovery::PeerSet) -> Vec<(Option<u32>, String, IpAddr, u16)
 async fn three_pods_via_srv_with_glue() {
     let cluster = Cluster::start().await.expect("cluster");
     let redis = cluster
-        .statefulset(StatefulSetSpec::new("redis").namespace("cache").port("redis", 6379).replicas(3))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .namespace("cache")
+                .port("redis", 6379)
+                .replicas(3),
+        )
         .expect("statefulset");
     let peers = discovery(&cluster)
         .resolve("_redis._tcp.redis.cache")
@@ -33,7 +38,11 @@ async fn three_pods_via_srv_with_glue() {
     let first = peers.first().expect("a peer");
     assert_eq!(first.fqdn(), "redis-0.redis.cache.svc.cluster.local");
     // Glue was in the Additional section: one SRV query, no per-target lookups.
-    assert_eq!(cluster.queries(), 1, "targets with glue must not be looked up again");
+    assert_eq!(
+        cluster.queries(),
+        1,
+        "targets with glue must not be looked up again"
+    );
 }
 
 #[tokio::test]
@@ -51,7 +60,12 @@ async fn bare_service_srv_and_any_port() {
 async fn several_ports_need_a_choice() {
     let cluster = Cluster::start().await.expect("cluster");
     cluster
-        .statefulset(StatefulSetSpec::new("redis").port("redis", 6379).port("sentinel", 26379).replicas(2))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .port("redis", 6379)
+                .port("sentinel", 26379)
+                .replicas(2),
+        )
         .expect("statefulset");
     let d = discovery(&cluster);
     let err = d.resolve("redis").await.expect_err("two ports");
@@ -76,22 +90,41 @@ async fn a_port_name_the_service_lacks_is_not_an_empty_set() {
         .resolve("_client._tcp.redis")
         .await
         .expect_err("no such port");
-    assert!(matches!(err, Error::PortNotFound { ref port, .. } if port == "client"), "{err}");
+    assert!(
+        matches!(err, Error::PortNotFound { ref port, .. } if port == "client"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn srv_without_glue_looks_targets_up() {
-    let cluster = Cluster::builder().glue(false).start().await.expect("cluster");
+    let cluster = Cluster::builder()
+        .glue(false)
+        .start()
+        .await
+        .expect("cluster");
     let set = cluster
         .statefulset(StatefulSetSpec::new("db").port("mysql", 3306).replicas(2))
         .expect("statefulset");
-    let peers = discovery(&cluster).resolve("_mysql._tcp.db").await.expect("resolves");
+    let peers = discovery(&cluster)
+        .resolve("_mysql._tcp.db")
+        .await
+        .expect("resolves");
     assert_eq!(peers.len(), 2);
     for pod in set.pods() {
         assert_eq!(peers.by_ordinal(pod.ordinal).map(|p| p.ip()), Some(pod.ip));
-        assert_eq!(cluster.queries_for(&pod.fqdn, RecordType::A), 1, "{} looked up once", pod.fqdn);
+        assert_eq!(
+            cluster.queries_for(&pod.fqdn, RecordType::A),
+            1,
+            "{} looked up once",
+            pod.fqdn
+        );
     }
-    assert_eq!(cluster.queries(), 3, "one SRV query, then one A query per target");
+    assert_eq!(
+        cluster.queries(),
+        3,
+        "one SRV query, then one A query per target"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +134,10 @@ async fn no_srv_falls_back_to_addresses_and_ptr() {
         .statefulset(StatefulSetSpec::new("kafka").replicas(3))
         .expect("statefulset without ports");
     let d = discovery(&cluster);
-    let peers = d.resolve("kafka:9092").await.expect("resolves through A + PTR");
+    let peers = d
+        .resolve("kafka:9092")
+        .await
+        .expect("resolves through A + PTR");
     let expected: Vec<_> = set
         .pods()
         .iter()
@@ -111,16 +147,28 @@ async fn no_srv_falls_back_to_addresses_and_ptr() {
 
     let err = d.resolve("kafka").await.expect_err("no port known");
     assert!(matches!(err, Error::PortRequired { .. }), "{err}");
-    assert!(err.to_string().contains("kafka.default.svc.cluster.local:<port>"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("kafka.default.svc.cluster.local:<port>"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn dashed_ip_names_have_no_ordinal() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("cache").port("memcache", 11211).replicas(2).hostnames(false))
+        .statefulset(
+            StatefulSetSpec::new("cache")
+                .port("memcache", 11211)
+                .replicas(2)
+                .hostnames(false),
+        )
         .expect("statefulset");
-    let peers = discovery(&cluster).resolve("cache").await.expect("resolves");
+    let peers = discovery(&cluster)
+        .resolve("cache")
+        .await
+        .expect("resolves");
     assert_eq!(peers.len(), 2);
     for peer in &peers {
         assert_eq!(peer.ordinal(), None, "{peer:?}");
@@ -135,9 +183,17 @@ async fn dashed_ip_names_have_no_ordinal() {
 async fn ordinals_are_read_not_assumed() {
     let cluster = Cluster::start().await.expect("cluster");
     cluster
-        .statefulset(StatefulSetSpec::new("redis").port("redis", 6379).replicas(3).start_ordinal(5))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .port("redis", 6379)
+                .replicas(3)
+                .start_ordinal(5),
+        )
         .expect("statefulset");
-    let peers = discovery(&cluster).resolve("_redis._tcp.redis").await.expect("resolves");
+    let peers = discovery(&cluster)
+        .resolve("_redis._tcp.redis")
+        .await
+        .expect("resolves");
     let ordinals: Vec<_> = peers.iter().map(|p| p.ordinal()).collect();
     assert_eq!(ordinals, [Some(5), Some(6), Some(7)]);
     assert!(peers.by_ordinal(0).is_none());
@@ -147,22 +203,50 @@ async fn ordinals_are_read_not_assumed() {
 async fn ipv6_pods() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("redis").port("redis", 6379).replicas(3).family(IpFamily::V6))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .port("redis", 6379)
+                .replicas(3)
+                .family(IpFamily::V6),
+        )
         .expect("statefulset");
     let d = discovery(&cluster);
-    let peers = d.resolve("_redis._tcp.redis").await.expect("resolves via SRV + AAAA glue");
+    let peers = d
+        .resolve("_redis._tcp.redis")
+        .await
+        .expect("resolves via SRV + AAAA glue");
     assert_eq!(peers.len(), 3);
     assert!(peers.iter().all(|p| p.ip().is_ipv6()));
-    assert_eq!(peers.by_ordinal(2).map(|p| p.ip()), set.pod(2).map(|p| p.ip));
-    assert!(peers.first().is_some_and(|p| p.addr().to_string().starts_with("[fd00:d15c:")));
+    assert_eq!(
+        peers.by_ordinal(2).map(|p| p.ip()),
+        set.pod(2).map(|p| p.ip)
+    );
+    assert!(
+        peers
+            .first()
+            .is_some_and(|p| p.addr().to_string().starts_with("[fd00:d15c:"))
+    );
 
     // And through AAAA + ip6.arpa PTR when there is no SRV.
     let bare = cluster
-        .statefulset(StatefulSetSpec::new("kafka").replicas(2).family(IpFamily::V6))
+        .statefulset(
+            StatefulSetSpec::new("kafka")
+                .replicas(2)
+                .family(IpFamily::V6),
+        )
         .expect("statefulset");
-    let peers = d.resolve("kafka:9092").await.expect("resolves via AAAA + PTR");
-    assert_eq!(peers.iter().map(|p| p.ordinal()).collect::<Vec<_>>(), [Some(0), Some(1)]);
-    assert_eq!(peers.by_ordinal(1).map(|p| p.ip()), bare.pod(1).map(|p| p.ip));
+    let peers = d
+        .resolve("kafka:9092")
+        .await
+        .expect("resolves via AAAA + PTR");
+    assert_eq!(
+        peers.iter().map(|p| p.ordinal()).collect::<Vec<_>>(),
+        [Some(0), Some(1)]
+    );
+    assert_eq!(
+        peers.by_ordinal(1).map(|p| p.ip()),
+        bare.pod(1).map(|p| p.ip)
+    );
 }
 
 #[tokio::test]
@@ -171,23 +255,48 @@ async fn two_hundred_pods_truncate_then_tcp() {
     cluster
         .statefulset(StatefulSetSpec::new("big").port("app", 7000).replicas(200))
         .expect("statefulset");
-    let peers = discovery(&cluster).resolve("_app._tcp.big").await.expect("resolves");
-    assert_eq!(peers.len(), 200, "every pod, not just those that fit in one UDP answer");
+    let peers = discovery(&cluster)
+        .resolve("_app._tcp.big")
+        .await
+        .expect("resolves");
+    assert_eq!(
+        peers.len(),
+        200,
+        "every pod, not just those that fit in one UDP answer"
+    );
     let ordinals: Vec<_> = peers.iter().filter_map(|p| p.ordinal()).collect();
     assert_eq!(ordinals, (0..200).collect::<Vec<_>>());
-    assert_eq!(cluster.queries(), 2, "one truncated UDP answer, then one TCP query");
+    assert_eq!(
+        cluster.queries(),
+        2,
+        "one truncated UDP answer, then one TCP query"
+    );
 }
 
 #[tokio::test]
 async fn no_ready_pod_is_an_empty_set() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("redis").port("redis", 6379).replicas(2))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .port("redis", 6379)
+                .replicas(2),
+        )
         .expect("statefulset");
     set.set_all_ready(false).expect("unready");
     let d = discovery(&cluster);
-    assert!(d.resolve("_redis._tcp.redis").await.expect("NXDOMAIN is an answer").is_empty());
-    assert!(d.resolve("redis:6379").await.expect("NXDOMAIN is an answer").is_empty());
+    assert!(
+        d.resolve("_redis._tcp.redis")
+            .await
+            .expect("NXDOMAIN is an answer")
+            .is_empty()
+    );
+    assert!(
+        d.resolve("redis:6379")
+            .await
+            .expect("NXDOMAIN is an answer")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -202,23 +311,46 @@ async fn publish_not_ready_addresses_lists_unready_pods() {
         )
         .expect("statefulset");
     set.set_ready(1, false).expect("unready");
-    let peers = discovery(&cluster).resolve("_client._tcp.etcd").await.expect("resolves");
+    let peers = discovery(&cluster)
+        .resolve("_client._tcp.etcd")
+        .await
+        .expect("resolves");
     assert_eq!(peers.len(), 3);
 }
 
 #[tokio::test]
 async fn a_custom_cluster_domain_and_namespace() {
-    let cluster = Cluster::builder().domain("k8s.example").start().await.expect("cluster");
+    let cluster = Cluster::builder()
+        .domain("k8s.example")
+        .start()
+        .await
+        .expect("cluster");
     cluster
-        .statefulset(StatefulSetSpec::new("redis").namespace("prod").port("redis", 6379).replicas(1))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .namespace("prod")
+                .port("redis", 6379)
+                .replicas(1),
+        )
         .expect("statefulset");
     let mut config = test_config(&cluster);
     config.namespace = Some("prod".into());
     let d = discovery_with(config);
     let peers = d.resolve("_redis._tcp.redis").await.expect("resolves");
-    assert_eq!(peers.first().map(|p| p.fqdn().to_owned()).as_deref(), Some("redis-0.redis.prod.svc.k8s.example"));
-    let name: ServiceName = "_redis._tcp.redis.prod.svc.k8s.example.".parse().expect("name");
-    assert_eq!(name.port(), &PortSpec::Named { name: "redis".into(), protocol: "tcp".into() });
+    assert_eq!(
+        peers.first().map(|p| p.fqdn().to_owned()).as_deref(),
+        Some("redis-0.redis.prod.svc.k8s.example")
+    );
+    let name: ServiceName = "_redis._tcp.redis.prod.svc.k8s.example."
+        .parse()
+        .expect("name");
+    assert_eq!(
+        name.port(),
+        &PortSpec::Named {
+            name: "redis".into(),
+            protocol: "tcp".into()
+        }
+    );
     assert_eq!(d.resolve(name).await.expect("absolute").len(), 1);
 }
 
@@ -229,11 +361,20 @@ async fn dns_failures_are_transient_errors() {
         .statefulset(StatefulSetSpec::new("redis").port("redis", 6379))
         .expect("statefulset");
     cluster.set_fault(discovery_testkit::Fault::ServFail);
-    let err = discovery(&cluster).resolve("_redis._tcp.redis").await.expect_err("SERVFAIL");
+    let err = discovery(&cluster)
+        .resolve("_redis._tcp.redis")
+        .await
+        .expect_err("SERVFAIL");
     assert!(err.is_transient(), "{err}");
-    assert!(err.to_string().contains("SERVFAIL") || err.to_string().contains("Server Failure"), "{err}");
+    assert!(
+        err.to_string().contains("SERVFAIL") || err.to_string().contains("Server Failure"),
+        "{err}"
+    );
 
     cluster.set_fault(discovery_testkit::Fault::NoAnswer);
-    let err = discovery(&cluster).resolve("_redis._tcp.redis").await.expect_err("silence");
+    let err = discovery(&cluster)
+        .resolve("_redis._tcp.redis")
+        .await
+        .expect_err("silence");
     assert!(err.is_transient(), "{err}");
 }

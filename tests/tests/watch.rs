@@ -15,7 +15,11 @@ async fn cluster_with_redis(replicas: u32) -> (Cluster, discovery_testkit::State
     discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("redis").port("redis", 6379).replicas(replicas))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .port("redis", 6379)
+                .replicas(replicas),
+        )
         .expect("statefulset");
     (cluster, set)
 }
@@ -27,7 +31,10 @@ fn ordinals(peers: &discovery::PeerSet) -> Vec<u32> {
 #[tokio::test]
 async fn scaling_3_to_5_to_2_is_seen_within_one_refresh() {
     let (cluster, set) = cluster_with_redis(3).await;
-    let watch = discovery(&cluster).watch("_redis._tcp.redis").await.expect("watch");
+    let watch = discovery(&cluster)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("watch");
     let mut events = watch.subscribe();
     assert_eq!(ordinals(events.snapshot()), [0, 1, 2]);
 
@@ -59,7 +66,10 @@ async fn scaling_3_to_5_to_2_is_seen_within_one_refresh() {
 #[tokio::test]
 async fn a_rolling_update_is_a_change_of_address() {
     let (cluster, set) = cluster_with_redis(3).await;
-    let watch = discovery(&cluster).watch("_redis._tcp.redis").await.expect("watch");
+    let watch = discovery(&cluster)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("watch");
     let mut events = watch.subscribe();
     let old_ip = set.pod(2).expect("pod 2").ip;
     let new_ip = set.replace_pod(2).expect("replace");
@@ -91,16 +101,33 @@ async fn all_pods_unready_empties_the_set_only_after_the_grace() {
     })
     .await;
     if changed_at.elapsed() < grace {
-        assert_eq!(watch.peers().len(), 2, "peers are kept during the grace period");
+        assert_eq!(
+            watch.peers().len(),
+            2,
+            "peers are kept during the grace period"
+        );
     }
-    assert!(watch.health().is_healthy(), "NXDOMAIN is an answer, not a failure");
+    assert!(
+        watch.health().is_healthy(),
+        "NXDOMAIN is an answer, not a failure"
+    );
 
     // ...and lets them go once the grace has passed.
-    eventually("an empty set", grace + ONE_REFRESH, || async { watch.peers().is_empty().then_some(()) }).await;
-    assert!(changed_at.elapsed() >= grace, "emptied after {:?}, before the grace of {grace:?}", changed_at.elapsed());
+    eventually("an empty set", grace + ONE_REFRESH, || async {
+        watch.peers().is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        changed_at.elapsed() >= grace,
+        "emptied after {:?}, before the grace of {grace:?}",
+        changed_at.elapsed()
+    );
 
     set.set_all_ready(true).expect("ready again");
-    eventually("peers back", ONE_REFRESH, || async { (watch.peers().len() == 2).then_some(()) }).await;
+    eventually("peers back", ONE_REFRESH, || async {
+        (watch.peers().len() == 2).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -108,15 +135,20 @@ async fn a_pod_back_within_the_grace_never_empties_the_set() {
     let (cluster, set) = cluster_with_redis(1).await;
     let mut config = test_config(&cluster);
     config.empty_grace = Duration::from_secs(30);
-    let watch = discovery_with(config).watch("_redis._tcp.redis").await.expect("watch");
+    let watch = discovery_with(config)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("watch");
     let mut events = watch.subscribe();
 
     set.set_all_ready(false).expect("old pod terminating");
     let srv = "_redis._tcp.redis.default.svc.cluster.local";
     let seen = cluster.queries_for(srv, RecordType::SRV);
-    eventually("two refreshes answering NXDOMAIN", ONE_REFRESH * 2, || async {
-        (cluster.queries_for(srv, RecordType::SRV) >= seen + 2).then_some(())
-    })
+    eventually(
+        "two refreshes answering NXDOMAIN",
+        ONE_REFRESH * 2,
+        || async { (cluster.queries_for(srv, RecordType::SRV) >= seen + 2).then_some(()) },
+    )
     .await;
     let new_ip = set.replace_pod(0).expect("new pod ready");
     match tokio::time::timeout(ONE_REFRESH, events.next()).await {
@@ -127,7 +159,10 @@ async fn a_pod_back_within_the_grace_never_empties_the_set() {
 
 async fn degraded_then_recovered(fault: Fault) {
     let (cluster, set) = cluster_with_redis(3).await;
-    let watch = discovery(&cluster).watch("_redis._tcp.redis").await.expect("watch");
+    let watch = discovery(&cluster)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("watch");
     let before = watch.peers();
     let mut health = watch.health_changes();
 
@@ -139,7 +174,11 @@ async fn degraded_then_recovered(fault: Fault) {
         (cluster.queries_for(srv, RecordType::SRV) >= start + 3).then_some(())
     })
     .await;
-    let state = health.wait_for(Health::is_degraded).await.expect("health channel").clone();
+    let state = health
+        .wait_for(Health::is_degraded)
+        .await
+        .expect("health channel")
+        .clone();
     assert!(state.error().is_some_and(|e| e.is_transient()), "{state}");
     assert_eq!(watch.peers(), before, "the last known good set is kept");
 
@@ -148,9 +187,11 @@ async fn degraded_then_recovered(fault: Fault) {
         .await
         .expect("recovers once DNS answers")
         .expect("health channel");
-    eventually("the scale-down seen after recovery", ONE_REFRESH, || async {
-        (watch.peers().len() == 1).then_some(())
-    })
+    eventually(
+        "the scale-down seen after recovery",
+        ONE_REFRESH,
+        || async { (watch.peers().len() == 1).then_some(()) },
+    )
     .await;
 }
 
@@ -190,7 +231,10 @@ async fn fifty_subscribers_share_one_query_stream() {
     tokio::time::sleep_until(window + Duration::from_secs(3)).await;
     let queries = cluster.queries_for(srv, RecordType::SRV) - start;
     // TTL 1 s with -15 % jitter: at most 4 refreshes in 3 s; 50 streams would make 150+.
-    assert!((1..=4).contains(&queries), "{queries} SRV queries in 3 s for 50 subscribers");
+    assert!(
+        (1..=4).contains(&queries),
+        "{queries} SRV queries in 3 s for 50 subscribers"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +260,11 @@ async fn the_task_ends_when_the_last_handle_is_dropped() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let after_drop = cluster.queries_for(srv, RecordType::SRV);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(cluster.queries_for(srv, RecordType::SRV), after_drop, "no query after the last handle went");
+    assert_eq!(
+        cluster.queries_for(srv, RecordType::SRV),
+        after_drop,
+        "no query after the last handle went"
+    );
 }
 
 #[tokio::test]
@@ -224,12 +272,19 @@ async fn refresh_now_is_early_and_debounced() {
     discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(30).start().await.expect("cluster");
     let set = cluster
-        .statefulset(StatefulSetSpec::new("redis").port("redis", 6379).replicas(2))
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .port("redis", 6379)
+                .replicas(2),
+        )
         .expect("statefulset");
     let mut config = test_config(&cluster);
     config.max_refresh = Duration::from_secs(30);
     config.refresh_debounce = Duration::from_millis(300);
-    let watch = discovery_with(config).watch("_redis._tcp.redis").await.expect("watch");
+    let watch = discovery_with(config)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("watch");
     let srv = "_redis._tcp.redis.default.svc.cluster.local";
     let start = cluster.queries_for(srv, RecordType::SRV);
 
@@ -243,7 +298,10 @@ async fn refresh_now_is_early_and_debounced() {
     .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let queries = cluster.queries_for(srv, RecordType::SRV) - start;
-    assert!((1..=2).contains(&queries), "20 requests made {queries} queries");
+    assert!(
+        (1..=2).contains(&queries),
+        "20 requests made {queries} queries"
+    );
 }
 
 #[tokio::test]

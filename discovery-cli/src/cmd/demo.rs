@@ -53,13 +53,25 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), String> {
 impl Demo {
     async fn start() -> Result<Self, String> {
         step("a fake cluster: DNS answering like CoreDNS, pods on loopback addresses");
-        let cluster = Cluster::builder().ttl(1).start().await.map_err(|e| e.to_string())?;
+        let cluster = Cluster::builder()
+            .ttl(1)
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
         let set = cluster
-            .statefulset(StatefulSetSpec::new("echo").namespace("demo").port("echo", PORT).replicas(3))
+            .statefulset(
+                StatefulSetSpec::new("echo")
+                    .namespace("demo")
+                    .port("echo", PORT)
+                    .replicas(3),
+            )
             .map_err(|e| e.to_string())?;
         let mut servers = BTreeMap::new();
         serve(&set, &mut servers).await?;
-        println!("  DNS server {}, StatefulSet demo/echo with 3 echo pods on port {PORT}", cluster.dns_addr());
+        println!(
+            "  DNS server {}, StatefulSet demo/echo with 3 echo pods on port {PORT}",
+            cluster.dns_addr()
+        );
 
         let mut config = Config::default();
         config.nameserver = Some(cluster.dns_addr());
@@ -68,12 +80,30 @@ impl Demo {
         config.query_timeout = Duration::from_millis(500);
         let discovery = Discovery::new(config).map_err(|e| e.to_string())?;
         let watch = discovery.watch(SERVICE).await.map_err(|e| e.to_string())?;
-        println!("  watching {}:\n{}", watch.service(), indent(&output::table(&watch.peers())));
+        println!(
+            "  watching {}:\n{}",
+            watch.service(),
+            indent(&output::table(&watch.peers()))
+        );
 
-        let discover = PendingRequestsDiscover::new::<String>(PeerDiscover::from_fn(&watch, echo_client), CompleteOnResponse::default());
-        let balancer = BoxService::new(WaitForPeers::new(Balance::new(Box::pin(discover)), watch.clone(), Duration::from_secs(1)));
+        let discover = PendingRequestsDiscover::new::<String>(
+            PeerDiscover::from_fn(&watch, echo_client),
+            CompleteOnResponse::default(),
+        );
+        let balancer = BoxService::new(WaitForPeers::new(
+            Balance::new(Box::pin(discover)),
+            watch.clone(),
+            Duration::from_secs(1),
+        ));
         let events = watch.subscribe();
-        Ok(Self { cluster, set, servers, watch, events, balancer })
+        Ok(Self {
+            cluster,
+            set,
+            servers,
+            watch,
+            events,
+            balancer,
+        })
     }
 
     /// Sends `n` requests through the balancer and shows which pods served them.
@@ -84,8 +114,14 @@ impl Demo {
             let pod = reply.split(' ').next().unwrap_or_default().to_owned();
             *served.entry(pod).or_default() += 1;
         }
-        let spread: Vec<String> = served.iter().map(|(pod, count)| format!("{pod}: {count}")).collect();
-        println!("  {n} requests through tower's p2c balancer ({label}): {}", spread.join(", "));
+        let spread: Vec<String> = served
+            .iter()
+            .map(|(pod, count)| format!("{pod}: {count}"))
+            .collect();
+        println!(
+            "  {n} requests through tower's p2c balancer ({label}): {}",
+            spread.join(", ")
+        );
         Ok(())
     }
 
@@ -126,7 +162,10 @@ impl Demo {
             .map_err(|e| e.to_string())?
             .clone();
         println!("  after {:.1?}: {state}", at.elapsed());
-        println!("  the {} known pods are kept, and still serve:", self.watch.peers().len());
+        println!(
+            "  the {} known pods are kept, and still serve:",
+            self.watch.peers().len()
+        );
         self.balance("during the outage", 10).await?;
         tokio::time::sleep_until(at + Duration::from_secs(3)).await;
         self.cluster.set_fault(Fault::None);
@@ -135,7 +174,10 @@ impl Demo {
             .await
             .map_err(|_| "the watch never recovered".to_owned())?
             .map_err(|e| e.to_string())?;
-        println!("  DNS answering again; recovery seen after {:.1?}", back.elapsed());
+        println!(
+            "  DNS answering again; recovery seen after {:.1?}",
+            back.elapsed()
+        );
         Ok(())
     }
 
@@ -149,7 +191,10 @@ impl Demo {
         match self.call("anyone?".into()).await {
             Ok(reply) => Err(format!("a request was served with no pod: {reply}")),
             Err(error) => {
-                println!("  a request now fails after {:.1?}: {error}", asked.elapsed());
+                println!(
+                    "  a request now fails after {:.1?}: {error}",
+                    asked.elapsed()
+                );
                 Ok(())
             }
         }
@@ -162,7 +207,11 @@ impl Demo {
                 .await
                 .map_err(|_| format!("no change seen within {PATIENCE:?}"))?
                 .ok_or("the watch ended")?;
-            println!("  {:>6.1?}  {}", since.elapsed(), output::event_line(&event));
+            println!(
+                "  {:>6.1?}  {}",
+                since.elapsed(),
+                output::event_line(&event)
+            );
         }
         Ok(())
     }
@@ -171,7 +220,9 @@ impl Demo {
         self.set.scale(3).map_err(|e| e.to_string())?;
         serve(&self.set, &mut self.servers).await?;
         let dns = self.cluster.dns_addr();
-        println!("\nthe fake cluster stays up (3 echo pods) until Ctrl-C; from another terminal try:");
+        println!(
+            "\nthe fake cluster stays up (3 echo pods) until Ctrl-C; from another terminal try:"
+        );
         println!("  discovery resolve {SERVICE} --nameserver {dns}");
         println!("  discovery watch {SERVICE} --nameserver {dns}");
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
@@ -181,7 +232,10 @@ impl Demo {
 /// Starts an echo server on every pod that has none yet.
 async fn serve(set: &StatefulSet, servers: &mut BTreeMap<u32, EchoServer>) -> Result<(), String> {
     for pod in set.pods() {
-        if servers.get(&pod.ordinal).is_some_and(|s| s.addr().ip() == pod.ip) {
+        if servers
+            .get(&pod.ordinal)
+            .is_some_and(|s| s.addr().ip() == pod.ip)
+        {
             continue;
         }
         let server = EchoServer::start(SocketAddr::new(pod.ip, PORT), &pod.name)
@@ -189,14 +243,19 @@ async fn serve(set: &StatefulSet, servers: &mut BTreeMap<u32, EchoServer>) -> Re
             .map_err(|e| format!("starting an echo server for {}: {e}", pod.name))?;
         servers.insert(pod.ordinal, server);
     }
-    servers.retain(|ordinal, server| set.pod(*ordinal).is_some_and(|p| p.ip == server.addr().ip()));
+    servers.retain(|ordinal, server| {
+        set.pod(*ordinal)
+            .is_some_and(|p| p.ip == server.addr().ip())
+    });
     Ok(())
 }
 
 fn echo_client(peer: &Peer) -> Echo {
     let addr = peer.addr();
     BoxService::new(service_fn(move |line: String| async move {
-        echo::request(addr, &line, Duration::from_secs(2)).await.map_err(BoxError::from)
+        echo::request(addr, &line, Duration::from_secs(2))
+            .await
+            .map_err(BoxError::from)
     }))
 }
 
@@ -205,5 +264,8 @@ fn step(title: &str) {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

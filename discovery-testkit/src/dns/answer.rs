@@ -79,14 +79,23 @@ impl Zone<'_> {
         match qtype {
             RecordType::A | RecordType::AAAA => self.addresses(qname, qtype, &endpoints),
             RecordType::SRV => {
-                let records: Vec<(&SetState, &Endpoint)> = endpoints.iter().map(|(s, e)| (*s, e)).collect();
+                let records: Vec<(&SetState, &Endpoint)> =
+                    endpoints.iter().map(|(s, e)| (*s, e)).collect();
                 self.srv(qname, &records, |_| true)
             }
             _ => self.nodata(),
         }
     }
 
-    fn named_port(&self, qname: &Name, qtype: RecordType, port: &str, proto: &str, svc: &str, ns: &str) -> Reply {
+    fn named_port(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        port: &str,
+        proto: &str,
+        svc: &str,
+        ns: &str,
+    ) -> Reply {
         let endpoints = self.endpoints(svc, ns);
         let has_port = endpoints.iter().any(|(set, _)| {
             set.spec
@@ -101,7 +110,9 @@ impl Zone<'_> {
             return self.nodata();
         }
         let records: Vec<(&SetState, &Endpoint)> = endpoints.iter().map(|(s, e)| (*s, e)).collect();
-        self.srv(qname, &records, |p| p.name.as_deref() == Some(port) && p.protocol == proto)
+        self.srv(qname, &records, |p| {
+            p.name.as_deref() == Some(port) && p.protocol == proto
+        })
     }
 
     fn pod(&self, qname: &Name, qtype: RecordType, host: &str, svc: &str, ns: &str) -> Reply {
@@ -116,17 +127,23 @@ impl Zone<'_> {
         match qtype {
             RecordType::A | RecordType::AAAA => self.addresses(qname, qtype, &endpoints),
             RecordType::SRV => {
-                let records: Vec<(&SetState, &Endpoint)> = endpoints.iter().map(|(s, e)| (*s, e)).collect();
+                let records: Vec<(&SetState, &Endpoint)> =
+                    endpoints.iter().map(|(s, e)| (*s, e)).collect();
                 self.srv(qname, &records, |_| true)
             }
             _ => self.nodata(),
         }
     }
 
-    fn addresses(&self, qname: &Name, qtype: RecordType, endpoints: &[(&SetState, Endpoint)]) -> Reply {
+    fn addresses(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        endpoints: &[(&SetState, Endpoint)],
+    ) -> Reply {
         let answers: Vec<Record> = endpoints
             .iter()
-            .filter_map(|(_, e)| address_record(qname.clone(), self.ttl, e.ip))
+            .map(|(_, e)| address_record(qname.clone(), self.ttl, e.ip))
             .filter(|r| r.record_type() == qtype)
             .collect();
         if answers.is_empty() {
@@ -164,23 +181,31 @@ impl Zone<'_> {
                 self.ttl,
                 RData::SRV(SRV::new(0, weight, port, target.clone())),
             ));
-            if let Some(glue) = address_record(target, self.ttl, ip) {
-                if !reply.additionals.contains(&glue) {
-                    reply.additionals.push(glue);
-                }
+            let glue = address_record(target, self.ttl, ip);
+            if !reply.additionals.contains(&glue) {
+                reply.additionals.push(glue);
             }
         }
         reply
     }
 
     fn reverse(&self, qname: &Name, qtype: RecordType) -> Reply {
-        let Some(ip) = qname.parse_arpa_name().ok().filter(|net| net.prefix_len() == net.max_prefix_len()).map(|net| net.addr()) else {
+        let Some(ip) = qname
+            .parse_arpa_name()
+            .ok()
+            .filter(|net| net.prefix_len() == net.max_prefix_len())
+            .map(|net| net.addr())
+        else {
             return self.nxdomain();
         };
         let names: Vec<Name> = self
             .sets
             .iter()
-            .flat_map(|set| set.endpoints().filter(move |e| e.ip == ip).map(move |e| self.endpoint_name(set, &e)))
+            .flat_map(|set| {
+                set.endpoints()
+                    .filter(move |e| e.ip == ip)
+                    .map(move |e| self.endpoint_name(set, &e))
+            })
             .collect();
         if names.is_empty() {
             return self.nxdomain();
@@ -231,7 +256,8 @@ impl Zone<'_> {
         let domain = self.domain.to_ascii();
         let soa = SOA::new(
             Name::from_ascii(format!("ns.dns.{domain}")).unwrap_or_else(|_| self.domain.clone()),
-            Name::from_ascii(format!("hostmaster.{domain}")).unwrap_or_else(|_| self.domain.clone()),
+            Name::from_ascii(format!("hostmaster.{domain}"))
+                .unwrap_or_else(|_| self.domain.clone()),
             self.serial,
             7200,
             1800,
@@ -262,10 +288,10 @@ fn is_reverse(name: &Name) -> bool {
     text.ends_with(".in-addr.arpa.") || text.ends_with(".ip6.arpa.")
 }
 
-fn address_record(name: Name, ttl: u32, ip: IpAddr) -> Option<Record> {
+fn address_record(name: Name, ttl: u32, ip: IpAddr) -> Record {
     let data = match ip {
         IpAddr::V4(v4) => RData::A(A(v4)),
         IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
     };
-    Some(Record::from_rdata(name, ttl, data))
+    Record::from_rdata(name, ttl, data)
 }

@@ -107,7 +107,11 @@ impl RequestHandler for Handler {
     }
 }
 
-async fn send_empty<R: ResponseHandler>(request: &Request, metadata: Metadata, handle: &mut R) -> ResponseInfo {
+async fn send_empty<R: ResponseHandler>(
+    request: &Request,
+    metadata: Metadata,
+    handle: &mut R,
+) -> ResponseInfo {
     let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
     let response = builder.build_no_records(metadata);
     match handle.send_response(response).await {

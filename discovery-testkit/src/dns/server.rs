@@ -23,7 +23,9 @@ impl DnsServer {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let mut last_error = None;
         for _ in 0..BIND_ATTEMPTS {
-            let udp = UdpSocket::bind((ip, 0)).await.map_err(|e| Error::Dns(format!("binding UDP: {e}")))?;
+            let udp = UdpSocket::bind((ip, 0))
+                .await
+                .map_err(|e| Error::Dns(format!("binding UDP: {e}")))?;
             let addr = udp.local_addr().map_err(|e| Error::Dns(e.to_string()))?;
             match TcpListener::bind(addr).await {
                 Ok(tcp) => {
@@ -47,7 +49,9 @@ impl DnsServer {
 
 impl std::fmt::Debug for DnsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnsServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("DnsServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

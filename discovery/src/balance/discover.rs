@@ -54,7 +54,7 @@ where
     wanted: HashMap<PeerKey, u64>,
     inserted: HashSet<PeerKey>,
     ready: VecDeque<Change<PeerKey, M::Response>>,
-    retry: Option<(Pin<Box<tokio::time::Sleep>>, Vec<(Peer, u64)>)>,
+    retry: Option<Retry>,
     generation: u64,
 }
 
@@ -246,7 +246,11 @@ where
         if sleep.as_mut().poll(cx).is_pending() {
             return false;
         }
-        let peers = self.retry.take().map(|(_, peers)| peers).unwrap_or_default();
+        let peers = self
+            .retry
+            .take()
+            .map(|(_, peers)| peers)
+            .unwrap_or_default();
         for (peer, generation) in peers {
             if self.is_current(&peer.key(), generation) {
                 self.to_make.push_back((peer, generation));
@@ -269,6 +273,9 @@ impl<M: Service<Peer>> PeerDiscover<M> {
         }
     }
 }
+
+/// Peers whose service failed to be made, and when to try them again.
+type Retry = (Pin<Box<tokio::time::Sleep>>, Vec<(Peer, u64)>);
 
 pin_project_lite::pin_project! {
     /// One service being made, tagged with its peer and generation.

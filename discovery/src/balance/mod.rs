@@ -17,7 +17,7 @@
 //! use discovery::{Config, Discovery, Peer};
 //! use tower::balance::p2c::Balance;
 //! use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
-//! use tower::{BoxError, ServiceExt, service_fn};
+//! use tower::{BoxError, Service, ServiceExt, service_fn};
 //!
 //! # async fn run() -> Result<(), BoxError> {
 //! let discovery = Discovery::new(Config::default())?;
@@ -44,4 +44,4 @@ mod discover;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
-pub use wait::{NoReadyPeers, WaitFuture, WaitForPeers, WaitForPeersLayer};
+pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};

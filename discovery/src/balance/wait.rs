@@ -209,6 +209,11 @@ impl<S> Layer<S> for WaitForPeersLayer {
 
 impl fmt::Display for WaitForPeersLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wait at most {:?} for a peer of {}", self.bound, self.watch.service())
+        write!(
+            f,
+            "wait at most {:?} for a peer of {}",
+            self.bound,
+            self.watch.service()
+        )
     }
 }

@@ -41,11 +41,15 @@ impl DnsClient {
         let servers = match config.effective_nameserver()? {
             Some(addr) => vec![explicit_server(addr)],
             None => {
-                let (system, _) = hickory_resolver::system_conf::read_system_conf()
-                    .map_err(|e| Error::NoNameserver(format!("reading /etc/resolv.conf failed: {e}")))?;
+                let (system, _) =
+                    hickory_resolver::system_conf::read_system_conf().map_err(|e| {
+                        Error::NoNameserver(format!("reading /etc/resolv.conf failed: {e}"))
+                    })?;
                 let servers = system.name_servers().to_vec();
                 if servers.is_empty() {
-                    return Err(Error::NoNameserver("/etc/resolv.conf lists no nameserver".into()));
+                    return Err(Error::NoNameserver(
+                        "/etc/resolv.conf lists no nameserver".into(),
+                    ));
                 }
                 servers
             }
@@ -61,7 +65,8 @@ impl DnsClient {
         opts.attempts = 1;
         opts.cache_size = 0;
         opts.edns0 = true;
-        let tls = TlsConfig::new().map_err(|e| Error::NoNameserver(format!("DNS client setup failed: {e}")))?;
+        let tls = TlsConfig::new()
+            .map_err(|e| Error::NoNameserver(format!("DNS client setup failed: {e}")))?;
         let context = Arc::new(PoolContext::new(opts, tls));
         let pool = NameServerPool::from_config(servers, context, TokioRuntimeProvider::default());
 
@@ -86,7 +91,7 @@ impl DnsClient {
     pub(crate) async fn query(&self, name: &Name, rtype: RecordType) -> Result<Answer> {
         let shown = || format!("{name} {rtype}");
         let query = Query::query(name.clone(), rtype);
-        let mut responses = self.pool.lookup(query, self.request.clone());
+        let mut responses = self.pool.lookup(query, self.request);
         let first = tokio::time::timeout(self.timeout, responses.next()).await;
         let response = match first {
             Err(_elapsed) => return Err(Error::dns(shown(), DnsFailure::Timeout)),
@@ -135,7 +140,9 @@ fn classify_error(error: NetError) -> Result<Answer, DnsFailure> {
                 other => Err(DnsFailure::ServerError(other.to_string())),
             }
         }
-        NetError::Dns(DnsError::ResponseCode(code)) => Err(DnsFailure::ServerError(code.to_string())),
+        NetError::Dns(DnsError::ResponseCode(code)) => {
+            Err(DnsFailure::ServerError(code.to_string()))
+        }
         NetError::Timeout => Err(DnsFailure::Timeout),
         NetError::Truncated => Err(DnsFailure::Truncated),
         NetError::Io(e) => Err(DnsFailure::Io(e.to_string())),

@@ -87,8 +87,7 @@ fn domain_from_resolv_conf(text: &str) -> Option<String> {
     let search = text
         .lines()
         .filter_map(|line| line.trim().strip_prefix("search"))
-        .filter(|rest| rest.starts_with(char::is_whitespace))
-        .last()?;
+        .rfind(|rest| rest.starts_with(char::is_whitespace))?;
     search
         .split_whitespace()
         .find_map(|entry| entry.trim_end_matches('.').strip_prefix("svc."))
@@ -103,7 +102,10 @@ mod tests {
     #[test]
     fn kubelet_search_line_gives_the_cluster_domain() {
         let conf = "nameserver 10.96.0.10\nsearch cache.svc.k8s.example svc.k8s.example k8s.example\noptions ndots:5\n";
-        assert_eq!(domain_from_resolv_conf(conf).as_deref(), Some("k8s.example"));
+        assert_eq!(
+            domain_from_resolv_conf(conf).as_deref(),
+            Some("k8s.example")
+        );
     }
 
     #[test]
@@ -121,7 +123,10 @@ mod tests {
         std::fs::write(&file, "payments\n").expect("write namespace file");
 
         let env = Environment::default().with_namespace_env(Some("from-env".into()));
-        assert_eq!(env.clone().with_namespace_file(&file).namespace(), "payments");
+        assert_eq!(
+            env.clone().with_namespace_file(&file).namespace(),
+            "payments"
+        );
         let env = env.with_namespace_file(dir.join("missing"));
         assert_eq!(env.namespace(), "from-env");
         assert_eq!(env.with_namespace_env(None).namespace(), "default");

@@ -126,7 +126,9 @@ impl ServiceName {
             [_, _, third, ..] => {
                 return Err(InvalidName::new(
                     input,
-                    format!("the third label is `{third}`, but a Service's DNS name continues with `svc`"),
+                    format!(
+                        "the third label is `{third}`, but a Service's DNS name continues with `svc`"
+                    ),
                 ));
             }
             [] => unreachable_empty(input)?,
@@ -279,7 +281,9 @@ fn take_named_port(input: &str, labels: &mut Vec<&str>) -> Result<PortSpec, Inva
     let Some(protocol) = proto.strip_prefix('_') else {
         return Err(InvalidName::new(
             input,
-            format!("`{proto}` follows the port name, but the protocol must be written `_tcp`, `_udp` or `_sctp`"),
+            format!(
+                "`{proto}` follows the port name, but the protocol must be written `_tcp`, `_udp` or `_sctp`"
+            ),
         ));
     };
     let name = port.trim_start_matches('_');
@@ -304,7 +308,9 @@ fn check_protocol(input: &str, protocol: &str) -> Result<(), InvalidName> {
         "tcp" | "udp" | "sctp" => Ok(()),
         other => Err(InvalidName::new(
             input,
-            format!("`_{other}` is not a protocol Kubernetes publishes; use `_tcp`, `_udp` or `_sctp`"),
+            format!(
+                "`_{other}` is not a protocol Kubernetes publishes; use `_tcp`, `_udp` or `_sctp`"
+            ),
         )),
     }
 }

@@ -60,9 +60,9 @@ impl PeerSet {
     /// The peer with this FQDN or hostname.
     pub fn by_name(&self, name: &str) -> Option<&Peer> {
         let name = name.trim_end_matches('.');
-        self.peers
-            .iter()
-            .find(|p| p.fqdn().eq_ignore_ascii_case(name) || p.hostname().eq_ignore_ascii_case(name))
+        self.peers.iter().find(|p| {
+            p.fqdn().eq_ignore_ascii_case(name) || p.hostname().eq_ignore_ascii_case(name)
+        })
     }
 
     /// Whether two snapshots share the same storage (a cheap "nothing changed" check).
@@ -96,13 +96,13 @@ impl PeerSet {
                     }
                 }
                 Ordering::Equal => {
-                    if let (Some(a), Some(b)) = (old.next(), new.next()) {
-                        if a.addr() != b.addr() {
-                            events.push(PeerEvent::Changed {
-                                old: a.clone(),
-                                new: b.clone(),
-                            });
-                        }
+                    if let (Some(a), Some(b)) = (old.next(), new.next())
+                        && a.addr() != b.addr()
+                    {
+                        events.push(PeerEvent::Changed {
+                            old: a.clone(),
+                            new: b.clone(),
+                        });
                     }
                 }
             }
@@ -131,7 +131,10 @@ mod tests {
     use super::*;
 
     fn peer(name: &str, ip: [u8; 4]) -> Peer {
-        Peer::new(&format!("{name}.redis.cache.svc.cluster.local"), (ip, 6379).into())
+        Peer::new(
+            &format!("{name}.redis.cache.svc.cluster.local"),
+            (ip, 6379).into(),
+        )
     }
 
     #[test]
@@ -146,7 +149,10 @@ mod tests {
         let names: Vec<_> = set.iter().map(Peer::hostname).collect();
         assert_eq!(names, ["a-2", "redis-2", "redis-10", "10-0-0-9"]);
         assert_eq!(set.by_ordinal(10).map(Peer::ip), Some([10, 0, 0, 3].into()));
-        assert_eq!(set.by_name("REDIS-2").map(Peer::ip), Some([10, 0, 0, 2].into()));
+        assert_eq!(
+            set.by_name("REDIS-2").map(Peer::ip),
+            Some([10, 0, 0, 2].into())
+        );
     }
 
     #[test]

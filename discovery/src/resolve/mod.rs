@@ -47,8 +47,12 @@ pub(crate) async fn resolve(
             additionals,
         } => srv::peers(dns, service, &records, &additionals, concurrency).await,
         Answer::NxDomain { negative_ttl } => match service.port() {
-            PortSpec::Named { name, .. } => no_such_port_or_no_pods(dns, service, name, negative_ttl).await,
-            PortSpec::Any | PortSpec::Number(_) => Ok(Resolution::NoReadyPods { ttl: negative_ttl }),
+            PortSpec::Named { name, .. } => {
+                no_such_port_or_no_pods(dns, service, name, negative_ttl).await
+            }
+            PortSpec::Any | PortSpec::Number(_) => {
+                Ok(Resolution::NoReadyPods { ttl: negative_ttl })
+            }
         },
         Answer::NoData { .. } => match service.port() {
             PortSpec::Number(port) => address::peers(dns, service, *port, concurrency).await,

@@ -66,7 +66,9 @@ impl std::fmt::Display for Health {
         match self {
             Health::Starting => f.write_str("starting"),
             Health::Healthy { .. } => f.write_str("healthy"),
-            Health::Degraded { failures, error, .. } => {
+            Health::Degraded {
+                failures, error, ..
+            } => {
                 write!(f, "degraded ({failures} failures in a row, last: {error})")
             }
         }

@@ -35,8 +35,8 @@ mod schedule;
 mod subscription;
 mod task;
 
-pub use handle::Watch;
 pub(crate) use handle::Inner as WatchInner;
+pub use handle::Watch;
 pub use health::Health;
 pub use subscription::Subscription;
 pub(crate) use task::Refresher;

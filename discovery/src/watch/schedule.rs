@@ -40,7 +40,10 @@ impl Schedule {
     pub(crate) fn after_failure(&mut self) -> Duration {
         let factor = 2u32.saturating_pow(self.failures.min(20));
         self.failures = self.failures.saturating_add(1);
-        let delay = self.backoff_initial.saturating_mul(factor).min(self.backoff_max);
+        let delay = self
+            .backoff_initial
+            .saturating_mul(factor)
+            .min(self.backoff_max);
         self.jittered(delay)
     }
 
@@ -71,18 +74,29 @@ mod tests {
         let mut s = schedule();
         for _ in 0..1000 {
             let d = s.after_answer(Duration::from_secs(5));
-            assert!(d >= Duration::from_millis(4250) && d <= Duration::from_millis(5750), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(4250) && d <= Duration::from_millis(5750),
+                "{d:?}"
+            );
             let floor = s.after_answer(Duration::ZERO);
-            assert!(floor >= Duration::from_millis(850) && floor <= Duration::from_millis(1150), "{floor:?}");
+            assert!(
+                floor >= Duration::from_millis(850) && floor <= Duration::from_millis(1150),
+                "{floor:?}"
+            );
             let ceiling = s.after_answer(Duration::from_secs(3600));
-            assert!(ceiling >= Duration::from_millis(25_500) && ceiling <= Duration::from_millis(34_500));
+            assert!(
+                ceiling >= Duration::from_millis(25_500)
+                    && ceiling <= Duration::from_millis(34_500)
+            );
         }
     }
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_resets_after_an_answer() {
-        let mut config = Config::default();
-        config.jitter = 0.0;
+        let config = Config {
+            jitter: 0.0,
+            ..Config::default()
+        };
         let mut s = Schedule::new(&config);
         let delays: Vec<_> = (0..10).map(|_| s.after_failure()).collect();
         assert_eq!(delays[0], Duration::from_millis(250));

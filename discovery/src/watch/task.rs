@@ -163,10 +163,14 @@ impl Refresher {
     fn mark_healthy(&mut self) {
         let now = Instant::now();
         self.last_success = Some(now);
-        if let Health::Degraded { since, failures, .. } = &*self.health.borrow() {
+        if let Health::Degraded {
+            since, failures, ..
+        } = &*self.health.borrow()
+        {
             warn!(service = %self.service, after = ?since.elapsed(), failures, "DNS recovered");
         }
-        self.health.send_replace(Health::Healthy { last_success: now });
+        self.health
+            .send_replace(Health::Healthy { last_success: now });
     }
 
     fn mark_degraded(&mut self, error: Error) {
