@@ -218,3 +218,51 @@ async fn the_discover_stream_is_send_and_never_errs() {
         Item = Result<discovery::Change<discovery::PeerKey, EchoService>, std::convert::Infallible>,
     > = &discover;
 }
+
+#[tokio::test]
+async fn a_failing_make_service_is_retried_without_ending_the_stream() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+
+    use discovery::Change;
+    use futures::StreamExt;
+
+    let (_cluster, _set, watch) = setup(2).await;
+    let failed_once: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let make = service_fn({
+        let failed_once = Arc::clone(&failed_once);
+        move |peer: Peer| {
+            let first = failed_once
+                .lock()
+                .expect("lock")
+                .insert(peer.hostname().to_owned());
+            async move {
+                if first {
+                    Err::<EchoService, BoxError>(
+                        format!("connect to {} refused", peer.addr()).into(),
+                    )
+                } else {
+                    Ok(echo_client(&peer))
+                }
+            }
+        }
+    });
+    let mut discover = PeerDiscover::new(&watch, make);
+    let mut inserted = HashSet::new();
+    while inserted.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), discover.next()).await {
+            Ok(Some(Ok(Change::Insert(key, _)))) => {
+                inserted.insert(key.to_string());
+            }
+            other => panic!(
+                "expected inserts after the retry, got {:?}",
+                other.map(|o| o.map(|r| r.map(|_| ())))
+            ),
+        }
+    }
+    assert_eq!(
+        failed_once.lock().expect("lock").len(),
+        2,
+        "each peer failed once first"
+    );
+}

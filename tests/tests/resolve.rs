@@ -274,6 +274,46 @@ async fn two_hundred_pods_truncate_then_tcp() {
 }
 
 #[tokio::test]
+async fn a_thousand_pods_overflow_one_message_and_still_resolve_whole() {
+    // SRV + glue for 1000 pods is ~80 KiB: more than a DNS message holds, so even the TCP
+    // answer is truncated (all SRV records, part of the glue, TC set), as CoreDNS does.
+    let cluster = Cluster::start().await.expect("cluster");
+    let set = cluster
+        .statefulset(StatefulSetSpec::new("big").port("app", 7000).replicas(1000))
+        .expect("statefulset");
+    let d = discovery(&cluster);
+    let peers = d.resolve("_app._tcp.big").await.expect("resolves");
+    assert_eq!(peers.len(), 1000);
+    for pod in set.pods() {
+        assert_eq!(
+            peers.by_ordinal(pod.ordinal).map(|p| p.ip()),
+            Some(pod.ip),
+            "{}",
+            pod.name
+        );
+    }
+    let srv = "_app._tcp.big.default.svc.cluster.local";
+    assert_eq!(
+        cluster.queries_for(srv, RecordType::SRV),
+        3,
+        "UDP, TCP through the pool, TCP kept as is"
+    );
+    let addresses = "big.default.svc.cluster.local";
+    assert_eq!(
+        cluster.queries_for(addresses, RecordType::A),
+        2,
+        "the addresses complete the set (UDP, then TCP)"
+    );
+    let again = d.resolve("_app._tcp.big").await.expect("resolves again");
+    assert_eq!(again, peers);
+    assert_eq!(
+        cluster.queries_for(srv, RecordType::SRV),
+        4,
+        "later resolutions go straight to TCP"
+    );
+}
+
+#[tokio::test]
 async fn no_ready_pod_is_an_empty_set() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = cluster

@@ -11,6 +11,9 @@ pub(crate) enum Answer {
     Records {
         records: Vec<Record>,
         additionals: Vec<Record>,
+        /// False when the answer did not fit in one DNS message even over TCP: some
+        /// records (answers or glue) were left out, and the set must not be trusted whole.
+        complete: bool,
     },
     /// NXDOMAIN: the name does not exist. For a headless Service: no ready pod.
     NxDomain { negative_ttl: Option<Duration> },

@@ -1,19 +1,21 @@
 //! [`DnsClient`]: queries through hickory's name-server pool, without its cache.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use hickory_resolver::config::ProtocolConfig;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::xfer::DnsHandle;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
-use hickory_resolver::proto::op::{DnsRequestOptions, Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::op::{DnsRequestOptions, Message, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 
-use super::Answer;
+use super::{Answer, tcp};
 use crate::config::Config;
 use crate::error::{DnsFailure, Error, Result};
 
@@ -24,6 +26,10 @@ pub(crate) struct DnsClient {
     request: DnsRequestOptions,
     timeout: Duration,
     servers: Arc<str>,
+    /// The servers' TCP endpoints, for answers larger than one message.
+    tcp_servers: Arc<[SocketAddr]>,
+    /// Questions whose answers did not fit in one message: asked over TCP directly.
+    oversized: Arc<Mutex<HashSet<(Name, RecordType)>>>,
 }
 
 impl std::fmt::Debug for DnsClient {
@@ -54,6 +60,15 @@ impl DnsClient {
                 servers
             }
         };
+        let tcp_servers: Arc<[SocketAddr]> = servers
+            .iter()
+            .flat_map(|s| {
+                s.connections
+                    .iter()
+                    .filter(|c| matches!(c.protocol, ProtocolConfig::Tcp))
+                    .map(move |c| SocketAddr::new(s.ip, c.port))
+            })
+            .collect();
         let shown = servers
             .iter()
             .map(|s| s.ip.to_string())
@@ -80,6 +95,8 @@ impl DnsClient {
             // including the TCP retry after a truncated UDP answer.
             timeout: config.query_timeout * 2,
             servers: shown.into(),
+            tcp_servers,
+            oversized: Arc::default(),
         })
     }
 
@@ -89,30 +106,82 @@ impl DnsClient {
     ///
     /// [`Error::Dns`] for SERVFAIL, REFUSED, timeouts, I/O errors and truncation.
     pub(crate) async fn query(&self, name: &Name, rtype: RecordType) -> Result<Answer> {
-        let shown = || format!("{name} {rtype}");
+        let question = (name.clone(), rtype);
+        if self.oversized().contains(&question) {
+            return self.query_tcp(name, rtype).await;
+        }
         let query = Query::query(name.clone(), rtype);
         let mut responses = self.pool.lookup(query, self.request);
         let first = tokio::time::timeout(self.timeout, responses.next()).await;
+        let shown = || format!("{name} {rtype}");
         let response = match first {
             Err(_elapsed) => return Err(Error::dns(shown(), DnsFailure::Timeout)),
             Ok(None) => return Err(Error::dns(shown(), DnsFailure::Other("no response".into()))),
+            Ok(Some(Err(NetError::Truncated))) => {
+                tracing::debug!(%name, %rtype, "answer larger than one DNS message; asking over TCP directly from now on");
+                self.oversized().insert(question);
+                return self.query_tcp(name, rtype).await;
+            }
             Ok(Some(Err(e))) => return classify_error(e).map_err(|f| Error::dns(shown(), f)),
             Ok(Some(Ok(response))) => response,
         };
-        let message = response.into_message();
-        let records: Vec<_> = message
-            .answers
-            .into_iter()
-            .filter(|r| r.record_type() == rtype && r.name == *name)
-            .collect();
-        if records.is_empty() {
-            // NOERROR with only other types (a CNAME, say): the type is absent here.
-            return Ok(Answer::NoData { negative_ttl: None });
+        Ok(records(response.into_message(), name, rtype, true))
+    }
+
+    /// The same question over TCP, keeping a truncated answer (marked incomplete).
+    async fn query_tcp(&self, name: &Name, rtype: RecordType) -> Result<Answer> {
+        let mut failure = DnsFailure::Io("no TCP endpoint configured".into());
+        for server in self.tcp_servers.iter() {
+            match tcp::query(*server, name, rtype, self.timeout).await {
+                Ok(message) => {
+                    return answer_of(message, name, rtype)
+                        .map_err(|f| Error::dns(format!("{name} {rtype}"), f));
+                }
+                Err(f) => failure = f,
+            }
         }
-        Ok(Answer::Records {
-            records,
-            additionals: message.additionals,
-        })
+        Err(Error::dns(format!("{name} {rtype}"), failure))
+    }
+
+    fn oversized(&self) -> std::sync::MutexGuard<'_, HashSet<(Name, RecordType)>> {
+        self.oversized
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sorts a whole message (not pre-classified by hickory) into an [`Answer`].
+fn answer_of(message: Message, name: &Name, rtype: RecordType) -> Result<Answer, DnsFailure> {
+    let complete = !message.metadata.truncation;
+    let negative_ttl = message.authorities.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(Duration::from_secs(u64::from(r.ttl.min(soa.minimum)))),
+        _ => None,
+    });
+    match message.metadata.response_code {
+        ResponseCode::NXDomain => Ok(Answer::NxDomain { negative_ttl }),
+        ResponseCode::NoError => Ok(match records(message, name, rtype, complete) {
+            Answer::NoData { .. } => Answer::NoData { negative_ttl },
+            answer => answer,
+        }),
+        other => Err(DnsFailure::ServerError(other.to_string())),
+    }
+}
+
+/// The records of the asked name and type, with the Additional section; NODATA if none.
+fn records(message: Message, name: &Name, rtype: RecordType, complete: bool) -> Answer {
+    let records: Vec<_> = message
+        .answers
+        .into_iter()
+        .filter(|r| r.record_type() == rtype && r.name == *name)
+        .collect();
+    if records.is_empty() {
+        // NOERROR with only other types (a CNAME, say): the type is absent here.
+        return Answer::NoData { negative_ttl: None };
+    }
+    Answer::Records {
+        records,
+        additionals: message.additionals,
+        complete,
     }
 }
 

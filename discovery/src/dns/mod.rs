@@ -15,6 +15,7 @@
 
 mod answer;
 mod client;
+mod tcp;
 
 pub(crate) use answer::Answer;
 pub(crate) use client::DnsClient;

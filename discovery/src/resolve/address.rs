@@ -1,5 +1,6 @@
 //! Peers from A/AAAA records when the Service publishes no SRV, named through PTR.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -9,17 +10,18 @@ use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use super::srv::address_of;
 use super::{Resolution, ttl_or_default};
 use crate::dns::{Answer, DnsClient};
-use crate::error::Result;
+use crate::error::{DnsFailure, Error, Result};
 use crate::name::Service;
 use crate::peer::{Peer, PeerSet, dashed_ip};
 
-/// Asks A and AAAA for the Service name, then PTR for each address to learn the pod's
-/// name under this Service (`redis-0.redis.ns.svc...`). An address without such a PTR
-/// gets the dashed-IP name CoreDNS would give it, and no ordinal.
+/// Asks A and AAAA for the Service name, then PTR for each address not in `known` to
+/// learn the pod's name under this Service (`redis-0.redis.ns.svc...`). An address
+/// without such a PTR gets the dashed-IP name CoreDNS would give it, and no ordinal.
 pub(super) async fn peers(
     dns: &DnsClient,
     service: &Service,
     port: u16,
+    known: &HashMap<IpAddr, String>,
     concurrency: usize,
 ) -> Result<Resolution> {
     let name = service.address_query()?;
@@ -39,7 +41,14 @@ pub(super) async fn peers(
     let mut ttl = [v4.ttl(), v6.ttl()].into_iter().flatten().min();
     let mut addresses: Vec<IpAddr> = Vec::new();
     for answer in [&v4, &v6] {
-        if let Answer::Records { records, .. } = answer {
+        if let Answer::Records {
+            records, complete, ..
+        } = answer
+        {
+            if !complete {
+                // Thousands of pods: not even the addresses fit in one message.
+                return Err(Error::dns(format!("{name} A/AAAA"), DnsFailure::Truncated));
+            }
             addresses.extend(records.iter().filter_map(address_of).map(|(ip, _)| ip));
         }
     }
@@ -47,12 +56,19 @@ pub(super) async fn peers(
     addresses.dedup();
 
     let suffix = format!(".{}", service.domain_name());
-    let named: Vec<(Peer, Option<Duration>)> = futures::stream::iter(addresses)
+    let mut peers = Vec::with_capacity(addresses.len());
+    let mut unnamed = Vec::new();
+    for ip in addresses {
+        match known.get(&ip) {
+            Some(fqdn) => peers.push(Peer::new(fqdn, SocketAddr::new(ip, port))),
+            None => unnamed.push(ip),
+        }
+    }
+    let named: Vec<(Peer, Option<Duration>)> = futures::stream::iter(unnamed)
         .map(|ip| name_address(dns, ip, port, &suffix))
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    let mut peers = Vec::with_capacity(named.len());
     for (peer, ptr_ttl) in named {
         ttl = match (ttl, ptr_ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -5,7 +5,11 @@
 //!    Additional section; only targets without glue are looked up.
 //! 2. No SRV records (NODATA): A and AAAA on the Service name, then PTR per address to
 //!    recover the pod names; an address without a usable PTR is named by its dashed IP.
-//! 3. NXDOMAIN for the Service: no pod is ready. For a named port, the Service name is
+//! 3. An SRV answer too large for one DNS message (hundreds of pods, even over TCP): the
+//!    A/AAAA records of the Service give the complete set of addresses, the SRV records and
+//!    glue that fit name most of them, and PTR names the rest. Part of a set is never
+//!    published as if it were all of it.
+//! 4. NXDOMAIN for the Service: no pod is ready. For a named port, the Service name is
 //!    asked too, to tell "no ready pod" from "no such port".
 //!
 //! The refresh delay is the smallest TTL seen.
@@ -13,6 +17,7 @@
 mod address;
 mod srv;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use hickory_resolver::proto::rr::RecordType;
@@ -45,7 +50,18 @@ pub(crate) async fn resolve(
         Answer::Records {
             records,
             additionals,
-        } => srv::peers(dns, service, &records, &additionals, concurrency).await,
+            complete,
+        } => {
+            let srv = srv::SrvAnswer::new(service, &records, &additionals)?;
+            if complete {
+                srv.peers(dns, concurrency).await
+            } else {
+                // Too large for one message: the addresses give the full set, the SRV
+                // records and glue that fit name most of it, PTR names the rest.
+                let port = srv.port_for_all();
+                address::peers(dns, service, port, &srv.names_by_ip(), concurrency).await
+            }
+        }
         Answer::NxDomain { negative_ttl } => match service.port() {
             PortSpec::Named { name, .. } => {
                 no_such_port_or_no_pods(dns, service, name, negative_ttl).await
@@ -55,7 +71,9 @@ pub(crate) async fn resolve(
             }
         },
         Answer::NoData { .. } => match service.port() {
-            PortSpec::Number(port) => address::peers(dns, service, *port, concurrency).await,
+            PortSpec::Number(port) => {
+                address::peers(dns, service, *port, &HashMap::new(), concurrency).await
+            }
             PortSpec::Any | PortSpec::Named { .. } => Err(Error::PortRequired {
                 service: service.domain_name(),
             }),

@@ -14,61 +14,99 @@ use crate::error::{Error, Result};
 use crate::name::{PortSpec, Service};
 use crate::peer::{Peer, PeerSet};
 
-/// Turns SRV records into peers: one per target, at the wanted port, addressed from the
-/// Additional section or, where glue is missing, by looking the target up.
-pub(super) async fn peers(
-    dns: &DnsClient,
-    service: &Service,
-    records: &[Record],
-    additionals: &[Record],
-    concurrency: usize,
-) -> Result<Resolution> {
-    let srvs: Vec<(&SRV, u32)> = records
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::SRV(srv) if !srv.target.is_root() => Some((srv, r.ttl)),
-            _ => None,
+/// An SRV answer, read: the records, the port to use, and the glue by name.
+pub(super) struct SrvAnswer<'a> {
+    srvs: Vec<(&'a SRV, u32)>,
+    port: Option<u16>,
+    glue: HashMap<Name, Vec<(IpAddr, u32)>>,
+}
+
+impl<'a> SrvAnswer<'a> {
+    /// Reads the records; fails if no port was asked and the Service publishes several.
+    pub(super) fn new(
+        service: &Service,
+        records: &'a [Record],
+        additionals: &[Record],
+    ) -> Result<Self> {
+        let srvs: Vec<(&SRV, u32)> = records
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::SRV(srv) if !srv.target.is_root() => Some((srv, r.ttl)),
+                _ => None,
+            })
+            .collect();
+        let port = chosen_port(service, &srvs)?;
+        Ok(Self {
+            srvs,
+            port,
+            glue: glue_by_name(additionals),
         })
-        .collect();
-    let port = chosen_port(service, &srvs)?;
-
-    let mut ttl = srvs.iter().map(|(_, ttl)| *ttl).min();
-    let glue = glue_by_name(additionals);
-    // One entry per target, in answer order; a pod with several ports appears once.
-    let mut targets: Vec<(Name, u16)> = Vec::with_capacity(srvs.len());
-    for (srv, _) in &srvs {
-        let target = srv.target.to_lowercase();
-        if !targets.iter().any(|(t, _)| *t == target) {
-            targets.push((target, port.unwrap_or(srv.port)));
-        }
     }
 
-    let mut peers = Vec::with_capacity(targets.len());
-    let mut missing = Vec::new();
-    for (target, port) in targets {
-        match glue.get(&target).and_then(|addresses| preferred(addresses)) {
-            Some((ip, glue_ttl)) => {
-                ttl = Some(ttl.map_or(glue_ttl, |t| t.min(glue_ttl)));
-                peers.push(Peer::new(&target.to_ascii(), SocketAddr::new(ip, port)));
+    /// One entry per target, in answer order, with its port; a pod with several ports once.
+    fn targets(&self) -> Vec<(Name, u16)> {
+        let mut targets: Vec<(Name, u16)> = Vec::with_capacity(self.srvs.len());
+        for (srv, _) in &self.srvs {
+            let target = srv.target.to_lowercase();
+            if !targets.iter().any(|(t, _)| *t == target) {
+                targets.push((target, self.port.unwrap_or(srv.port)));
             }
-            None => missing.push((target, port)),
         }
+        targets
     }
 
-    let looked_up: Vec<Option<(Peer, u32)>> = futures::stream::iter(missing)
-        .map(|(target, port)| lookup_target(dns, target, port))
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    for (peer, peer_ttl) in looked_up.into_iter().flatten() {
-        ttl = Some(ttl.map_or(peer_ttl, |t| t.min(peer_ttl)));
-        peers.push(peer);
+    /// The port every pod serves on, for when peers are built from addresses.
+    pub(super) fn port_for_all(&self) -> u16 {
+        self.port
+            .or_else(|| self.srvs.first().map(|(srv, _)| srv.port))
+            .unwrap_or_default()
     }
 
-    Ok(Resolution::Peers {
-        peers: PeerSet::new(peers),
-        ttl: ttl_or_default(ttl.map(|s| Duration::from_secs(u64::from(s)))),
-    })
+    /// The names the glue gives to addresses.
+    pub(super) fn names_by_ip(&self) -> HashMap<IpAddr, String> {
+        self.glue
+            .iter()
+            .flat_map(|(name, addresses)| {
+                addresses.iter().map(move |(ip, _)| (*ip, name.to_ascii()))
+            })
+            .collect()
+    }
+
+    /// Peers: one per target, addressed from the glue or, where it is missing, by looking
+    /// the target up.
+    pub(super) async fn peers(&self, dns: &DnsClient, concurrency: usize) -> Result<Resolution> {
+        let mut ttl = self.srvs.iter().map(|(_, ttl)| *ttl).min();
+        let mut peers = Vec::with_capacity(self.srvs.len());
+        let mut missing = Vec::new();
+        for (target, port) in self.targets() {
+            match self
+                .glue
+                .get(&target)
+                .and_then(|addresses| preferred(addresses))
+            {
+                Some((ip, glue_ttl)) => {
+                    ttl = Some(ttl.map_or(glue_ttl, |t| t.min(glue_ttl)));
+                    peers.push(Peer::new(&target.to_ascii(), SocketAddr::new(ip, port)));
+                }
+                None => missing.push((target, port)),
+            }
+        }
+
+        let looked_up: Vec<Option<(Peer, u32)>> = futures::stream::iter(missing)
+            .map(|(target, port)| lookup_target(dns, target, port))
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        for (peer, peer_ttl) in looked_up.into_iter().flatten() {
+            ttl = Some(ttl.map_or(peer_ttl, |t| t.min(peer_ttl)));
+            peers.push(peer);
+        }
+
+        Ok(Resolution::Peers {
+            peers: PeerSet::new(peers),
+            ttl: ttl_or_default(ttl.map(|s| Duration::from_secs(u64::from(s)))),
+        })
+    }
 }
 
 /// The port every peer gets: the asked number, the named port's own, or, for any port,

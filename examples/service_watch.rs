@@ -1,0 +1,59 @@
+//! Watch a headless Service and print every change, with the DNS health.
+//!
+//! In a cluster (in-cluster defaults):
+//!     cargo run -p discovery-examples --example service_watch -- --service _redis._tcp.redis
+//! Against the demo's fake cluster (`discovery demo --keep` prints the address):
+//!     cargo run -p discovery-examples --example service_watch -- \
+//!         --service _echo._tcp.echo.demo --nameserver 127.0.0.1:PORT
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use discovery::{Config, Discovery, PeerEvent};
+use futures::StreamExt;
+
+/// Watch a headless Service's pods.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The Service, e.g. `_redis._tcp.redis.cache` or `redis.cache:6379`.
+    #[arg(long, default_value = "_redis._tcp.redis")]
+    service: String,
+    /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
+    #[arg(long)]
+    nameserver: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter("discovery=info")
+        .init();
+    let args = Args::parse();
+    let mut config = Config::default();
+    config.nameserver = args.nameserver;
+
+    let discovery = Discovery::new(config)?;
+    let watch = discovery.watch(args.service.as_str()).await?;
+    let mut events = watch.subscribe();
+    println!(
+        "{}: {} ready pods",
+        watch.service(),
+        events.snapshot().len()
+    );
+    for peer in events.snapshot() {
+        println!("  {peer} ordinal={:?} fqdn={}", peer.ordinal(), peer.fqdn());
+    }
+    let mut health = watch.health_changes();
+    loop {
+        tokio::select! {
+            Some(event) = events.next() => match event {
+                PeerEvent::Added(p) => println!("+ {p}"),
+                PeerEvent::Removed(p) => println!("- {p}"),
+                PeerEvent::Changed { old, new } => println!("~ {} moved {} -> {}", new.hostname(), old.addr(), new.addr()),
+                other => println!("? {other:?}"),
+            },
+            Ok(()) = health.changed() => println!("DNS {}", *health.borrow_and_update()),
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
