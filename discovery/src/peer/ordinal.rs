@@ -9,7 +9,10 @@ use std::net::IpAddr;
 /// Ordinals are read, never assumed: they need not start at 0 (`.spec.ordinals.start`)
 /// nor be contiguous.
 pub(crate) fn parse(hostname: &str, ip: IpAddr) -> Option<u32> {
-    if hostname == dashed(ip) {
+    // Only a name made of hex digits and dashes can be a dashed IP; skip the formatting
+    // for the usual `<statefulset>-<n>`.
+    let could_be_ip = hostname.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    if could_be_ip && hostname == dashed(ip) {
         return None;
     }
     let (prefix, digits) = hostname.rsplit_once('-')?;

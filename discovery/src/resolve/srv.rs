@@ -1,6 +1,6 @@
 //! Peers from an SRV answer, with addresses from its glue.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -45,10 +45,11 @@ impl<'a> SrvAnswer<'a> {
 
     /// One entry per target, in answer order, with its port; a pod with several ports once.
     fn targets(&self) -> Vec<(Name, u16)> {
-        let mut targets: Vec<(Name, u16)> = Vec::with_capacity(self.srvs.len());
+        let mut seen = HashSet::with_capacity(self.srvs.len());
+        let mut targets = Vec::with_capacity(self.srvs.len());
         for (srv, _) in &self.srvs {
             let target = srv.target.to_lowercase();
-            if !targets.iter().any(|(t, _)| *t == target) {
+            if seen.insert(target.clone()) {
                 targets.push((target, self.port.unwrap_or(srv.port)));
             }
         }
