@@ -8,7 +8,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::Config;
 use crate::dns::DnsClient;
 use crate::error::Result;
-use crate::name::{Environment, InvalidName, Service, ServiceName};
+use crate::name::{Environment, HeadlessService, InvalidName, ServiceName};
 use crate::peer::PeerSet;
 use crate::resolve::{Resolution, resolve};
 use crate::watch::{Health, Refresher, Watch, WatchInner};
@@ -42,7 +42,7 @@ struct Shared {
     dns: DnsClient,
     namespace: String,
     cluster_domain: String,
-    watches: Mutex<HashMap<Service, Weak<WatchInner>>>,
+    watches: Mutex<HashMap<HeadlessService, Weak<WatchInner>>>,
 }
 
 impl Discovery {
@@ -92,9 +92,9 @@ impl Discovery {
     /// # Errors
     ///
     /// [`Error::InvalidName`](crate::Error::InvalidName) if it does not parse.
-    pub fn service(&self, name: impl IntoServiceName) -> Result<Service> {
+    pub fn service(&self, name: impl IntoServiceName) -> Result<HeadlessService> {
         let name = name.into_service_name()?;
-        Ok(Service::new(
+        Ok(HeadlessService::new(
             &name,
             &self.inner.namespace,
             &self.inner.cluster_domain,
@@ -128,7 +128,7 @@ impl Discovery {
         if let Some(existing) = self.existing(&service) {
             return Ok(existing);
         }
-        let (mut refresher, parts) = self.refresher(&service, Health::Starting);
+        let (mut refresher, parts) = self.refresher(&service);
         let first = refresher.first().await?;
         tracing::info!(service = %service, peers = first.peers.len(), "watching");
         let task = tokio::spawn(refresher.run(first.next));
@@ -150,7 +150,7 @@ impl Discovery {
         if let Some(existing) = self.existing(&service) {
             return Ok(existing);
         }
-        let (refresher, parts) = self.refresher(&service, Health::Starting);
+        let (refresher, parts) = self.refresher(&service);
         let task = tokio::spawn(refresher.run(std::time::Duration::ZERO));
         Ok(self.register(service, parts, task))
     }
@@ -163,9 +163,9 @@ impl Discovery {
             .count()
     }
 
-    fn refresher(&self, service: &Service, health: Health) -> (Refresher, WatchParts) {
+    fn refresher(&self, service: &HeadlessService) -> (Refresher, WatchParts) {
         let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
-        let (health_tx, health_rx) = watch::channel(health);
+        let (health_tx, health_rx) = watch::channel(Health::Starting);
         let refresh = Arc::new(Notify::new());
         let refresher = Refresher::new(
             self.inner.dns.clone(),
@@ -185,7 +185,7 @@ impl Discovery {
         )
     }
 
-    fn existing(&self, service: &Service) -> Option<Watch> {
+    fn existing(&self, service: &HeadlessService) -> Option<Watch> {
         self.watches()
             .get(service)
             .and_then(Weak::upgrade)
@@ -196,7 +196,7 @@ impl Discovery {
     /// aborts its task.
     fn register(
         &self,
-        service: Service,
+        service: HeadlessService,
         parts: WatchParts,
         task: tokio::task::JoinHandle<()>,
     ) -> Watch {
@@ -216,7 +216,7 @@ impl Discovery {
         watch
     }
 
-    fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<Service, Weak<WatchInner>>> {
+    fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<HeadlessService, Weak<WatchInner>>> {
         // The map holds only weak references, so a panic elsewhere cannot leave it inconsistent.
         self.inner
             .watches

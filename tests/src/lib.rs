@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bind;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -36,4 +36,4 @@ mod service;
 
 pub use environment::Environment;
 pub use parse::{InvalidName, PortSpec, ServiceName};
-pub use service::Service;
+pub use service::HeadlessService;

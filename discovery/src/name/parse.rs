@@ -68,7 +68,7 @@ impl fmt::Display for PortSpec {
 ///
 /// The namespace and cluster domain are optional here: [`Discovery`](crate::Discovery)
 /// fills them in from its [`Config`](crate::Config) and the pod's [`Environment`](super::Environment)
-/// to make a [`Service`](super::Service).
+/// to make a [`HeadlessService`](super::HeadlessService).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServiceName {
     service: String,

@@ -11,14 +11,14 @@ use super::{PortSpec, ServiceName};
 /// Made by [`Discovery`](crate::Discovery) from a [`ServiceName`]; its DNS names are
 /// absolute, so lookups never walk the `resolv.conf` search list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Service {
+pub struct HeadlessService {
     service: String,
     namespace: String,
     cluster_domain: String,
     port: PortSpec,
 }
 
-impl Service {
+impl HeadlessService {
     /// Completes `name` with the namespace and cluster domain it did not give.
     pub fn new(name: &ServiceName, default_namespace: &str, default_domain: &str) -> Self {
         let domain = name.cluster_domain().unwrap_or(default_domain);
@@ -75,7 +75,7 @@ impl Service {
     }
 }
 
-impl fmt::Display for Service {
+impl fmt::Display for HeadlessService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.port {
             PortSpec::Named { name, protocol } => {

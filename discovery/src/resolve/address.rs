@@ -11,7 +11,7 @@ use super::srv::address_of;
 use super::{Resolution, ttl_or_default};
 use crate::dns::{Answer, DnsClient};
 use crate::error::{DnsFailure, Error, Result};
-use crate::name::Service;
+use crate::name::HeadlessService;
 use crate::peer::{Peer, PeerSet, dashed_ip};
 
 /// Asks A and AAAA for the Service name, then PTR for each address not in `known` to
@@ -19,7 +19,7 @@ use crate::peer::{Peer, PeerSet, dashed_ip};
 /// without such a PTR gets the dashed-IP name CoreDNS would give it, and no ordinal.
 pub(super) async fn peers(
     dns: &DnsClient,
-    service: &Service,
+    service: &HeadlessService,
     port: u16,
     known: &HashMap<IpAddr, String>,
     concurrency: usize,

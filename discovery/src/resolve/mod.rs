@@ -24,7 +24,7 @@ use hickory_resolver::proto::rr::RecordType;
 
 use crate::dns::{Answer, DnsClient};
 use crate::error::{Error, Result};
-use crate::name::{PortSpec, Service};
+use crate::name::{HeadlessService, PortSpec};
 use crate::peer::PeerSet;
 
 /// What one resolution found.
@@ -42,7 +42,7 @@ const TTL_WHEN_UNKNOWN: Duration = Duration::from_secs(5);
 /// Resolves `service` once.
 pub(crate) async fn resolve(
     dns: &DnsClient,
-    service: &Service,
+    service: &HeadlessService,
     concurrency: usize,
 ) -> Result<Resolution> {
     let srv_name = service.srv_query()?;
@@ -85,7 +85,7 @@ pub(crate) async fn resolve(
 /// NXDOMAIN too) or it has no port of that name.
 async fn no_such_port_or_no_pods(
     dns: &DnsClient,
-    service: &Service,
+    service: &HeadlessService,
     port: &str,
     negative_ttl: Option<Duration>,
 ) -> Result<Resolution> {

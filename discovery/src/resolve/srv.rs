@@ -11,7 +11,7 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use super::{Resolution, ttl_or_default};
 use crate::dns::{Answer, DnsClient};
 use crate::error::{Error, Result};
-use crate::name::{PortSpec, Service};
+use crate::name::{HeadlessService, PortSpec};
 use crate::peer::{Peer, PeerSet};
 
 /// An SRV answer, read: the records, the port to use, and the glue by name.
@@ -24,7 +24,7 @@ pub(super) struct SrvAnswer<'a> {
 impl<'a> SrvAnswer<'a> {
     /// Reads the records; fails if no port was asked and the Service publishes several.
     pub(super) fn new(
-        service: &Service,
+        service: &HeadlessService,
         records: &'a [Record],
         additionals: &[Record],
     ) -> Result<Self> {
@@ -112,7 +112,7 @@ impl<'a> SrvAnswer<'a> {
 
 /// The port every peer gets: the asked number, the named port's own, or, for any port,
 /// the single port the Service publishes (several is an error: which one is meant?).
-fn chosen_port(service: &Service, srvs: &[(&SRV, u32)]) -> Result<Option<u16>> {
+fn chosen_port(service: &HeadlessService, srvs: &[(&SRV, u32)]) -> Result<Option<u16>> {
     match service.port() {
         PortSpec::Number(n) => Ok(Some(*n)),
         PortSpec::Named { .. } => Ok(None),

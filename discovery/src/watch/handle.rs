@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 
 use super::{Health, Subscription};
 use crate::error::{Error, Result};
-use crate::name::Service;
+use crate::name::HeadlessService;
 use crate::peer::PeerSet;
 
 /// A live view of one headless Service's ready pods.
@@ -31,7 +31,7 @@ pub struct Watch {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    service: Service,
+    service: HeadlessService,
     peers: watch::Receiver<PeerSet>,
     health: watch::Receiver<Health>,
     refresh: Arc<Notify>,
@@ -50,7 +50,7 @@ impl Drop for AbortOnDrop {
 
 impl Watch {
     pub(crate) fn new(
-        service: Service,
+        service: HeadlessService,
         peers: watch::Receiver<PeerSet>,
         health: watch::Receiver<Health>,
         refresh: Arc<Notify>,
@@ -76,7 +76,7 @@ impl Watch {
     }
 
     /// The Service being watched.
-    pub fn service(&self) -> &Service {
+    pub fn service(&self) -> &HeadlessService {
         &self.inner.service
     }
 

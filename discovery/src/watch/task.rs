@@ -11,7 +11,7 @@ use super::schedule::Schedule;
 use crate::config::Config;
 use crate::dns::DnsClient;
 use crate::error::{Error, Result};
-use crate::name::Service;
+use crate::name::HeadlessService;
 use crate::peer::PeerSet;
 use crate::resolve::{Resolution, resolve, ttl_or_default};
 
@@ -20,7 +20,7 @@ use crate::resolve::{Resolution, resolve, ttl_or_default};
 #[derive(Debug)]
 pub(crate) struct Refresher {
     dns: DnsClient,
-    service: Service,
+    service: HeadlessService,
     schedule: Schedule,
     empty_grace: Duration,
     refresh_debounce: Duration,
@@ -43,7 +43,7 @@ pub(crate) struct FirstAnswer {
 impl Refresher {
     pub(crate) fn new(
         dns: DnsClient,
-        service: Service,
+        service: HeadlessService,
         config: &Config,
         peers: watch::Sender<PeerSet>,
         health: watch::Sender<Health>,
