@@ -266,3 +266,52 @@ async fn a_failing_make_service_is_retried_without_ending_the_stream() {
         "each peer failed once first"
     );
 }
+
+/// A balancer polls discovery right before it picks an endpoint: a change the watch has
+/// already published must show on that very poll, or a request goes to a pod that is
+/// gone. A busy task may have spent tokio's cooperative budget by then, and an async
+/// `watch::Receiver::changed()` answers `Pending` when it has, new value or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_change_is_seen_on_the_very_next_poll() {
+    use discovery::Change;
+    use futures::StreamExt;
+
+    let (_cluster, set, watch) = setup(3).await;
+    let mut discover = PeerDiscover::from_fn(&watch, |peer: &Peer| peer.clone());
+    for _ in 0..3 {
+        assert!(matches!(
+            discover.next().await,
+            Some(Ok(Change::Insert(..)))
+        ));
+    }
+    let mut witness = watch.subscribe();
+    for round in 0..10u32 {
+        let ordinal = round % 3;
+        set.replace_pod(ordinal).expect("replace");
+        watch.refresh_now();
+        let seen = tokio::time::timeout(Duration::from_secs(3), witness.next()).await;
+        assert!(
+            matches!(seen, Ok(Some(discovery::PeerEvent::Changed { .. }))),
+            "{seen:?}"
+        );
+        for _ in 0..256 {
+            let _ = futures::poll!(std::pin::pin!(tokio::task::consume_budget()));
+        }
+        match futures::poll!(discover.next()) {
+            std::task::Poll::Ready(Some(Ok(Change::Remove(key)))) => {
+                assert!(
+                    key.as_str().starts_with(&format!("echo-{ordinal}.")),
+                    "round {round}: {key}"
+                );
+            }
+            other => panic!(
+                "round {round}: the removal was published but discovery polled {:?}",
+                other.map(|o| o.is_some())
+            ),
+        }
+        assert!(
+            matches!(discover.next().await, Some(Ok(Change::Insert(..)))),
+            "round {round}: the new address"
+        );
+    }
+}

@@ -108,6 +108,7 @@ where
 
     fn remove(&mut self, key: &PeerKey) {
         if self.inserted.remove(key) {
+            tracing::debug!(peer = %key, "discover: remove");
             self.ready.push_back(Change::Remove(key.clone()));
         }
     }
@@ -226,6 +227,7 @@ where
             }
             match result {
                 Ok(service) => {
+                    tracing::debug!(peer = %key, "discover: insert");
                     self.inserted.insert(key.clone());
                     self.ready.push_back(Change::Insert(key, service));
                 }

@@ -21,6 +21,9 @@ use crate::peer::{PeerEvent, PeerSet};
 pub struct Subscription {
     watch: Watch,
     current: PeerSet,
+    /// For checking, without waiting, whether a newer snapshot is out.
+    latest: watch::Receiver<PeerSet>,
+    /// For being woken when one comes out.
     changes: WatchStream<PeerSet>,
     pending: VecDeque<PeerEvent>,
 }
@@ -31,6 +34,7 @@ impl Subscription {
         Self {
             watch,
             current,
+            latest: peers.clone(),
             changes: WatchStream::from_changes(peers),
             pending: VecDeque::new(),
         }
@@ -61,6 +65,14 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    fn absorb(&mut self, next: PeerSet) {
+        let events = self.current.diff(&next);
+        self.current = next;
+        self.pending.extend(events);
+    }
+}
+
 impl Stream for Subscription {
     type Item = PeerEvent;
 
@@ -69,12 +81,18 @@ impl Stream for Subscription {
             if let Some(event) = self.pending.pop_front() {
                 return Poll::Ready(Some(event));
             }
+            // Take a snapshot that is already out without going through the async
+            // `changed()`, which tokio's cooperative budget may answer with `Pending`: a
+            // balancer polls discovery right before it picks an endpoint, and must not pick
+            // one that was removed a moment ago.
+            if self.latest.has_changed().unwrap_or(false) {
+                let next = self.latest.borrow_and_update().clone();
+                self.absorb(next);
+                continue;
+            }
             match Pin::new(&mut self.changes).poll_next(cx) {
-                Poll::Ready(Some(next)) => {
-                    let events = self.current.diff(&next);
-                    self.current = next;
-                    self.pending.extend(events);
-                }
+                // May repeat a snapshot taken above: diffing it again yields nothing.
+                Poll::Ready(Some(next)) => self.absorb(next),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
