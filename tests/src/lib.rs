@@ -67,3 +67,24 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits until the cluster's DNS server has received at least `count` queries for
+/// `name`/`rtype` in all, or panics after `deadline`.
+///
+/// # Panics
+///
+/// When the deadline passes.
+pub async fn wait_for_queries(
+    cluster: &Cluster,
+    name: &str,
+    rtype: discovery_testkit::RecordType,
+    count: u64,
+    deadline: Duration,
+) {
+    eventually(
+        &format!("{count} queries for {name} {rtype}"),
+        deadline,
+        || async { (cluster.queries_for(name, rtype) >= count).then_some(()) },
+    )
+    .await;
+}

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use discovery::{Health, PeerEvent};
-use discovery_e2e::{discovery, discovery_with, eventually, test_config};
+use discovery_e2e::{discovery, discovery_with, eventually, test_config, wait_for_queries};
 use discovery_testkit::{Cluster, Fault, RecordType, StatefulSetSpec};
 use futures::StreamExt;
 
@@ -96,10 +96,7 @@ async fn all_pods_unready_empties_the_set_only_after_the_grace() {
     let changed_at = tokio::time::Instant::now();
     // Once the watch has had an NXDOMAIN answer, it still holds the peers...
     let seen = cluster.queries_for(srv, RecordType::SRV);
-    eventually("a refresh after the change", ONE_REFRESH, || async {
-        (cluster.queries_for(srv, RecordType::SRV) > seen).then_some(())
-    })
-    .await;
+    wait_for_queries(&cluster, srv, RecordType::SRV, seen + 1, ONE_REFRESH).await;
     if changed_at.elapsed() < grace {
         assert_eq!(
             watch.peers().len(),
@@ -144,12 +141,8 @@ async fn a_pod_back_within_the_grace_never_empties_the_set() {
     set.set_all_ready(false).expect("old pod terminating");
     let srv = "_redis._tcp.redis.default.svc.cluster.local";
     let seen = cluster.queries_for(srv, RecordType::SRV);
-    eventually(
-        "two refreshes answering NXDOMAIN",
-        ONE_REFRESH * 2,
-        || async { (cluster.queries_for(srv, RecordType::SRV) >= seen + 2).then_some(()) },
-    )
-    .await;
+    // Two refreshes answered NXDOMAIN.
+    wait_for_queries(&cluster, srv, RecordType::SRV, seen + 2, ONE_REFRESH * 2).await;
     let new_ip = set.replace_pod(0).expect("new pod ready");
     match tokio::time::timeout(ONE_REFRESH, events.next()).await {
         Ok(Some(PeerEvent::Changed { new, .. })) => assert_eq!(new.ip(), new_ip),
@@ -170,10 +163,10 @@ async fn degraded_then_recovered(fault: Fault) {
     set.scale(1).expect("a change DNS cannot tell anyone about");
     let srv = "_redis._tcp.redis.default.svc.cluster.local";
     let start = cluster.queries_for(srv, RecordType::SRV);
-    eventually("three failed refreshes", ONE_REFRESH * 4, || async {
-        (cluster.queries_for(srv, RecordType::SRV) >= start + 3).then_some(())
-    })
-    .await;
+    let outage = tokio::time::Instant::now();
+    // Three refresh periods (TTL 1 s) of failure, with retries in between.
+    wait_for_queries(&cluster, srv, RecordType::SRV, start + 3, ONE_REFRESH * 4).await;
+    tokio::time::sleep_until(outage + Duration::from_secs(3)).await;
     let state = health
         .wait_for(Health::is_degraded)
         .await
@@ -246,10 +239,7 @@ async fn the_task_ends_when_the_last_handle_is_dropped() {
     let clone = watch.clone();
     let srv = "_redis._tcp.redis.default.svc.cluster.local";
     let start = cluster.queries_for(srv, RecordType::SRV);
-    eventually("the watch refreshing", ONE_REFRESH, || async {
-        (cluster.queries_for(srv, RecordType::SRV) > start).then_some(())
-    })
-    .await;
+    wait_for_queries(&cluster, srv, RecordType::SRV, start + 1, ONE_REFRESH).await;
 
     drop(watch);
     drop(clone);

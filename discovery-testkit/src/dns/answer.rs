@@ -72,17 +72,23 @@ impl Zone<'_> {
     }
 
     fn service(&self, qname: &Name, qtype: RecordType, svc: &str, ns: &str) -> Reply {
-        let endpoints = self.endpoints(svc, ns);
+        self.endpoint_records(qname, qtype, &self.endpoints(svc, ns))
+    }
+
+    /// A name that stands for `endpoints` (a Service, or one pod): their addresses, SRV for
+    /// all their ports, NXDOMAIN when there is none.
+    fn endpoint_records(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        endpoints: &[(&SetState, Endpoint)],
+    ) -> Reply {
         if endpoints.is_empty() {
             return self.nxdomain();
         }
         match qtype {
-            RecordType::A | RecordType::AAAA => self.addresses(qname, qtype, &endpoints),
-            RecordType::SRV => {
-                let records: Vec<(&SetState, &Endpoint)> =
-                    endpoints.iter().map(|(s, e)| (*s, e)).collect();
-                self.srv(qname, &records, |_| true)
-            }
+            RecordType::A | RecordType::AAAA => self.addresses(qname, qtype, endpoints),
+            RecordType::SRV => self.srv(qname, endpoints, |_| true),
             _ => self.nodata(),
         }
     }
@@ -109,8 +115,7 @@ impl Zone<'_> {
         if qtype != RecordType::SRV {
             return self.nodata();
         }
-        let records: Vec<(&SetState, &Endpoint)> = endpoints.iter().map(|(s, e)| (*s, e)).collect();
-        self.srv(qname, &records, |p| {
+        self.srv(qname, &endpoints, |p| {
             p.name.as_deref() == Some(port) && p.protocol == proto
         })
     }
@@ -121,18 +126,7 @@ impl Zone<'_> {
             .into_iter()
             .filter(|(_, e)| e.hostname == host)
             .collect();
-        if endpoints.is_empty() {
-            return self.nxdomain();
-        }
-        match qtype {
-            RecordType::A | RecordType::AAAA => self.addresses(qname, qtype, &endpoints),
-            RecordType::SRV => {
-                let records: Vec<(&SetState, &Endpoint)> =
-                    endpoints.iter().map(|(s, e)| (*s, e)).collect();
-                self.srv(qname, &records, |_| true)
-            }
-            _ => self.nodata(),
-        }
+        self.endpoint_records(qname, qtype, &endpoints)
     }
 
     fn addresses(
@@ -159,7 +153,7 @@ impl Zone<'_> {
     fn srv(
         &self,
         qname: &Name,
-        endpoints: &[(&SetState, &Endpoint)],
+        endpoints: &[(&SetState, Endpoint)],
         wanted: impl Fn(&crate::model::ServicePort) -> bool,
     ) -> Reply {
         let mut targets = Vec::new();
