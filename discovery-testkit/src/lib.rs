@@ -32,6 +32,9 @@ mod cluster;
 mod dns;
 pub mod echo;
 mod model;
+mod process;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod statefulset;
 
 use std::sync::Once;
@@ -40,6 +43,7 @@ pub use addr::AddressPool;
 pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TTL};
 pub use dns::Fault;
 pub use model::{IpFamily, Pod, ServicePort, StatefulSetSpec};
+pub use process::ServerProcess;
 pub use statefulset::StatefulSet;
 
 /// DNS record types, for [`Cluster::queries_for`].
@@ -58,6 +62,9 @@ pub enum Error {
     /// A StatefulSet declaration or change makes no sense.
     #[error("testkit: {0}")]
     Spec(String),
+    /// A server process (redis-server, mariadbd) could not be started or driven.
+    #[error("testkit process: {0}")]
+    Process(String),
 }
 
 /// Installs a `tracing` subscriber for tests once per process, filtered by `RUST_LOG`

@@ -1,0 +1,85 @@
+//! Server processes that end with the test: killed on drop, also when a test panics.
+
+use std::io;
+use std::process::{Child, Command, Stdio};
+
+/// A child process the testkit started. Dropping it kills it (SIGKILL) and reaps it.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    name: String,
+}
+
+impl ServerProcess {
+    /// Starts `command` with its output discarded (servers here log to files).
+    ///
+    /// # Errors
+    ///
+    /// The spawn error, naming the program.
+    pub fn spawn(name: &str, mut command: Command) -> io::Result<Self> {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| io::Error::new(e.kind(), format!("starting {name}: {e}")))?;
+        Ok(Self {
+            child,
+            name: name.to_owned(),
+        })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Freezes it (SIGSTOP): it keeps its sockets but answers nothing.
+    ///
+    /// # Errors
+    ///
+    /// If the signal could not be sent.
+    pub fn freeze(&self) -> io::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    ///
+    /// # Errors
+    ///
+    /// If the signal could not be sent.
+    pub fn thaw(&self) -> io::Result<()> {
+        self.signal("CONT")
+    }
+
+    /// Kills it at once (SIGKILL), as a node failure or OOM kill would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn signal(&self, signal: &str) -> io::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill -{signal} {} ({}) failed", self.child.id(), self.name)))
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // A frozen process cannot die of SIGKILL any less, but reaping must not wait on it.
+        let _ = self.signal("CONT");
+        self.kill();
+    }
+}

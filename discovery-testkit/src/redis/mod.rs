@@ -1,0 +1,352 @@
+//! A Redis StatefulSet of real `redis-server` processes, one per pod, each listening on its
+//! own loopback pod address at port 6379 as in Kubernetes, with replication wired and the
+//! pods published in the cluster's DNS.
+//!
+//! ```no_run
+//! use discovery_testkit::Cluster;
+//! use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+//!
+//! # async fn demo() -> Result<(), discovery_testkit::Error> {
+//! let cluster = Cluster::builder().ttl(1).start().await?;
+//! let redis = RedisStatefulSet::start(&cluster, RedisSpec::new("redis").replicas(3)).await?;
+//! redis.kill(0)?;             // SIGKILL the master, its pod turns unready
+//! redis.promote(1).await?;    // REPLICAOF NO ONE on redis-1, repoint redis-2
+//! redis.restart(0).await?;    // back as a replica of redis-1
+//! # Ok(()) }
+//! ```
+
+mod pod;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use crate::process::ServerProcess;
+use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
+
+/// The port every Redis pod listens on.
+pub const REDIS_PORT: u16 = 6379;
+/// How long a pod may take to start answering.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What Redis StatefulSet to run.
+#[derive(Clone)]
+pub struct RedisSpec {
+    name: String,
+    namespace: String,
+    replicas: u32,
+    start_ordinal: u32,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for RedisSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSpec")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("replicas", &self.replicas)
+            .field("start_ordinal", &self.start_ordinal)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl RedisSpec {
+    /// StatefulSet and headless Service `name` in namespace `default`, 3 pods, the first the
+    /// master, no password.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            namespace: "default".to_owned(),
+            replicas: 3,
+            start_ordinal: 0,
+            password: None,
+        }
+    }
+
+    /// The namespace.
+    #[must_use]
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_owned();
+        self
+    }
+
+    /// How many pods.
+    #[must_use]
+    pub fn replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// The first ordinal.
+    #[must_use]
+    pub fn start_ordinal(mut self, start: u32) -> Self {
+        self.start_ordinal = start;
+        self
+    }
+
+    /// Require this password (`requirepass`, and `masterauth` for replication).
+    #[must_use]
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = Some(password.to_owned());
+        self
+    }
+}
+
+/// Who a pod replicates from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    None,
+    Of(u32),
+}
+
+/// A running Redis StatefulSet. Every process is killed when this is dropped.
+pub struct RedisStatefulSet {
+    set: StatefulSet,
+    dir: PathBuf,
+    password: Option<String>,
+    state: Mutex<Pods>,
+}
+
+#[derive(Debug, Default)]
+struct Pods {
+    processes: BTreeMap<u32, ServerProcess>,
+    upstream: BTreeMap<u32, Upstream>,
+}
+
+impl std::fmt::Debug for RedisStatefulSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStatefulSet")
+            .field("set", &self.set.name())
+            .field("dir", &self.dir)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStatefulSet {
+    /// Declares the StatefulSet in `cluster` (named port `redis`, 6379) and starts one
+    /// `redis-server` per pod; the first ordinal is the master, the others replicate it.
+    /// Returns once every pod answers and every replica's link is up.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if `redis-server` is missing or a pod does not come up in time.
+    pub async fn start(cluster: &Cluster, spec: RedisSpec) -> Result<Self, Error> {
+        let set = cluster.statefulset(
+            StatefulSetSpec::new(&spec.name)
+                .namespace(&spec.namespace)
+                .port("redis", REDIS_PORT)
+                .replicas(spec.replicas)
+                .start_ordinal(spec.start_ordinal),
+        )?;
+        let dir = std::env::temp_dir().join(format!(
+            "discovery-redis-{}-{}",
+            std::process::id(),
+            set.pods().first().map(|p| p.ip.to_string()).unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let this = Self {
+            set,
+            dir,
+            password: spec.password,
+            state: Mutex::new(Pods::default()),
+        };
+        let first = spec.start_ordinal;
+        for pod in this.set.pods() {
+            let upstream = if pod.ordinal == first { Upstream::None } else { Upstream::Of(first) };
+            this.state().upstream.insert(pod.ordinal, upstream);
+            this.spawn(pod.ordinal)?;
+        }
+        for pod in this.set.pods() {
+            this.wait_until_up(pod.ordinal).await?;
+        }
+        this.wait_for_replication().await?;
+        Ok(this)
+    }
+
+    /// The StatefulSet as DNS sees it (scale, readiness, pod addresses).
+    pub fn statefulset(&self) -> &StatefulSet {
+        &self.set
+    }
+
+    /// The name to give discovery: `_redis._tcp.<name>.<namespace>`.
+    pub fn service_name(&self) -> String {
+        format!("_redis._tcp.{}.{}", self.set.name(), self.set.namespace())
+    }
+
+    /// The pod's address (IP, port 6379).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn addr(&self, ordinal: u32) -> Result<SocketAddr, Error> {
+        Ok(SocketAddr::new(self.ip(ordinal)?, REDIS_PORT))
+    }
+
+    /// A direct connection to one pod, for setting up and checking tests.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if the pod does not answer.
+    pub async fn connect(&self, ordinal: u32) -> Result<MultiplexedConnection, Error> {
+        pod::connect(self.addr(ordinal)?, self.password.as_deref()).await
+    }
+
+    /// Kills the pod's server (SIGKILL) and marks the pod unready, as Kubernetes does once
+    /// its readiness probe fails.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn kill(&self, ordinal: u32) -> Result<(), Error> {
+        if let Some(mut process) = self.state().processes.remove(&ordinal) {
+            process.kill();
+        }
+        self.set.set_ready(ordinal, false)
+    }
+
+    /// Starts a killed pod again at the same address, as a replica of the pod it followed
+    /// last (or as a master if it was one), and marks it ready once it answers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it does not come up.
+    pub async fn restart(&self, ordinal: u32) -> Result<(), Error> {
+        if self.state().processes.contains_key(&ordinal) {
+            return Err(Error::Spec(format!("redis pod {ordinal} is running; kill it first")));
+        }
+        self.spawn(ordinal)?;
+        self.wait_until_up(ordinal).await?;
+        self.set.set_ready(ordinal, true)
+    }
+
+    /// Promotes a replica: `REPLICAOF NO ONE` on it, then `REPLICAOF <it>` on every other
+    /// running pod (the old master included, if it runs), as Sentinel or an operator would.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if a command fails.
+    pub async fn promote(&self, ordinal: u32) -> Result<(), Error> {
+        let mut new_master = self.connect(ordinal).await?;
+        pod::replicaof(&mut new_master, None).await?;
+        self.state().upstream.insert(ordinal, Upstream::None);
+        let ip = self.ip(ordinal)?;
+        let others: Vec<u32> = self.state().processes.keys().copied().filter(|o| *o != ordinal).collect();
+        for other in others {
+            self.repoint(other, ordinal, ip).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes one pod replicate `master` (`REPLICAOF`), behind everyone's back: DNS does not
+    /// change. Use it to demote a master without promoting anyone else.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if the command fails.
+    pub async fn make_replica_of(&self, ordinal: u32, master: u32) -> Result<(), Error> {
+        let ip = self.ip(master)?;
+        self.repoint(ordinal, master, ip).await
+    }
+
+    /// Freezes the pod's server (SIGSTOP): connections hang instead of failing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it is not running or the signal fails.
+    pub fn freeze(&self, ordinal: u32) -> Result<(), Error> {
+        self.with_process(ordinal, ServerProcess::freeze)
+    }
+
+    /// Lets a frozen pod run again (SIGCONT).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it is not running or the signal fails.
+    pub fn thaw(&self, ordinal: u32) -> Result<(), Error> {
+        self.with_process(ordinal, ServerProcess::thaw)
+    }
+
+    /// Waits until every running replica reports its master link up.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if that does not happen within 10 s.
+    pub async fn wait_for_replication(&self) -> Result<(), Error> {
+        let replicas: Vec<u32> = {
+            let state = self.state();
+            state
+                .processes
+                .keys()
+                .copied()
+                .filter(|o| matches!(state.upstream.get(o), Some(Upstream::Of(_))))
+                .collect()
+        };
+        for ordinal in replicas {
+            let mut conn = self.connect(ordinal).await?;
+            pod::wait_for_link(&mut conn, START_TIMEOUT)
+                .await
+                .map_err(|e| Error::Process(format!("redis pod {ordinal}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    async fn repoint(&self, ordinal: u32, master: u32, ip: IpAddr) -> Result<(), Error> {
+        let mut conn = self.connect(ordinal).await?;
+        pod::replicaof(&mut conn, Some(SocketAddr::new(ip, REDIS_PORT))).await?;
+        self.state().upstream.insert(ordinal, Upstream::Of(master));
+        Ok(())
+    }
+
+    fn spawn(&self, ordinal: u32) -> Result<(), Error> {
+        let ip = self.ip(ordinal)?;
+        let upstream = match self.state().upstream.get(&ordinal) {
+            Some(Upstream::Of(master)) => Some(SocketAddr::new(self.ip(*master)?, REDIS_PORT)),
+            _ => None,
+        };
+        let dir = self.dir.join(ordinal.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let process = pod::spawn(ip, &dir, upstream, self.password.as_deref())?;
+        self.state().processes.insert(ordinal, process);
+        Ok(())
+    }
+
+    async fn wait_until_up(&self, ordinal: u32) -> Result<(), Error> {
+        let addr = self.addr(ordinal)?;
+        pod::wait_until_up(addr, self.password.as_deref(), START_TIMEOUT)
+            .await
+            .map_err(|e| Error::Process(format!("redis pod {ordinal} at {addr}: {e}")))
+    }
+
+    fn with_process(&self, ordinal: u32, f: impl FnOnce(&ServerProcess) -> std::io::Result<()>) -> Result<(), Error> {
+        let state = self.state();
+        let process = state
+            .processes
+            .get(&ordinal)
+            .ok_or_else(|| Error::Process(format!("redis pod {ordinal} is not running")))?;
+        f(process).map_err(|e| Error::Process(e.to_string()))
+    }
+
+    fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
+        self.set
+            .pod(ordinal)
+            .map(|p| p.ip)
+            .ok_or_else(|| Error::Spec(format!("no redis pod with ordinal {ordinal}")))
+    }
+
+    fn state(&self) -> MutexGuard<'_, Pods> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for RedisStatefulSet {
+    fn drop(&mut self) {
+        self.state().processes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,108 @@
+//! One `redis-server` process and the few commands the testkit sends it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+
+use super::REDIS_PORT;
+use crate::Error;
+use crate::process::ServerProcess;
+
+/// Starts `redis-server` bound to `ip:6379`, in memory only, replicating `upstream` if given.
+pub(super) fn spawn(
+    ip: IpAddr,
+    dir: &Path,
+    upstream: Option<SocketAddr>,
+    password: Option<&str>,
+) -> Result<ServerProcess, Error> {
+    let mut command = Command::new("redis-server");
+    command
+        .arg("--bind")
+        .arg(ip.to_string())
+        .args(["--port", &REDIS_PORT.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join("redis.log"))
+        // Fast failure detection between pods, as tests kill and freeze them.
+        .args(["--repl-timeout", "5", "--repl-ping-replica-period", "1"]);
+    if let Some(master) = upstream {
+        command.args(["--replicaof", &master.ip().to_string(), &master.port().to_string()]);
+    }
+    if let Some(password) = password {
+        command.args(["--requirepass", password, "--masterauth", password]);
+    }
+    ServerProcess::spawn("redis-server", command)
+        .map_err(|e| Error::Process(format!("{e} (install redis-server; scripts/test does)")))
+}
+
+/// A multiplexed connection to one pod.
+pub(super) async fn connect(addr: SocketAddr, password: Option<&str>) -> Result<MultiplexedConnection, Error> {
+    let mut redis = RedisConnectionInfo::default();
+    if let Some(password) = password {
+        redis = redis.set_password(password);
+    }
+    let info = ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+        .into_connection_info()
+        .map_err(|e| Error::Process(format!("redis address {addr}: {e}")))?
+        .set_redis_settings(redis);
+    let client = Client::open(info).map_err(|e| Error::Process(format!("redis client for {addr}: {e}")))?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(5)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| Error::Process(format!("connecting to redis at {addr}: {e}")))
+}
+
+/// Waits until the server at `addr` answers PING.
+pub(super) async fn wait_until_up(addr: SocketAddr, password: Option<&str>, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        match connect(addr, password).await {
+            Ok(mut conn) => match redis::cmd("PING").query_async::<String>(&mut conn).await {
+                Ok(_) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("not answering after {timeout:?}: {last}"))
+}
+
+/// `REPLICAOF host port`, or `REPLICAOF NO ONE`.
+pub(super) async fn replicaof(conn: &mut MultiplexedConnection, master: Option<SocketAddr>) -> Result<(), Error> {
+    let mut cmd = redis::cmd("REPLICAOF");
+    match master {
+        Some(addr) => cmd.arg(addr.ip().to_string()).arg(addr.port()),
+        None => cmd.arg("NO").arg("ONE"),
+    };
+    cmd.query_async::<()>(conn)
+        .await
+        .map_err(|e| Error::Process(format!("REPLICAOF failed: {e}")))
+}
+
+/// Waits until `INFO replication` says `master_link_status:up`.
+pub(super) async fn wait_for_link(conn: &mut MultiplexedConnection, timeout: Duration) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query_async(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        if info.lines().any(|l| l.trim() == "master_link_status:up") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("master link not up after {timeout:?}"))
+}
