@@ -128,6 +128,12 @@ impl PeerKey {
     }
 }
 
+impl Serialize for PeerKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 impl Borrow<str> for PeerKey {
     fn borrow(&self) -> &str {
         &self.0

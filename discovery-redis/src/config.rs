@@ -1,0 +1,106 @@
+//! [`RedisConfig`]: credentials, timeouts, probing and read-routing limits.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A password that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The password itself, for handing to the server.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How the router talks to the pods and decides where commands go.
+///
+/// Deserializes from your config (all fields optional, durations like `"1s"`); every
+/// default is in the field's doc.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// ACL user name. Defaults to none (the `default` user).
+    pub username: Option<String>,
+    /// Password. Defaults to none. Never logged.
+    pub password: Option<Secret>,
+    /// Database index. Defaults to 0.
+    pub db: i64,
+    /// How long to wait for a TCP connection to a pod. Defaults to 1 s.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long to wait for a reply. Defaults to 2 s.
+    #[serde(with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// How often every pod is asked its role (jittered ±15 %). Defaults to 1 s.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// The smallest gap between two probe rounds asked for by errors (`READONLY`, a
+    /// dropped connection) or discovery changes. Defaults to 50 ms.
+    #[serde(with = "humantime_serde")]
+    pub probe_debounce: Duration,
+    /// How long a write waits for a master to appear before failing with
+    /// [`Error::NoMaster`](crate::Error::NoMaster). Defaults to 5 s.
+    #[serde(with = "humantime_serde")]
+    pub failover_wait: Duration,
+    /// Replicas more than this many bytes behind the master get no reads. Defaults to
+    /// 1 MiB; `None` turns the check off.
+    pub max_lag_bytes: Option<u64>,
+    /// Replicas that have not heard from the master for this long get no reads. Defaults
+    /// to 10 s; `None` turns the check off.
+    #[serde(with = "humantime_serde")]
+    pub max_lag: Option<Duration>,
+    /// When several pods claim to be master and the replicas do not settle it, prefer this
+    /// ordinal. Defaults to none: writes are refused instead. Never used otherwise.
+    pub tie_break_ordinal: Option<u32>,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            username: None,
+            password: None,
+            db: 0,
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(2),
+            probe_interval: Duration::from_secs(1),
+            probe_debounce: Duration::from_millis(50),
+            failover_wait: Duration::from_secs(5),
+            max_lag_bytes: Some(1024 * 1024),
+            max_lag: Some(Duration::from_secs(10)),
+            tie_break_ordinal: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows_in_debug() {
+        let config: RedisConfig =
+            serde_json::from_str(r#"{ "password": "hunter2", "probe_interval": "250ms" }"#).expect("config");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert_eq!(config.probe_interval, Duration::from_millis(250));
+        assert_eq!(config.password.as_ref().map(Secret::expose), Some("hunter2"));
+    }
+}

@@ -1,0 +1,94 @@
+//! One multiplexed connection per pod, made on first use and replaced when the pod moves.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use discovery::{Peer, PeerKey};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+
+use crate::config::RedisConfig;
+use crate::error::{Error, Result};
+
+/// The router's connections, shared by every clone of it.
+#[derive(Clone)]
+pub(crate) struct Connections {
+    config: Arc<RedisConfig>,
+    open: Arc<Mutex<HashMap<PeerKey, (SocketAddr, MultiplexedConnection)>>>,
+}
+
+impl std::fmt::Debug for Connections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connections").field("open", &self.lock().len()).finish()
+    }
+}
+
+impl Connections {
+    pub(crate) fn new(config: Arc<RedisConfig>) -> Self {
+        Self {
+            config,
+            open: Arc::default(),
+        }
+    }
+
+    /// The pod's connection, connecting (by IP, never through DNS) if there is none for
+    /// its current address.
+    pub(crate) async fn get(&self, peer: &Peer) -> Result<MultiplexedConnection> {
+        let key = peer.key();
+        if let Some((addr, conn)) = self.lock().get(&key) {
+            if *addr == peer.addr() {
+                return Ok(conn.clone());
+            }
+        }
+        let conn = connect(peer, &self.config).await?;
+        self.lock().insert(key, (peer.addr(), conn.clone()));
+        Ok(conn)
+    }
+
+    /// Forgets a pod's connection after it failed, so the next use reconnects.
+    pub(crate) fn invalidate(&self, peer: &Peer) {
+        let mut open = self.lock();
+        if open.get(&peer.key()).is_some_and(|(addr, _)| *addr == peer.addr()) {
+            open.remove(&peer.key());
+        }
+    }
+
+    /// Closes the connections of pods that left discovery or moved.
+    pub(crate) fn retain(&self, peers: &discovery::PeerSet) {
+        self.lock().retain(|key, (addr, _)| {
+            peers.by_name(key.as_str()).is_some_and(|p| p.addr() == *addr)
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerKey, (SocketAddr, MultiplexedConnection)>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Connects to one pod with the configured credentials and timeouts.
+pub(crate) async fn connect(peer: &Peer, config: &RedisConfig) -> Result<MultiplexedConnection> {
+    let pod_error = |source| Error::Pod {
+        pod: peer.to_string(),
+        source,
+    };
+    let mut settings = RedisConnectionInfo::default().set_db(config.db);
+    if let Some(user) = &config.username {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = &config.password {
+        settings = settings.set_password(password.expose());
+    }
+    let info = ConnectionAddr::Tcp(peer.ip().to_string(), peer.port())
+        .into_connection_info()
+        .map_err(pod_error)?
+        .set_redis_settings(settings);
+    let client = Client::open(info).map_err(pod_error)?;
+    let connection = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout))
+        .set_response_timeout(Some(config.response_timeout));
+    client
+        .get_multiplexed_async_connection_with_config(&connection)
+        .await
+        .map_err(pod_error)
+}

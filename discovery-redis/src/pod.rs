@@ -1,0 +1,80 @@
+//! [`PodConnection`]: a connection to one chosen pod, for reads.
+
+use discovery::Peer;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use crate::error::{Error, Result};
+use crate::reply::{self, Verdict};
+use crate::router::RedisRouter;
+
+/// A connection to the pod a [`ReadFrom`](crate::ReadFrom) chose. Implements redis-rs's
+/// `ConnectionLike`. A broken connection or a `LOADING`/`MASTERDOWN` reply makes the
+/// router re-probe, so the next [`RedisRouter::replica`] call picks another pod.
+#[derive(Clone)]
+pub struct PodConnection {
+    router: RedisRouter,
+    peer: Peer,
+    conn: MultiplexedConnection,
+}
+
+impl std::fmt::Debug for PodConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodConnection").field("pod", &self.peer).finish_non_exhaustive()
+    }
+}
+
+impl PodConnection {
+    pub(crate) fn new(router: RedisRouter, peer: Peer, conn: MultiplexedConnection) -> Self {
+        Self { router, peer, conn }
+    }
+
+    /// The pod this connection talks to.
+    pub fn pod(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Sends one command, with typed errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pod`] with the server's or the connection's error.
+    pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
+        let result = self.conn.req_packed_command(cmd).await;
+        self.note(reply::of_result(&result));
+        result.and_then(Value::extract_error).map_err(|source| Error::Pod {
+            pod: self.peer.to_string(),
+            source,
+        })
+    }
+
+    fn note(&self, verdict: Verdict) {
+        match verdict {
+            Verdict::Fine => {}
+            Verdict::NotMaster | Verdict::Unavailable => self.router.refresh(),
+            Verdict::Broken => self.router.pod_failed(&self.peer),
+        }
+    }
+}
+
+impl ConnectionLike for PodConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let result = self.conn.req_packed_command(cmd).await;
+            self.note(reply::of_result(&result));
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let result = self.conn.req_packed_commands(pipeline, offset, count).await;
+            self.note(reply::of_values(&result));
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.router.config().db
+    }
+}

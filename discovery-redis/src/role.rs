@@ -1,0 +1,276 @@
+//! What a Redis server says it is: `ROLE` and `INFO replication`, parsed.
+
+use redis::Value;
+
+/// The role a server reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Role {
+    /// `master`: accepts writes.
+    Master,
+    /// `slave`/`replica`: follows a master, read-only.
+    Replica,
+    /// A Sentinel, not a data node.
+    Sentinel,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+            Role::Sentinel => "sentinel",
+        })
+    }
+}
+
+/// A replica as its master announces it (address as configured by `replica-announce-ip`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AnnouncedReplica {
+    /// The announced host: an IP, or a name such as the pod FQDN.
+    pub host: String,
+    /// The announced port.
+    pub port: u16,
+    /// The replication offset the replica last acknowledged.
+    pub offset: Option<u64>,
+    /// Seconds since the replica's last acknowledgement (`INFO` `lag=`).
+    pub lag_seconds: Option<u64>,
+}
+
+/// Everything one probe learned about one server's replication state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoleReport {
+    /// The role.
+    pub role: Role,
+    /// Master: its replication offset. Replica: the offset it has processed.
+    pub offset: Option<u64>,
+    /// Replica: the master it follows, as configured (`master_host`).
+    pub master_host: Option<String>,
+    /// Replica: the master's port.
+    pub master_port: Option<u16>,
+    /// Replica: whether its link to the master is up (`master_link_status:up`, or the
+    /// `ROLE` state `connected`).
+    pub link_up: Option<bool>,
+    /// Replica: seconds since it last heard from its master.
+    pub last_io_seconds: Option<u64>,
+    /// Master: the replicas it serves.
+    pub replicas: Vec<AnnouncedReplica>,
+    /// Whether the server is loading its dataset (`LOADING`): it cannot serve yet.
+    pub loading: bool,
+}
+
+impl RoleReport {
+    /// Reads a `ROLE` reply, completed by `INFO replication` when given.
+    pub(crate) fn from_role(role: &Value, info: Option<&str>) -> Option<Self> {
+        let mut report = parse_role(role)?;
+        if let Some(info) = info {
+            report.complete_from_info(&parse_info(info));
+        }
+        Some(report)
+    }
+
+    /// Reads `INFO replication` alone (for users whose ACL denies `ROLE`).
+    pub(crate) fn from_info(info: &str) -> Option<Self> {
+        let fields = parse_info(info);
+        let role = match fields.get("role")?.as_str() {
+            "master" => Role::Master,
+            "slave" | "replica" => Role::Replica,
+            _ => return None,
+        };
+        let mut report = RoleReport {
+            role,
+            offset: None,
+            master_host: None,
+            master_port: None,
+            link_up: None,
+            last_io_seconds: None,
+            replicas: Vec::new(),
+            loading: false,
+        };
+        report.complete_from_info(&fields);
+        Some(report)
+    }
+
+    fn complete_from_info(&mut self, info: &Info) {
+        let number = |key: &str| info.get(key).and_then(|v| v.parse::<u64>().ok());
+        match self.role {
+            Role::Master => {
+                self.offset = self.offset.or_else(|| number("master_repl_offset"));
+                let announced: Vec<AnnouncedReplica> = info
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("slave") && k[5..].bytes().all(|b| b.is_ascii_digit()) && k.len() > 5)
+                    .filter_map(|(_, v)| parse_replica_line(v))
+                    .collect();
+                if !announced.is_empty() {
+                    // INFO has the lag; prefer its list over ROLE's (same replicas, more detail).
+                    self.replicas = announced;
+                }
+            }
+            Role::Replica => {
+                self.master_host = self.master_host.take().or_else(|| info.get("master_host").cloned());
+                self.master_port = self
+                    .master_port
+                    .or_else(|| info.get("master_port").and_then(|p| p.parse().ok()));
+                if let Some(status) = info.get("master_link_status") {
+                    self.link_up = Some(status == "up");
+                }
+                self.last_io_seconds = number("master_last_io_seconds_ago");
+                self.offset = number("slave_repl_offset").or(self.offset);
+                self.loading = number("master_sync_in_progress") == Some(1) || self.loading;
+            }
+            Role::Sentinel => {}
+        }
+        if number("loading") == Some(1) {
+            self.loading = true;
+        }
+    }
+}
+
+type Info = std::collections::BTreeMap<String, String>;
+
+/// `key:value` lines of an INFO section.
+fn parse_info(text: &str) -> Info {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.trim().split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// `ip=10.0.0.2,port=6379,state=online,offset=1234,lag=0`
+fn parse_replica_line(line: &str) -> Option<AnnouncedReplica> {
+    let fields: std::collections::HashMap<&str, &str> =
+        line.split(',').filter_map(|kv| kv.split_once('=')).collect();
+    Some(AnnouncedReplica {
+        host: fields.get("ip")?.to_string(),
+        port: fields.get("port")?.parse().ok()?,
+        offset: fields.get("offset").and_then(|o| o.parse().ok()),
+        lag_seconds: fields.get("lag").and_then(|l| l.parse().ok()),
+    })
+}
+
+/// `ROLE`: `["master", offset, [[ip, "port", "offset"], …]]`,
+/// `["slave", master_ip, port, state, offset]`, `["sentinel", [names]]`.
+fn parse_role(value: &Value) -> Option<RoleReport> {
+    let Value::Array(items) = value else {
+        return None;
+    };
+    let kind = text(items.first()?)?;
+    let mut report = RoleReport {
+        role: Role::Master,
+        offset: None,
+        master_host: None,
+        master_port: None,
+        link_up: None,
+        last_io_seconds: None,
+        replicas: Vec::new(),
+        loading: false,
+    };
+    match kind.as_str() {
+        "master" => {
+            report.offset = items.get(1).and_then(integer);
+            if let Some(Value::Array(replicas)) = items.get(2) {
+                report.replicas = replicas
+                    .iter()
+                    .filter_map(|r| match r {
+                        Value::Array(fields) => Some(AnnouncedReplica {
+                            host: text(fields.first()?)?,
+                            port: integer(fields.get(1)?)?.try_into().ok()?,
+                            offset: fields.get(2).and_then(integer),
+                            lag_seconds: None,
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+            }
+        }
+        "slave" | "replica" => {
+            report.role = Role::Replica;
+            report.master_host = items.get(1).and_then(text);
+            report.master_port = items.get(2).and_then(integer).and_then(|p| p.try_into().ok());
+            let state = items.get(3).and_then(text);
+            report.link_up = state.as_deref().map(|s| s == "connected");
+            report.loading = state.as_deref() == Some("sync");
+            report.offset = items.get(4).and_then(integer);
+        }
+        "sentinel" => report.role = Role::Sentinel,
+        _ => return None,
+    }
+    Some(report)
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::VerbatimString { text, .. } => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn integer(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => text(other)?.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn master_role_with_replicas() {
+        let role = Value::Array(vec![
+            bulk("master"),
+            Value::Int(3129659),
+            Value::Array(vec![
+                Value::Array(vec![bulk("127.0.0.2"), bulk("6379"), bulk("3129242")]),
+                Value::Array(vec![bulk("redis-2.redis.default.svc.cluster.local"), bulk("6379"), bulk("3129543")]),
+            ]),
+        ]);
+        let report = RoleReport::from_role(&role, None).expect("parses");
+        assert_eq!(report.role, Role::Master);
+        assert_eq!(report.offset, Some(3129659));
+        assert_eq!(report.replicas.len(), 2);
+        assert_eq!(report.replicas[1].host, "redis-2.redis.default.svc.cluster.local");
+        assert_eq!(report.replicas[0].offset, Some(3129242));
+    }
+
+    #[test]
+    fn replica_role_completed_by_info() {
+        let role = Value::Array(vec![bulk("slave"), bulk("127.0.0.1"), Value::Int(6379), bulk("connected"), Value::Int(3167038)]);
+        let info = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:7\r\nmaster_sync_in_progress:0\r\nslave_repl_offset:3167100\r\n";
+        let report = RoleReport::from_role(&role, Some(info)).expect("parses");
+        assert_eq!(report.role, Role::Replica);
+        assert_eq!(report.master_host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(report.master_port, Some(6379));
+        assert_eq!(report.link_up, Some(false), "INFO's link status wins over ROLE's state");
+        assert_eq!(report.last_io_seconds, Some(7));
+        assert_eq!(report.offset, Some(3167100));
+    }
+
+    #[test]
+    fn info_alone_when_role_is_denied() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=10.0.0.9,port=6379,state=online,offset=42,lag=1\r\nmaster_repl_offset:50\r\n";
+        let report = RoleReport::from_info(info).expect("parses");
+        assert_eq!(report.role, Role::Master);
+        assert_eq!(report.offset, Some(50));
+        assert_eq!(
+            report.replicas,
+            [AnnouncedReplica { host: "10.0.0.9".into(), port: 6379, offset: Some(42), lag_seconds: Some(1) }]
+        );
+        assert!(RoleReport::from_info("# Replication\r\n").is_none());
+    }
+
+    #[test]
+    fn garbage_is_not_a_role() {
+        assert!(RoleReport::from_role(&Value::Nil, None).is_none());
+        assert!(RoleReport::from_role(&Value::Array(vec![bulk("chef")]), None).is_none());
+    }
+}
