@@ -9,17 +9,89 @@ use std::collections::HashSet;
 
 /// Read-only commands (Redis 7 `COMMAND INFO` flag `readonly`, minus blocking variants).
 pub const READ_ONLY_COMMANDS: &[&str] = &[
-    "BITCOUNT", "BITFIELD_RO", "BITPOS", "DBSIZE", "DUMP", "EVALSHA_RO", "EVAL_RO", "EXISTS",
-    "EXPIRETIME", "FCALL_RO", "GEODIST", "GEOHASH", "GEOPOS", "GEORADIUSBYMEMBER_RO",
-    "GEORADIUS_RO", "GEOSEARCH", "GET", "GETBIT", "GETRANGE", "HEXISTS", "HGET", "HGETALL",
-    "HKEYS", "HLEN", "HMGET", "HRANDFIELD", "HSCAN", "HSTRLEN", "HVALS", "KEYS", "LCS",
-    "LINDEX", "LLEN", "LOLWUT", "LPOS", "LRANGE", "MGET", "OBJECT", "PEXPIRETIME", "PFCOUNT",
-    "PTTL", "RANDOMKEY", "SCAN", "SCARD", "SDIFF", "SINTER", "SINTERCARD", "SISMEMBER",
-    "SMEMBERS", "SMISMEMBER", "SORT_RO", "SRANDMEMBER", "SSCAN", "STRLEN", "SUBSTR", "SUNION",
-    "TOUCH", "TTL", "TYPE", "XINFO", "XLEN", "XPENDING", "XRANGE", "XREVRANGE", "ZCARD",
-    "ZCOUNT", "ZDIFF", "ZINTER", "ZINTERCARD", "ZLEXCOUNT", "ZMSCORE", "ZRANDMEMBER", "ZRANGE",
-    "ZRANGEBYLEX", "ZRANGEBYSCORE", "ZRANK", "ZREVRANGE", "ZREVRANGEBYLEX", "ZREVRANGEBYSCORE",
-    "ZREVRANK", "ZSCAN", "ZSCORE", "ZUNION",
+    "BITCOUNT",
+    "BITFIELD_RO",
+    "BITPOS",
+    "DBSIZE",
+    "DUMP",
+    "EVALSHA_RO",
+    "EVAL_RO",
+    "EXISTS",
+    "EXPIRETIME",
+    "FCALL_RO",
+    "GEODIST",
+    "GEOHASH",
+    "GEOPOS",
+    "GEORADIUSBYMEMBER_RO",
+    "GEORADIUS_RO",
+    "GEOSEARCH",
+    "GET",
+    "GETBIT",
+    "GETRANGE",
+    "HEXISTS",
+    "HGET",
+    "HGETALL",
+    "HKEYS",
+    "HLEN",
+    "HMGET",
+    "HRANDFIELD",
+    "HSCAN",
+    "HSTRLEN",
+    "HVALS",
+    "KEYS",
+    "LCS",
+    "LINDEX",
+    "LLEN",
+    "LOLWUT",
+    "LPOS",
+    "LRANGE",
+    "MGET",
+    "OBJECT",
+    "PEXPIRETIME",
+    "PFCOUNT",
+    "PTTL",
+    "RANDOMKEY",
+    "SCAN",
+    "SCARD",
+    "SDIFF",
+    "SINTER",
+    "SINTERCARD",
+    "SISMEMBER",
+    "SMEMBERS",
+    "SMISMEMBER",
+    "SORT_RO",
+    "SRANDMEMBER",
+    "SSCAN",
+    "STRLEN",
+    "SUBSTR",
+    "SUNION",
+    "TOUCH",
+    "TTL",
+    "TYPE",
+    "XINFO",
+    "XLEN",
+    "XPENDING",
+    "XRANGE",
+    "XREVRANGE",
+    "ZCARD",
+    "ZCOUNT",
+    "ZDIFF",
+    "ZINTER",
+    "ZINTERCARD",
+    "ZLEXCOUNT",
+    "ZMSCORE",
+    "ZRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYLEX",
+    "ZRANGEBYSCORE",
+    "ZRANK",
+    "ZREVRANGE",
+    "ZREVRANGEBYLEX",
+    "ZREVRANGEBYSCORE",
+    "ZREVRANK",
+    "ZSCAN",
+    "ZSCORE",
+    "ZUNION",
 ];
 
 /// The table the router consults; start from [`CommandTable::default`] and add your
@@ -74,15 +146,47 @@ mod tests {
     #[test]
     fn reads_writes_and_extensions() {
         let table = CommandTable::default().with_read("json.get");
-        for read in ["get", "MGET", "smismember", "GEOSEARCH", "FCALL_RO", "EVAL_RO", "JSON.GET"] {
+        for read in [
+            "get",
+            "MGET",
+            "smismember",
+            "GEOSEARCH",
+            "FCALL_RO",
+            "EVAL_RO",
+            "JSON.GET",
+        ] {
             assert!(table.is_read(read), "{read}");
         }
-        for write in ["SET", "MULTI", "EXEC", "WATCH", "EVAL", "FCALL", "BLPOP", "SUBSCRIBE", "XREADGROUP"] {
+        for write in [
+            "SET",
+            "MULTI",
+            "EXEC",
+            "WATCH",
+            "EVAL",
+            "FCALL",
+            "BLPOP",
+            "SUBSCRIBE",
+            "XREADGROUP",
+        ] {
             assert!(!table.is_read(write), "{write}");
         }
         assert!(table.is_read_cmd(redis::cmd("GET").arg("k")));
         assert!(!table.is_read_cmd(redis::cmd("SET").arg("k").arg("v")));
-        assert!(table.clone().with_read("XREAD").is_read_cmd(redis::cmd("XREAD").arg("STREAMS").arg("s").arg("0")));
-        assert!(!table.with_read("XREAD").is_read_cmd(redis::cmd("XREAD").arg("BLOCK").arg(0).arg("STREAMS").arg("s").arg("$")));
+        assert!(
+            table
+                .clone()
+                .with_read("XREAD")
+                .is_read_cmd(redis::cmd("XREAD").arg("STREAMS").arg("s").arg("0"))
+        );
+        assert!(
+            !table.with_read("XREAD").is_read_cmd(
+                redis::cmd("XREAD")
+                    .arg("BLOCK")
+                    .arg(0)
+                    .arg("STREAMS")
+                    .arg("s")
+                    .arg("$")
+            )
+        );
     }
 }

@@ -96,11 +96,15 @@ mod tests {
     #[test]
     fn the_password_never_shows_in_debug() {
         let config: RedisConfig =
-            serde_json::from_str(r#"{ "password": "hunter2", "probe_interval": "250ms" }"#).expect("config");
+            serde_json::from_str(r#"{ "password": "hunter2", "probe_interval": "250ms" }"#)
+                .expect("config");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
         assert_eq!(config.probe_interval, Duration::from_millis(250));
-        assert_eq!(config.password.as_ref().map(Secret::expose), Some("hunter2"));
+        assert_eq!(
+            config.password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use discovery::{Peer, PeerKey};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
+};
 
 use crate::config::RedisConfig;
 use crate::error::{Error, Result};
@@ -20,7 +22,9 @@ pub(crate) struct Connections {
 
 impl std::fmt::Debug for Connections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connections").field("open", &self.lock().len()).finish()
+        f.debug_struct("Connections")
+            .field("open", &self.lock().len())
+            .finish()
     }
 }
 
@@ -49,7 +53,10 @@ impl Connections {
     /// Forgets a pod's connection after it failed, so the next use reconnects.
     pub(crate) fn invalidate(&self, peer: &Peer) {
         let mut open = self.lock();
-        if open.get(&peer.key()).is_some_and(|(addr, _)| *addr == peer.addr()) {
+        if open
+            .get(&peer.key())
+            .is_some_and(|(addr, _)| *addr == peer.addr())
+        {
             open.remove(&peer.key());
         }
     }
@@ -57,11 +64,15 @@ impl Connections {
     /// Closes the connections of pods that left discovery or moved.
     pub(crate) fn retain(&self, peers: &discovery::PeerSet) {
         self.lock().retain(|key, (addr, _)| {
-            peers.by_name(key.as_str()).is_some_and(|p| p.addr() == *addr)
+            peers
+                .by_name(key.as_str())
+                .is_some_and(|p| p.addr() == *addr)
         });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PeerKey, (SocketAddr, MultiplexedConnection)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<PeerKey, (SocketAddr, MultiplexedConnection)>> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -11,7 +11,9 @@ pub enum Error {
     Discovery(#[from] discovery::Error),
 
     /// No pod says it is master, and none did within `failover_wait`.
-    #[error("no Redis master among the pods of `{service}` after waiting {waited:?} ({pods} pods probed); a failover may be in progress")]
+    #[error(
+        "no Redis master among the pods of `{service}` after waiting {waited:?} ({pods} pods probed); a failover may be in progress"
+    )]
     NoMaster {
         /// The Service.
         service: String,
@@ -23,7 +25,9 @@ pub enum Error {
 
     /// Several pods say they are master and their replicas do not tell which is right:
     /// writes are refused rather than sent to two masters.
-    #[error("several pods of `{service}` claim to be master ({masters}) and the replicas do not settle it; writes are refused until one remains (or set `tie_break_ordinal`)")]
+    #[error(
+        "several pods of `{service}` claim to be master ({masters}) and the replicas do not settle it; writes are refused until one remains (or set `tie_break_ordinal`)"
+    )]
     SplitBrain {
         /// The Service.
         service: String,

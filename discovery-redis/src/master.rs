@@ -30,7 +30,9 @@ pub struct MasterConnection {
 
 impl std::fmt::Debug for MasterConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterConnection").field("master", &self.peer).finish_non_exhaustive()
+        f.debug_struct("MasterConnection")
+            .field("master", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +54,9 @@ impl MasterConnection {
     /// the connection's error.
     pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
         let value = self.send(Request::One(cmd)).await?.one();
-        value.extract_error().map_err(|source| self.pod_error(source))
+        value
+            .extract_error()
+            .map_err(|source| self.pod_error(source))
     }
 
     /// Points at the current master before a command, if a failover moved it.
@@ -111,7 +115,12 @@ impl ConnectionLike for MasterConnection {
         })
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
             self.send(Request::Many(pipeline, offset, count))
                 .await

@@ -20,7 +20,9 @@ pub struct PodConnection {
 
 impl std::fmt::Debug for PodConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PodConnection").field("pod", &self.peer).finish_non_exhaustive()
+        f.debug_struct("PodConnection")
+            .field("pod", &self.peer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,10 +44,12 @@ impl PodConnection {
     pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
         let result = self.conn.req_packed_command(cmd).await;
         self.note(reply::of_result(&result));
-        result.and_then(Value::extract_error).map_err(|source| Error::Pod {
-            pod: self.peer.to_string(),
-            source,
-        })
+        result
+            .and_then(Value::extract_error)
+            .map_err(|source| Error::Pod {
+                pod: self.peer.to_string(),
+                source,
+            })
     }
 
     fn note(&self, verdict: Verdict) {
@@ -66,7 +70,12 @@ impl ConnectionLike for PodConnection {
         })
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
             let result = self.conn.req_packed_commands(pipeline, offset, count).await;
             self.note(reply::of_values(&result));

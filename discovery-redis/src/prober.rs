@@ -73,7 +73,9 @@ impl Prober {
         let peers = self.watch.peers();
         self.connections.retain(&peers);
         let started = Instant::now();
-        let statuses = futures::future::join_all(peers.iter().map(|peer| probe(&self.connections, peer))).await;
+        let statuses =
+            futures::future::join_all(peers.iter().map(|peer| probe(&self.connections, peer)))
+                .await;
         let topology = Arc::new(Topology::new(statuses, self.config.tie_break_ordinal));
         debug!(service = %self.watch.service(), pods = topology.pods.len(), elapsed = ?started.elapsed(), master = ?topology.master, "probe round");
         self.log_changes(&topology);
@@ -82,8 +84,11 @@ impl Prober {
 
     fn log_changes(&mut self, next: &Topology) {
         let previous = self.topology.borrow().clone();
-        let before: HashMap<PeerKey, Option<Role>> =
-            previous.pods.iter().map(|p| (p.peer.key(), p.role())).collect();
+        let before: HashMap<PeerKey, Option<Role>> = previous
+            .pods
+            .iter()
+            .map(|p| (p.peer.key(), p.role()))
+            .collect();
         for pod in &next.pods {
             match before.get(&pod.peer.key()) {
                 Some(old) if *old != pod.role() => {
@@ -100,8 +105,12 @@ impl Prober {
             (_, MasterChoice::One(new)) => {
                 let took = self.master_lost_at.take().map(|t| now.duration_since(t));
                 match &previous.master {
-                    MasterChoice::One(old) => info!(service = %self.watch.service(), from = %old, to = %new, "failover: the master moved"),
-                    _ => info!(service = %self.watch.service(), master = %new, took = ?took, "master found"),
+                    MasterChoice::One(old) => {
+                        info!(service = %self.watch.service(), from = %old, to = %new, "failover: the master moved")
+                    }
+                    _ => {
+                        info!(service = %self.watch.service(), master = %new, took = ?took, "master found")
+                    }
                 }
             }
             (_, MasterChoice::None) => {

@@ -33,14 +33,20 @@ pub(crate) fn of_values(result: &redis::RedisResult<Vec<Value>>) -> Verdict {
 
 /// The first verdict that is not `Fine` among several replies.
 pub(crate) fn of_all(values: &[Value]) -> Verdict {
-    values.iter().map(of_value).find(|v| *v != Verdict::Fine).unwrap_or(Verdict::Fine)
+    values
+        .iter()
+        .map(of_value)
+        .find(|v| *v != Verdict::Fine)
+        .unwrap_or(Verdict::Fine)
 }
 
 pub(crate) fn of_value(value: &Value) -> Verdict {
     match value {
         Value::ServerError(e) => match e.kind() {
             Some(ServerErrorKind::ReadOnly) => Verdict::NotMaster,
-            Some(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => Verdict::Unavailable,
+            Some(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => {
+                Verdict::Unavailable
+            }
             // A script that wrote on a replica: `ERR Error running script ... -READONLY ...`.
             _ if e.details().is_some_and(|d| d.contains("READONLY")) => Verdict::NotMaster,
             _ => Verdict::Fine,
@@ -53,8 +59,12 @@ pub(crate) fn of_value(value: &Value) -> Verdict {
 pub(crate) fn of_error(error: &RedisError) -> Verdict {
     match error.kind() {
         ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotMaster,
-        ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => Verdict::Unavailable,
-        _ if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => Verdict::Broken,
+        ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => {
+            Verdict::Unavailable
+        }
+        _ if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => {
+            Verdict::Broken
+        }
         _ if error.detail().is_some_and(|d| d.contains("READONLY")) => Verdict::NotMaster,
         _ => Verdict::Fine,
     }

@@ -99,7 +99,11 @@ impl RoleReport {
                 self.offset = self.offset.or_else(|| number("master_repl_offset"));
                 let announced: Vec<AnnouncedReplica> = info
                     .iter()
-                    .filter(|(k, _)| k.starts_with("slave") && k[5..].bytes().all(|b| b.is_ascii_digit()) && k.len() > 5)
+                    .filter(|(k, _)| {
+                        k.starts_with("slave")
+                            && k[5..].bytes().all(|b| b.is_ascii_digit())
+                            && k.len() > 5
+                    })
                     .filter_map(|(_, v)| parse_replica_line(v))
                     .collect();
                 if !announced.is_empty() {
@@ -108,7 +112,10 @@ impl RoleReport {
                 }
             }
             Role::Replica => {
-                self.master_host = self.master_host.take().or_else(|| info.get("master_host").cloned());
+                self.master_host = self
+                    .master_host
+                    .take()
+                    .or_else(|| info.get("master_host").cloned());
                 self.master_port = self
                     .master_port
                     .or_else(|| info.get("master_port").and_then(|p| p.parse().ok()));
@@ -140,8 +147,10 @@ fn parse_info(text: &str) -> Info {
 
 /// `ip=10.0.0.2,port=6379,state=online,offset=1234,lag=0`
 fn parse_replica_line(line: &str) -> Option<AnnouncedReplica> {
-    let fields: std::collections::HashMap<&str, &str> =
-        line.split(',').filter_map(|kv| kv.split_once('=')).collect();
+    let fields: std::collections::HashMap<&str, &str> = line
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     Some(AnnouncedReplica {
         host: fields.get("ip")?.to_string(),
         port: fields.get("port")?.parse().ok()?,
@@ -188,7 +197,10 @@ fn parse_role(value: &Value) -> Option<RoleReport> {
         "slave" | "replica" => {
             report.role = Role::Replica;
             report.master_host = items.get(1).and_then(text);
-            report.master_port = items.get(2).and_then(integer).and_then(|p| p.try_into().ok());
+            report.master_port = items
+                .get(2)
+                .and_then(integer)
+                .and_then(|p| p.try_into().ok());
             let state = items.get(3).and_then(text);
             report.link_up = state.as_deref().map(|s| s == "connected");
             report.loading = state.as_deref() == Some("sync");
@@ -231,26 +243,43 @@ mod tests {
             Value::Int(3129659),
             Value::Array(vec![
                 Value::Array(vec![bulk("127.0.0.2"), bulk("6379"), bulk("3129242")]),
-                Value::Array(vec![bulk("redis-2.redis.default.svc.cluster.local"), bulk("6379"), bulk("3129543")]),
+                Value::Array(vec![
+                    bulk("redis-2.redis.default.svc.cluster.local"),
+                    bulk("6379"),
+                    bulk("3129543"),
+                ]),
             ]),
         ]);
         let report = RoleReport::from_role(&role, None).expect("parses");
         assert_eq!(report.role, Role::Master);
         assert_eq!(report.offset, Some(3129659));
         assert_eq!(report.replicas.len(), 2);
-        assert_eq!(report.replicas[1].host, "redis-2.redis.default.svc.cluster.local");
+        assert_eq!(
+            report.replicas[1].host,
+            "redis-2.redis.default.svc.cluster.local"
+        );
         assert_eq!(report.replicas[0].offset, Some(3129242));
     }
 
     #[test]
     fn replica_role_completed_by_info() {
-        let role = Value::Array(vec![bulk("slave"), bulk("127.0.0.1"), Value::Int(6379), bulk("connected"), Value::Int(3167038)]);
+        let role = Value::Array(vec![
+            bulk("slave"),
+            bulk("127.0.0.1"),
+            Value::Int(6379),
+            bulk("connected"),
+            Value::Int(3167038),
+        ]);
         let info = "# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:6379\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:7\r\nmaster_sync_in_progress:0\r\nslave_repl_offset:3167100\r\n";
         let report = RoleReport::from_role(&role, Some(info)).expect("parses");
         assert_eq!(report.role, Role::Replica);
         assert_eq!(report.master_host.as_deref(), Some("127.0.0.1"));
         assert_eq!(report.master_port, Some(6379));
-        assert_eq!(report.link_up, Some(false), "INFO's link status wins over ROLE's state");
+        assert_eq!(
+            report.link_up,
+            Some(false),
+            "INFO's link status wins over ROLE's state"
+        );
         assert_eq!(report.last_io_seconds, Some(7));
         assert_eq!(report.offset, Some(3167100));
     }
@@ -263,7 +292,12 @@ mod tests {
         assert_eq!(report.offset, Some(50));
         assert_eq!(
             report.replicas,
-            [AnnouncedReplica { host: "10.0.0.9".into(), port: 6379, offset: Some(42), lag_seconds: Some(1) }]
+            [AnnouncedReplica {
+                host: "10.0.0.9".into(),
+                port: 6379,
+                offset: Some(42),
+                lag_seconds: Some(1)
+            }]
         );
         assert!(RoleReport::from_info("# Replication\r\n").is_none());
     }

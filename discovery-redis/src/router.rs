@@ -64,7 +64,11 @@ impl RedisRouter {
     /// # Errors
     ///
     /// [`Error::Discovery`] if the Service cannot be resolved.
-    pub async fn connect(discovery: &Discovery, service: impl IntoServiceName, config: RedisConfig) -> Result<Self> {
+    pub async fn connect(
+        discovery: &Discovery,
+        service: impl IntoServiceName,
+        config: RedisConfig,
+    ) -> Result<Self> {
         let watch = discovery.watch(service).await?;
         Ok(Self::from_watch(watch, config).await)
     }
@@ -195,12 +199,19 @@ impl RedisRouter {
                 MasterChoice::Ambiguous(claimants) => {
                     return Err(Error::SplitBrain {
                         service: self.service_name(),
-                        masters: claimants.iter().map(|k| k.as_str().to_owned()).collect::<Vec<_>>().join(", "),
+                        masters: claimants
+                            .iter()
+                            .map(|k| k.as_str().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                     });
                 }
                 MasterChoice::None => self.refresh(),
             }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
                 return Err(Error::NoMaster {
                     service: self.service_name(),
                     waited: wait,

@@ -9,7 +9,12 @@ use crate::topology::{PodStatus, Topology};
 fn unfit_replica(pod: &PodStatus, topology: &Topology, config: &RedisConfig) -> Option<String> {
     let name = pod.peer.hostname();
     let report = match &pod.report {
-        None => return Some(format!("{name} did not answer ({})", pod.error.as_deref().unwrap_or("no reply"))),
+        None => {
+            return Some(format!(
+                "{name} did not answer ({})",
+                pod.error.as_deref().unwrap_or("no reply")
+            ));
+        }
         Some(r) if r.loading => return Some(format!("{name} is loading its dataset")),
         Some(r) => r,
     };
@@ -20,7 +25,11 @@ fn unfit_replica(pod: &PodStatus, topology: &Topology, config: &RedisConfig) -> 
         return Some(format!("{name}'s link to its master is down"));
     }
     if let Some(master) = topology.master() {
-        if !crate::topology::announces(report.master_host.as_deref(), report.master_port, &master.peer) {
+        if !crate::topology::announces(
+            report.master_host.as_deref(),
+            report.master_port,
+            &master.peer,
+        ) {
             return Some(format!("{name} follows another master"));
         }
     }
@@ -31,14 +40,19 @@ fn unfit_replica(pod: &PodStatus, topology: &Topology, config: &RedisConfig) -> 
     }
     if let (Some(max), Some(lag)) = (config.max_lag, pod.lag_seconds) {
         if lag > max.as_secs() {
-            return Some(format!("{name} last heard from its master {lag} s ago (max {max:?})"));
+            return Some(format!(
+                "{name} last heard from its master {lag} s ago (max {max:?})"
+            ));
         }
     }
     None
 }
 
 /// The replicas that may serve reads, and why each other pod may not.
-pub(crate) fn replicas<'a>(topology: &'a Topology, config: &RedisConfig) -> (Vec<&'a PodStatus>, Vec<String>) {
+pub(crate) fn replicas<'a>(
+    topology: &'a Topology,
+    config: &RedisConfig,
+) -> (Vec<&'a PodStatus>, Vec<String>) {
     let mut fit = Vec::new();
     let mut why = Vec::new();
     for pod in &topology.pods {
@@ -51,7 +65,11 @@ pub(crate) fn replicas<'a>(topology: &'a Topology, config: &RedisConfig) -> (Vec
 }
 
 /// The pod to read from, or why there is none.
-pub(crate) fn pick<'a>(topology: &'a Topology, read_from: &ReadFrom, config: &RedisConfig) -> Result<&'a PodStatus, String> {
+pub(crate) fn pick<'a>(
+    topology: &'a Topology,
+    read_from: &ReadFrom,
+    config: &RedisConfig,
+) -> Result<&'a PodStatus, String> {
     let (replicas, mut why) = replicas(topology, config);
     let master = topology.master().filter(|m| m.is_up());
     if master.is_none() {
@@ -66,9 +84,17 @@ pub(crate) fn pick<'a>(topology: &'a Topology, read_from: &ReadFrom, config: &Re
         ReadFrom::Any => any_of(&healthy().collect::<Vec<_>>()),
         ReadFrom::LowestLatency => healthy().min_by_key(|p| p.latency),
         ReadFrom::Ordinal(n) => healthy().find(|p| p.peer.ordinal() == Some(*n)),
-        ReadFrom::Custom(predicate) => any_of(&healthy().filter(|p| predicate(p)).collect::<Vec<_>>()),
+        ReadFrom::Custom(predicate) => {
+            any_of(&healthy().filter(|p| predicate(p)).collect::<Vec<_>>())
+        }
     };
-    chosen.ok_or_else(|| if why.is_empty() { "no pod matches".to_owned() } else { why.join("; ") })
+    chosen.ok_or_else(|| {
+        if why.is_empty() {
+            "no pod matches".to_owned()
+        } else {
+            why.join("; ")
+        }
+    })
 }
 
 /// One at random: reads spread evenly over the fit pods. (Probe latencies on one network

@@ -124,9 +124,9 @@ pub(crate) fn choose_master(pods: &[PodStatus], tie_break_ordinal: Option<u32>) 
         .filter(|master| {
             pods.iter().any(|p| {
                 p.role() == Some(Role::Replica)
-                    && p.report
-                        .as_ref()
-                        .is_some_and(|r| announces(r.master_host.as_deref(), r.master_port, &master.peer))
+                    && p.report.as_ref().is_some_and(|r| {
+                        announces(r.master_host.as_deref(), r.master_port, &master.peer)
+                    })
             })
         })
         .collect();
@@ -134,7 +134,11 @@ pub(crate) fn choose_master(pods: &[PodStatus], tie_break_ordinal: Option<u32>) 
         return MasterChoice::One(one.peer.key());
     }
     if let Some(preferred) = tie_break_ordinal {
-        let tied = if followed.is_empty() { &masters } else { &followed };
+        let tied = if followed.is_empty() {
+            &masters
+        } else {
+            &followed
+        };
         if let Some(master) = tied.iter().find(|m| m.peer.ordinal() == Some(preferred)) {
             return MasterChoice::One(master.peer.key());
         }
@@ -152,7 +156,8 @@ pub(crate) fn announces(host: Option<&str>, port: Option<u16>, peer: &Peer) -> b
         return false;
     }
     let host = host.trim_end_matches('.');
-    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == peer.ip())
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip == peer.ip())
         || host.eq_ignore_ascii_case(peer.fqdn())
         || host.eq_ignore_ascii_case(peer.hostname())
 }
@@ -169,7 +174,13 @@ fn fill_lag(pods: &mut [PodStatus], master: &PeerKey) {
     let master_peer = master_pod.peer.clone();
     for pod in pods.iter_mut() {
         let Some(report) = &pod.report else { continue };
-        if report.role != Role::Replica || !announces(report.master_host.as_deref(), report.master_port, &master_peer) {
+        if report.role != Role::Replica
+            || !announces(
+                report.master_host.as_deref(),
+                report.master_port,
+                &master_peer,
+            )
+        {
             continue;
         }
         pod.lag_bytes = match (master_report.offset, report.offset) {
@@ -188,7 +199,10 @@ fn fill_lag(pods: &mut [PodStatus], master: &PeerKey) {
 mod optional_micros {
     use std::time::Duration;
 
-    pub(super) fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_some(&(d.as_micros() as u64)),
             None => s.serialize_none(),
@@ -230,19 +244,31 @@ mod tests {
 
     #[test]
     fn one_master_wherever_it_is() {
-        let pods = [pod(0, Some(Role::Replica), Some(2)), pod(1, Some(Role::Replica), Some(2)), pod(2, Some(Role::Master), None)];
+        let pods = [
+            pod(0, Some(Role::Replica), Some(2)),
+            pod(1, Some(Role::Replica), Some(2)),
+            pod(2, Some(Role::Master), None),
+        ];
         assert_eq!(choose_master(&pods, None), MasterChoice::One(key(2)));
     }
 
     #[test]
     fn no_master_and_unanswered_probes() {
         let pods = [pod(0, None, None), pod(1, Some(Role::Replica), Some(0))];
-        assert_eq!(choose_master(&pods, Some(0)), MasterChoice::None, "the ordinal never makes a master");
+        assert_eq!(
+            choose_master(&pods, Some(0)),
+            MasterChoice::None,
+            "the ordinal never makes a master"
+        );
     }
 
     #[test]
     fn split_brain_goes_to_the_master_the_replicas_follow() {
-        let pods = [pod(0, Some(Role::Master), None), pod(1, Some(Role::Master), None), pod(2, Some(Role::Replica), Some(1))];
+        let pods = [
+            pod(0, Some(Role::Master), None),
+            pod(1, Some(Role::Master), None),
+            pod(2, Some(Role::Replica), Some(1)),
+        ];
         assert_eq!(choose_master(&pods, Some(0)), MasterChoice::One(key(1)));
     }
 
@@ -254,16 +280,26 @@ mod tests {
             pod(2, Some(Role::Replica), Some(0)),
             pod(3, Some(Role::Replica), Some(1)),
         ];
-        assert_eq!(choose_master(&pods, None), MasterChoice::Ambiguous(vec![key(0), key(1)]));
+        assert_eq!(
+            choose_master(&pods, None),
+            MasterChoice::Ambiguous(vec![key(0), key(1)])
+        );
         assert_eq!(choose_master(&pods, Some(1)), MasterChoice::One(key(1)));
-        assert_eq!(choose_master(&pods, Some(3)), MasterChoice::Ambiguous(vec![key(0), key(1)]));
+        assert_eq!(
+            choose_master(&pods, Some(3)),
+            MasterChoice::Ambiguous(vec![key(0), key(1)])
+        );
     }
 
     #[test]
     fn announced_names_match_by_ip_fqdn_or_hostname_and_port() {
         let peer = pod(0, None, None).peer;
         assert!(announces(Some("10.0.0.1"), Some(6379), &peer));
-        assert!(announces(Some("redis-0.redis.default.svc.cluster.local."), Some(6379), &peer));
+        assert!(announces(
+            Some("redis-0.redis.default.svc.cluster.local."),
+            Some(6379),
+            &peer
+        ));
         assert!(announces(Some("REDIS-0"), None, &peer));
         assert!(!announces(Some("10.0.0.1"), Some(6380), &peer));
         assert!(!announces(Some("10.0.0.9"), Some(6379), &peer));

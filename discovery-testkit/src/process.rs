@@ -67,19 +67,27 @@ impl ServerProcess {
         let status = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
+            .stderr(std::process::Stdio::null())
             .status()?;
         if status.success() {
             Ok(())
         } else {
-            Err(io::Error::other(format!("kill -{signal} {} ({}) failed", self.child.id(), self.name)))
+            Err(io::Error::other(format!(
+                "kill -{signal} {} ({}) failed",
+                self.child.id(),
+                self.name
+            )))
         }
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        // A frozen process cannot die of SIGKILL any less, but reaping must not wait on it.
-        let _ = self.signal("CONT");
+        // SIGKILL ends a frozen process too; CONT first only so that nothing is left stopped
+        // if the kill were ever refused.
+        if self.is_running() {
+            let _ = self.signal("CONT");
+        }
         self.kill();
     }
 }

@@ -147,9 +147,13 @@ impl RedisStatefulSet {
         let dir = std::env::temp_dir().join(format!(
             "discovery-redis-{}-{}",
             std::process::id(),
-            set.pods().first().map(|p| p.ip.to_string()).unwrap_or_default()
+            set.pods()
+                .first()
+                .map(|p| p.ip.to_string())
+                .unwrap_or_default()
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
         let this = Self {
             set,
             dir,
@@ -158,7 +162,11 @@ impl RedisStatefulSet {
         };
         let first = spec.start_ordinal;
         for pod in this.set.pods() {
-            let upstream = if pod.ordinal == first { Upstream::None } else { Upstream::Of(first) };
+            let upstream = if pod.ordinal == first {
+                Upstream::None
+            } else {
+                Upstream::Of(first)
+            };
             this.state().upstream.insert(pod.ordinal, upstream);
             this.spawn(pod.ordinal)?;
         }
@@ -218,7 +226,9 @@ impl RedisStatefulSet {
     /// [`Error::Process`] if it does not come up.
     pub async fn restart(&self, ordinal: u32) -> Result<(), Error> {
         if self.state().processes.contains_key(&ordinal) {
-            return Err(Error::Spec(format!("redis pod {ordinal} is running; kill it first")));
+            return Err(Error::Spec(format!(
+                "redis pod {ordinal} is running; kill it first"
+            )));
         }
         self.spawn(ordinal)?;
         self.wait_until_up(ordinal).await?;
@@ -236,7 +246,13 @@ impl RedisStatefulSet {
         pod::replicaof(&mut new_master, None).await?;
         self.state().upstream.insert(ordinal, Upstream::None);
         let ip = self.ip(ordinal)?;
-        let others: Vec<u32> = self.state().processes.keys().copied().filter(|o| *o != ordinal).collect();
+        let others: Vec<u32> = self
+            .state()
+            .processes
+            .keys()
+            .copied()
+            .filter(|o| *o != ordinal)
+            .collect();
         for other in others {
             self.repoint(other, ordinal, ip).await?;
         }
@@ -310,7 +326,8 @@ impl RedisStatefulSet {
             _ => None,
         };
         let dir = self.dir.join(ordinal.to_string());
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
         let process = pod::spawn(ip, &dir, upstream, self.password.as_deref())?;
         self.state().processes.insert(ordinal, process);
         Ok(())
@@ -323,7 +340,11 @@ impl RedisStatefulSet {
             .map_err(|e| Error::Process(format!("redis pod {ordinal} at {addr}: {e}")))
     }
 
-    fn with_process(&self, ordinal: u32, f: impl FnOnce(&ServerProcess) -> std::io::Result<()>) -> Result<(), Error> {
+    fn with_process(
+        &self,
+        ordinal: u32,
+        f: impl FnOnce(&ServerProcess) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
         let state = self.state();
         let process = state
             .processes

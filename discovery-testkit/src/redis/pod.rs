@@ -6,7 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
+};
 
 use super::REDIS_PORT;
 use crate::Error;
@@ -24,7 +26,16 @@ pub(super) fn spawn(
         .arg("--bind")
         .arg(ip.to_string())
         .args(["--port", &REDIS_PORT.to_string()])
-        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--daemonize",
+            "no",
+        ])
         .arg("--dir")
         .arg(dir)
         .arg("--logfile")
@@ -32,7 +43,11 @@ pub(super) fn spawn(
         // Fast failure detection between pods, as tests kill and freeze them.
         .args(["--repl-timeout", "5", "--repl-ping-replica-period", "1"]);
     if let Some(master) = upstream {
-        command.args(["--replicaof", &master.ip().to_string(), &master.port().to_string()]);
+        command.args([
+            "--replicaof",
+            &master.ip().to_string(),
+            &master.port().to_string(),
+        ]);
     }
     if let Some(password) = password {
         command.args(["--requirepass", password, "--masterauth", password]);
@@ -42,7 +57,10 @@ pub(super) fn spawn(
 }
 
 /// A multiplexed connection to one pod.
-pub(super) async fn connect(addr: SocketAddr, password: Option<&str>) -> Result<MultiplexedConnection, Error> {
+pub(super) async fn connect(
+    addr: SocketAddr,
+    password: Option<&str>,
+) -> Result<MultiplexedConnection, Error> {
     let mut redis = RedisConnectionInfo::default();
     if let Some(password) = password {
         redis = redis.set_password(password);
@@ -51,7 +69,8 @@ pub(super) async fn connect(addr: SocketAddr, password: Option<&str>) -> Result<
         .into_connection_info()
         .map_err(|e| Error::Process(format!("redis address {addr}: {e}")))?
         .set_redis_settings(redis);
-    let client = Client::open(info).map_err(|e| Error::Process(format!("redis client for {addr}: {e}")))?;
+    let client =
+        Client::open(info).map_err(|e| Error::Process(format!("redis client for {addr}: {e}")))?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(5)));
@@ -62,7 +81,11 @@ pub(super) async fn connect(addr: SocketAddr, password: Option<&str>) -> Result<
 }
 
 /// Waits until the server at `addr` answers PING.
-pub(super) async fn wait_until_up(addr: SocketAddr, password: Option<&str>, timeout: Duration) -> Result<(), String> {
+pub(super) async fn wait_until_up(
+    addr: SocketAddr,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::new();
     while tokio::time::Instant::now() < deadline {
@@ -79,7 +102,10 @@ pub(super) async fn wait_until_up(addr: SocketAddr, password: Option<&str>, time
 }
 
 /// `REPLICAOF host port`, or `REPLICAOF NO ONE`.
-pub(super) async fn replicaof(conn: &mut MultiplexedConnection, master: Option<SocketAddr>) -> Result<(), Error> {
+pub(super) async fn replicaof(
+    conn: &mut MultiplexedConnection,
+    master: Option<SocketAddr>,
+) -> Result<(), Error> {
     let mut cmd = redis::cmd("REPLICAOF");
     match master {
         Some(addr) => cmd.arg(addr.ip().to_string()).arg(addr.port()),
@@ -91,7 +117,10 @@ pub(super) async fn replicaof(conn: &mut MultiplexedConnection, master: Option<S
 }
 
 /// Waits until `INFO replication` says `master_link_status:up`.
-pub(super) async fn wait_for_link(conn: &mut MultiplexedConnection, timeout: Duration) -> Result<(), String> {
+pub(super) async fn wait_for_link(
+    conn: &mut MultiplexedConnection,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
         let info: String = redis::cmd("INFO")
