@@ -40,10 +40,10 @@ impl Connections {
     /// its current address.
     pub(crate) async fn get(&self, peer: &Peer) -> Result<MultiplexedConnection> {
         let key = peer.key();
-        if let Some((addr, conn)) = self.lock().get(&key) {
-            if *addr == peer.addr() {
-                return Ok(conn.clone());
-            }
+        if let Some((addr, conn)) = self.lock().get(&key)
+            && *addr == peer.addr()
+        {
+            return Ok(conn.clone());
         }
         let conn = connect(peer, &self.config).await?;
         self.lock().insert(key, (peer.addr(), conn.clone()));

@@ -24,26 +24,26 @@ fn unfit_replica(pod: &PodStatus, topology: &Topology, config: &RedisConfig) -> 
     if report.link_up == Some(false) {
         return Some(format!("{name}'s link to its master is down"));
     }
-    if let Some(master) = topology.master() {
-        if !crate::topology::announces(
+    if let Some(master) = topology.master()
+        && !crate::topology::announces(
             report.master_host.as_deref(),
             report.master_port,
             &master.peer,
-        ) {
-            return Some(format!("{name} follows another master"));
-        }
+        )
+    {
+        return Some(format!("{name} follows another master"));
     }
-    if let (Some(max), Some(lag)) = (config.max_lag_bytes, pod.lag_bytes) {
-        if lag > max {
-            return Some(format!("{name} is {lag} bytes behind (max {max})"));
-        }
+    if let (Some(max), Some(lag)) = (config.max_lag_bytes, pod.lag_bytes)
+        && lag > max
+    {
+        return Some(format!("{name} is {lag} bytes behind (max {max})"));
     }
-    if let (Some(max), Some(lag)) = (config.max_lag, pod.lag_seconds) {
-        if lag > max.as_secs() {
-            return Some(format!(
-                "{name} last heard from its master {lag} s ago (max {max:?})"
-            ));
-        }
+    if let (Some(max), Some(lag)) = (config.max_lag, pod.lag_seconds)
+        && lag > max.as_secs()
+    {
+        return Some(format!(
+            "{name} last heard from its master {lag} s ago (max {max:?})"
+        ));
     }
     None
 }

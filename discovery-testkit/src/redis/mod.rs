@@ -259,6 +259,42 @@ impl RedisStatefulSet {
         Ok(())
     }
 
+    /// Scales the StatefulSet up by one pod: a new `redis-server` replicating the current
+    /// master, published in DNS once it answers, as a StatefulSet controller would.
+    /// Returns its ordinal.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it does not come up; [`Error::Spec`] if no pod is master.
+    pub async fn add_replica(&self) -> Result<u32, Error> {
+        let master = {
+            let state = self.state();
+            state
+                .upstream
+                .iter()
+                .find(|(o, u)| **u == Upstream::None && state.processes.contains_key(o))
+                .map(|(o, _)| *o)
+                .ok_or_else(|| Error::Spec("no running redis master to replicate".into()))?
+        };
+        let replicas = u32::try_from(self.set.pods().len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        self.set.scale(replicas)?;
+        let ordinal = self
+            .set
+            .pods()
+            .last()
+            .map(|p| p.ordinal)
+            .ok_or_else(|| Error::Spec("the scaled set has no pods".into()))?;
+        // Not ready in DNS until the server answers, as a readiness probe would have it.
+        self.set.set_ready(ordinal, false)?;
+        self.state().upstream.insert(ordinal, Upstream::Of(master));
+        self.spawn(ordinal)?;
+        self.wait_until_up(ordinal).await?;
+        self.set.set_ready(ordinal, true)?;
+        Ok(ordinal)
+    }
+
     /// Makes one pod replicate `master` (`REPLICAOF`), behind everyone's back: DNS does not
     /// change. Use it to demote a master without promoting anyone else.
     ///

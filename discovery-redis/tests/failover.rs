@@ -1,0 +1,187 @@
+//! Failovers, demotions and failing replicas, with real redis-server pods.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use discovery_redis::ReadFrom;
+use discovery_testkit::redis::RedisSpec;
+use redis::AsyncCommands;
+use support::{eventually, fast_config, setup};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_resume_on_the_new_master_after_a_failover_under_load() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let config = fast_config();
+    let bound = config.failover_wait + config.response_timeout * 3 + Duration::from_secs(1);
+    let router = s.router(config).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged_after = Arc::new(AtomicU64::new(0));
+    let promoted = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (router, stop, acknowledged_after, promoted) = (
+            router.clone(),
+            stop.clone(),
+            acknowledged_after.clone(),
+            promoted.clone(),
+        );
+        async move {
+            let mut errors = Vec::new();
+            let mut slowest = Duration::ZERO;
+            let mut master = router.master().await.expect("master");
+            while !stop.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let after_promotion = promoted.load(Ordering::SeqCst);
+                match master.incr::<_, _, i64>("counter", 1).await {
+                    Ok(_) if after_promotion => {
+                        acknowledged_after.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.push(e.to_string()),
+                }
+                slowest = slowest.max(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (errors, slowest)
+        }
+    });
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.redis.kill(0).expect("kill the master");
+    s.redis.promote(1).await.expect("promote redis-1");
+    promoted.store(true, Ordering::SeqCst);
+    eventually(
+        "writes acknowledged by the new master",
+        Duration::from_secs(10),
+        || async { acknowledged_after.load(Ordering::SeqCst) >= 20 },
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let (errors, slowest) = writer.await.expect("writer");
+
+    assert!(
+        slowest <= bound,
+        "a write blocked for {slowest:?} (bound {bound:?})"
+    );
+    assert!(
+        errors.iter().all(|e| !e.is_empty()),
+        "errors are typed and say something: {errors:?}"
+    );
+    // Every write reported successful after the promotion was acknowledged by redis-1.
+    let mut new_master = s.redis.connect(1).await.expect("redis-1");
+    let counter: u64 = new_master.get("counter").await.expect("counter");
+    assert!(
+        counter >= acknowledged_after.load(Ordering::SeqCst),
+        "counter {counter} < acknowledged {}",
+        acknowledged_after.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        router.topology().master().and_then(|m| m.peer.ordinal()),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_demoted_behind_the_clients_back_is_found_on_the_next_write() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let mut config = fast_config();
+    // So slow that only the READONLY reply can reveal the change.
+    config.probe_interval = Duration::from_secs(3600);
+    let router = s.router(config).await;
+    let mut master = router.master().await.expect("master");
+    master
+        .set::<_, _, ()>("before", 1)
+        .await
+        .expect("write to redis-0");
+    assert_eq!(master.pod().ordinal(), Some(0));
+
+    s.redis
+        .promote(2)
+        .await
+        .expect("redis-2 takes over, redis-0 follows it");
+    let started = Instant::now();
+    master
+        .set::<_, _, ()>("after", 2)
+        .await
+        .expect("the write is retried on the new master");
+    assert_eq!(master.pod().ordinal(), Some(2), "writes now go to redis-2");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let mut direct = s.redis.connect(2).await.expect("redis-2");
+    assert_eq!(
+        direct.get::<_, Option<i64>>("after").await.expect("get"),
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_go_on_when_a_replica_is_killed_or_frozen() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let config = fast_config();
+    let bound = config.response_timeout + config.connect_timeout + Duration::from_millis(500);
+    let router = s.router(config).await;
+    let mut master = router.master().await.expect("master");
+    master.set::<_, _, ()>("k", "v").await.expect("write");
+    s.redis.wait_for_replication().await.expect("replicated");
+
+    s.redis.kill(1).expect("kill redis-1");
+    reads_keep_working(&router, "killed", bound).await;
+
+    s.redis.restart(1).await.expect("restart redis-1");
+    s.redis.wait_for_replication().await.expect("replicated");
+    s.redis.freeze(2).expect("freeze redis-2");
+    reads_keep_working(&router, "frozen", bound).await;
+    s.redis.thaw(2).expect("thaw");
+}
+
+/// 60 reads with `ReplicaPreferred` while one replica is `what`: each within `bound`, and
+/// all but the first few (before a probe notices) served.
+async fn reads_keep_working(router: &discovery_redis::RedisRouter, what: &str, bound: Duration) {
+    let mut failures = 0;
+    for _ in 0..60 {
+        let started = Instant::now();
+        let read = async {
+            let mut pod = router.replica(&ReadFrom::ReplicaPreferred).await.ok()?;
+            pod.get::<_, Option<String>>("k").await.ok()
+        };
+        match read.await {
+            Some(value) => assert_eq!(value.as_deref(), Some("v")),
+            None => failures += 1,
+        }
+        assert!(
+            started.elapsed() <= bound,
+            "a read took {:?} with a {what} replica",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        failures <= 5,
+        "{failures} failed reads with a {what} replica"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_replica_in_dns_serves_reads_without_a_restart() {
+    let s = setup(RedisSpec::new("redis").replicas(2)).await;
+    let router = s.router(fast_config()).await;
+    assert_eq!(router.topology().pods.len(), 2);
+    s.redis.add_replica().await.expect("scale up");
+    // Found through DNS, probed, and serving once its initial sync is done (link up).
+    eventually("redis-2 serving reads", Duration::from_secs(10), || async {
+        router.replica(&ReadFrom::Ordinal(2)).await.is_ok()
+    })
+    .await;
+    let mut pod = router
+        .replica(&ReadFrom::Ordinal(2))
+        .await
+        .expect("redis-2 serves");
+    assert_eq!(pod.pod().hostname(), "redis-2");
+    let _: Option<String> = pod.get("anything").await.expect("a read on redis-2");
+}
