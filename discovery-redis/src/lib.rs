@@ -46,6 +46,7 @@ mod reply;
 mod role;
 mod router;
 mod select;
+pub mod service;
 mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};

@@ -18,6 +18,7 @@ use crate::pod::PodConnection;
 use crate::prober::Prober;
 use crate::read_from::ReadFrom;
 use crate::select;
+use crate::service::{MasterService, PodService, ReplicaService};
 use crate::topology::{MasterChoice, Topology};
 
 /// Routes commands to the pods of a Redis StatefulSet by role. Cheap to clone; clones
@@ -174,6 +175,21 @@ impl RedisRouter {
         }
         let mut master = self.master().await?;
         master.query(cmd).await
+    }
+
+    /// Reads as a tower service, balanced over the healthy replicas (p2c + PeakEwma).
+    pub fn replica_service(&self) -> ReplicaService {
+        ReplicaService::new(self)
+    }
+
+    /// Writes as a tower service, following the master.
+    pub fn master_service(&self) -> MasterService {
+        MasterService::new(self.clone())
+    }
+
+    /// One pod as a tower service.
+    pub fn pod_service(&self, peer: &Peer) -> PodService {
+        PodService::new(self.clone(), peer.clone())
     }
 
     /// The command table in use.

@@ -324,24 +324,43 @@ impl RedisStatefulSet {
         self.with_process(ordinal, ServerProcess::thaw)
     }
 
-    /// Waits until every running replica reports its master link up.
+    /// Waits until every running replica has its master link up and has processed
+    /// everything its master had written when this was called.
     ///
     /// # Errors
     ///
     /// [`Error::Process`] if that does not happen within 10 s.
     pub async fn wait_for_replication(&self) -> Result<(), Error> {
-        let replicas: Vec<u32> = {
+        let (replicas, masters): (Vec<(u32, u32)>, Vec<u32>) = {
             let state = self.state();
-            state
+            let replicas = state
+                .processes
+                .keys()
+                .filter_map(|o| match state.upstream.get(o) {
+                    Some(Upstream::Of(master)) if state.processes.contains_key(master) => {
+                        Some((*o, *master))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let masters = state
                 .processes
                 .keys()
                 .copied()
-                .filter(|o| matches!(state.upstream.get(o), Some(Upstream::Of(_))))
-                .collect()
+                .filter(|o| state.upstream.get(o) == Some(&Upstream::None))
+                .collect();
+            (replicas, masters)
         };
-        for ordinal in replicas {
+        let mut offsets = BTreeMap::new();
+        for master in masters {
+            let mut conn = self.connect(master).await?;
+            let offset = pod::info_number(&mut conn, "master_repl_offset").await?;
+            offsets.insert(master, offset.unwrap_or(0));
+        }
+        for (ordinal, master) in replicas {
             let mut conn = self.connect(ordinal).await?;
-            pod::wait_for_link(&mut conn, START_TIMEOUT)
+            let target = offsets.get(&master).copied().unwrap_or(0);
+            pod::wait_for_offset(&mut conn, target, START_TIMEOUT)
                 .await
                 .map_err(|e| Error::Process(format!("redis pod {ordinal}: {e}")))?;
         }

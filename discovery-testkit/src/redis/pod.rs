@@ -116,9 +116,26 @@ pub(super) async fn replicaof(
         .map_err(|e| Error::Process(format!("REPLICAOF failed: {e}")))
 }
 
-/// Waits until `INFO replication` says `master_link_status:up`.
-pub(super) async fn wait_for_link(
+/// One number from `INFO replication`.
+pub(super) async fn info_number(
     conn: &mut MultiplexedConnection,
+    field: &str,
+) -> Result<Option<u64>, Error> {
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(conn)
+        .await
+        .map_err(|e| Error::Process(format!("INFO replication: {e}")))?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.parse().ok()))
+}
+
+/// Waits until the replica's link is up and it has processed `offset`.
+pub(super) async fn wait_for_offset(
+    conn: &mut MultiplexedConnection,
+    offset: u64,
     timeout: Duration,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -128,10 +145,17 @@ pub(super) async fn wait_for_link(
             .query_async(conn)
             .await
             .map_err(|e| e.to_string())?;
-        if info.lines().any(|l| l.trim() == "master_link_status:up") {
+        let link_up = info.lines().any(|l| l.trim() == "master_link_status:up");
+        let processed = info
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("slave_repl_offset:"))
+            .and_then(|v| v.parse::<u64>().ok());
+        if link_up && processed.is_some_and(|p| p >= offset) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err(format!("master link not up after {timeout:?}"))
+    Err(format!(
+        "not caught up to offset {offset} after {timeout:?}"
+    ))
 }

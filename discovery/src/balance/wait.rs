@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,21 +20,48 @@ use crate::watch::{Health, Watch};
 /// `Ready(Ok)` and the next `call` fails at once with [`NoReadyPeers`], which says whether
 /// DNS lists no pod, DNS is failing, or the pods it lists are not ready. Like tower's
 /// `LoadShed`, it fails the request, not the service, so it is safe behind a `Buffer`.
-#[derive(Debug)]
+///
+/// Adapters that balance over a subset of the pods (healthy replicas, say) give their
+/// own explanation with [`WaitForPeers::with_explanation`].
 pub struct WaitForPeers<S> {
     inner: S,
-    watch: Watch,
+    explain: Explain,
     bound: Duration,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     shed: bool,
 }
 
+/// Builds the error a shed request fails with, when it fails.
+type Explain = Arc<dyn Fn(Duration) -> BoxError + Send + Sync>;
+
+impl<S: fmt::Debug> fmt::Debug for WaitForPeers<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitForPeers")
+            .field("inner", &self.inner)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S> WaitForPeers<S> {
-    /// Wraps `inner` (a balancer over `watch`'s peers), waiting at most `bound` per request.
+    /// Wraps `inner` (a balancer over `watch`'s peers), waiting at most `bound` per request;
+    /// a request that waited in vain fails with [`NoReadyPeers`].
     pub fn new(inner: S, watch: Watch, bound: Duration) -> Self {
+        Self::with_explanation(inner, bound, move |bound| {
+            Box::new(NoReadyPeers::from_watch(&watch, bound))
+        })
+    }
+
+    /// Wraps `inner`, waiting at most `bound` per request; a request that waited in vain
+    /// fails with the error `explain` builds (given the bound) at that moment.
+    pub fn with_explanation(
+        inner: S,
+        bound: Duration,
+        explain: impl Fn(Duration) -> BoxError + Send + Sync + 'static,
+    ) -> Self {
         Self {
             inner,
-            watch,
+            explain: Arc::new(explain),
             bound,
             deadline: None,
             shed: false,
@@ -54,7 +82,13 @@ impl<S> WaitForPeers<S> {
 impl<S: Clone> Clone for WaitForPeers<S> {
     /// A clone waits on its own: the timer of a pending request is not shared.
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.watch.clone(), self.bound)
+        Self {
+            inner: self.inner.clone(),
+            explain: Arc::clone(&self.explain),
+            bound: self.bound,
+            deadline: None,
+            shed: false,
+        }
     }
 }
 
@@ -91,7 +125,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         if std::mem::take(&mut self.shed) {
-            return WaitFuture::failed(NoReadyPeers::from_watch(&self.watch, self.bound));
+            return WaitFuture::failed((self.explain)(self.bound));
         }
         WaitFuture::inner(self.inner.call(request))
     }
@@ -111,7 +145,7 @@ pin_project_lite::pin_project! {
     #[derive(Debug)]
     enum State<F> {
         Inner { #[pin] future: F },
-        Failed { error: Option<NoReadyPeers> },
+        Failed { error: Option<BoxError> },
     }
 }
 
@@ -122,7 +156,7 @@ impl<F> WaitFuture<F> {
         }
     }
 
-    fn failed(error: NoReadyPeers) -> Self {
+    fn failed(error: BoxError) -> Self {
         Self {
             state: State::Failed { error: Some(error) },
         }
@@ -139,10 +173,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Inner { future } => future.poll(cx).map_err(Into::into),
-            StateProj::Failed { error } => Poll::Ready(Err(match error.take() {
-                Some(e) => Box::new(e),
-                None => "WaitFuture polled after completion".into(),
-            })),
+            StateProj::Failed { error } => Poll::Ready(Err(error
+                .take()
+                .unwrap_or_else(|| "WaitFuture polled after completion".into()))),
         }
     }
 }

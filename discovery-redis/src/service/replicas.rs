@@ -1,0 +1,81 @@
+//! [`ReplicaService`]: reads balanced over the healthy replicas.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use discovery::balance::WaitForPeers;
+use futures::future::BoxFuture;
+use redis::{Cmd, Value};
+use tower::balance::p2c::Balance;
+use tower::load::{CompleteOnResponse, PeakEwmaDiscover};
+use tower::{BoxError, Service};
+
+use super::ReplicaDiscover;
+use crate::error::Error;
+use crate::router::RedisRouter;
+use crate::select;
+
+/// How long an unmeasured replica is assumed to take (PeakEwma's starting estimate).
+const DEFAULT_RTT: Duration = Duration::from_millis(1);
+/// How fast PeakEwma forgets a latency peak.
+const DECAY: Duration = Duration::from_secs(1);
+
+type Balanced = Balance<Pin<Box<PeakEwmaDiscover<ReplicaDiscover>>>, Cmd>;
+
+/// `Service<Cmd>` for reads: tower's power-of-two-choices balancer with PeakEwma load over
+/// the replicas fit to serve reads. With none fit, a request waits up to `failover_wait`,
+/// then fails with [`Error::NoReadablePod`] saying why each pod was left out.
+pub struct ReplicaService {
+    inner: WaitForPeers<Balanced>,
+}
+
+impl std::fmt::Debug for ReplicaService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaService").finish_non_exhaustive()
+    }
+}
+
+impl ReplicaService {
+    pub(crate) fn new(router: &RedisRouter) -> Self {
+        let discover = PeakEwmaDiscover::new::<Cmd>(
+            ReplicaDiscover::new(router),
+            DEFAULT_RTT,
+            DECAY,
+            CompleteOnResponse::default(),
+        );
+        let explainer = router.clone();
+        let inner = WaitForPeers::with_explanation(
+            Balance::new(Box::pin(discover)),
+            router.config().failover_wait,
+            move |waited| {
+                let topology = explainer.topology();
+                let (_, why) = select::replicas(&topology, explainer.config());
+                Box::new(Error::NoReadablePod {
+                    service: explainer.service_name(),
+                    policy: format!("balanced replicas (waited {waited:?})"),
+                    why: if why.is_empty() {
+                        "no pod discovered".to_owned()
+                    } else {
+                        why.join("; ")
+                    },
+                })
+            },
+        );
+        Self { inner }
+    }
+}
+
+impl Service<Cmd> for ReplicaService {
+    type Response = Value;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Value, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, cmd: Cmd) -> Self::Future {
+        Box::pin(self.inner.call(cmd))
+    }
+}

@@ -1,0 +1,126 @@
+//! The tower services, with real redis-server pods.
+
+mod support;
+
+use std::time::Duration;
+
+use discovery_redis::Error;
+use discovery_testkit::redis::RedisSpec;
+use redis::Value;
+use support::{eventually, fast_config, setup};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn get(key: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("GET");
+    cmd.arg(key);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_balanced_replica_service_spreads_reads_over_healthy_replicas() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut writes = router.master_service();
+    let mut set = redis::cmd("SET");
+    set.arg("k").arg("v");
+    assert_eq!(
+        writes
+            .ready()
+            .await
+            .expect("ready")
+            .call(set)
+            .await
+            .expect("write"),
+        Value::Okay
+    );
+    s.redis.wait_for_replication().await.expect("replicated");
+    s.reset_stats().await;
+
+    // 1000 reads from 16 concurrent callers through a Buffer, with a timeout layer.
+    let reads = ServiceBuilder::new()
+        .buffer(64)
+        .timeout(Duration::from_secs(2))
+        .service(router.replica_service());
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let mut reads = reads.clone();
+            tokio::spawn(async move {
+                for _ in 0..1000 / 16 + 1 {
+                    let value = reads
+                        .ready()
+                        .await
+                        .expect("ready")
+                        .call(get("k"))
+                        .await
+                        .expect("read");
+                    assert_eq!(value, Value::BulkString(b"v".to_vec()));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("reader");
+    }
+    let (one, two) = (s.calls(1, "get").await, s.calls(2, "get").await);
+    let total = one + two;
+    assert!(total >= 1000, "{total}");
+    assert_eq!(s.calls(0, "get").await, 0, "no read on the master");
+    for (pod, served) in [(1, one), (2, two)] {
+        assert!(
+            served * 5 >= total,
+            "redis-{pod} served {served} of {total}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound() {
+    let s = setup(RedisSpec::new("redis").replicas(2)).await;
+    let mut config = fast_config();
+    config.failover_wait = Duration::from_millis(500);
+    let router = s.router(config).await;
+    s.redis.kill(1).expect("kill the only replica");
+    router.refresh();
+    eventually("the replica seen down", Duration::from_secs(5), || async {
+        router
+            .topology()
+            .pods
+            .iter()
+            .all(|p| p.role() != Some(discovery_redis::Role::Replica) || !p.is_up())
+    })
+    .await;
+    let mut reads = router.replica_service();
+    let started = tokio::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(3), async {
+        reads.ready().await?.call(get("k")).await
+    })
+    .await
+    .expect("never hangs")
+    .expect_err("no replica");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    let err = err.downcast::<Error>().expect("a discovery-redis error");
+    assert!(matches!(*err, Error::NoReadablePod { .. }), "{err}");
+    assert!(
+        err.to_string().contains("redis-1"),
+        "says why redis-1 is out: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_service_talks_to_its_pod() {
+    let s = setup(RedisSpec::new("redis").replicas(2)).await;
+    let router = s.router(fast_config()).await;
+    let replica = router.topology().pods[1].peer.clone();
+    let mut pod = router.pod_service(&replica);
+    let role = pod
+        .ready()
+        .await
+        .expect("ready")
+        .call(redis::cmd("ROLE"))
+        .await
+        .expect("ROLE");
+    assert!(
+        matches!(role, Value::Array(ref items) if items.first() == Some(&Value::BulkString(b"slave".to_vec()))),
+        "{role:?}"
+    );
+}
