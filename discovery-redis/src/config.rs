@@ -69,6 +69,49 @@ pub struct RedisConfig {
     /// When several pods claim to be master and the replicas do not settle it, prefer this
     /// ordinal. Defaults to none: writes are refused instead. Never used otherwise.
     pub tie_break_ordinal: Option<u32>,
+    /// TLS to the pods. Defaults to none (plain TCP).
+    pub tls: Option<RedisTls>,
+}
+
+/// TLS settings. Pods are dialled by IP and their certificate is verified against the
+/// pod's FQDN (`redis-0.redis.ns.svc.cluster.local`), which is what certificates issued
+/// for StatefulSet pods name.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisTls {
+    /// A PEM file with the CA that signed the pods' certificates. Defaults to none: the
+    /// system's trusted roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The CA certificate itself (PEM), when it is already in memory. Wins over `ca_file`.
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl RedisTls {
+    /// Trust the CA in this PEM text.
+    pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            ca_file: None,
+            ca_pem: Some(pem.into()),
+        }
+    }
+
+    /// Trust the CA in this PEM file.
+    pub fn with_ca_file(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            ca_file: Some(path.into()),
+            ca_pem: None,
+        }
+    }
+
+    pub(crate) fn root_cert(&self) -> std::io::Result<Option<Vec<u8>>> {
+        match (&self.ca_pem, &self.ca_file) {
+            (Some(pem), _) => Ok(Some(pem.clone())),
+            (None, Some(path)) => std::fs::read(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 impl Default for RedisConfig {
@@ -85,6 +128,7 @@ impl Default for RedisConfig {
             max_lag_bytes: Some(1024 * 1024),
             max_lag: Some(Duration::from_secs(10)),
             tie_break_ordinal: None,
+            tls: None,
         }
     }
 }

@@ -77,7 +77,8 @@ impl Connections {
     }
 }
 
-/// Connects to one pod with the configured credentials and timeouts.
+/// Connects to one pod with the configured credentials, timeouts and TLS. The socket
+/// always goes to the pod's IP; with TLS the certificate must name the pod's FQDN.
 pub(crate) async fn connect(peer: &Peer, config: &RedisConfig) -> Result<MultiplexedConnection> {
     let pod_error = |source| Error::Pod {
         pod: peer.to_string(),
@@ -90,16 +91,61 @@ pub(crate) async fn connect(peer: &Peer, config: &RedisConfig) -> Result<Multipl
     if let Some(password) = &config.password {
         settings = settings.set_password(password.expose());
     }
-    let info = ConnectionAddr::Tcp(peer.ip().to_string(), peer.port())
-        .into_connection_info()
-        .map_err(pod_error)?
-        .set_redis_settings(settings);
-    let client = Client::open(info).map_err(pod_error)?;
-    let connection = AsyncConnectionConfig::new()
+    let mut connection = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(config.connect_timeout))
         .set_response_timeout(Some(config.response_timeout));
+    let client = match &config.tls {
+        None => {
+            let info = ConnectionAddr::Tcp(peer.ip().to_string(), peer.port())
+                .into_connection_info()
+                .map_err(pod_error)?
+                .set_redis_settings(settings);
+            Client::open(info).map_err(pod_error)?
+        }
+        Some(tls) => {
+            let root_cert = tls.root_cert().map_err(|e| {
+                pod_error(redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "cannot read the TLS CA file",
+                    e.to_string(),
+                )))
+            })?;
+            let info = ConnectionAddr::TcpTls {
+                host: peer.fqdn().to_owned(),
+                port: peer.port(),
+                insecure: false,
+                tls_params: None,
+            }
+            .into_connection_info()
+            .map_err(pod_error)?
+            .set_redis_settings(settings);
+            // The FQDN is for certificate checks only: the address comes from discovery.
+            connection = connection.set_dns_resolver(PodAddress(peer.addr()));
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert,
+            };
+            Client::build_with_tls(info, certificates).map_err(pod_error)?
+        }
+    };
     client
         .get_multiplexed_async_connection_with_config(&connection)
         .await
         .map_err(pod_error)
+}
+
+/// Resolves every name to the one pod address discovery gave: redis-rs never asks DNS.
+struct PodAddress(SocketAddr);
+
+impl redis::io::AsyncDNSResolver for PodAddress {
+    fn resolve<'a, 'b: 'a>(
+        &'a self,
+        _host: &'b str,
+        _port: u16,
+    ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
+        let addr = self.0;
+        Box::pin(async move {
+            Ok(Box::new(std::iter::once(addr)) as Box<dyn Iterator<Item = SocketAddr> + Send>)
+        })
+    }
 }

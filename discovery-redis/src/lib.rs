@@ -50,7 +50,7 @@ pub mod service;
 mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};
-pub use config::{RedisConfig, Secret};
+pub use config::{RedisConfig, RedisTls, Secret};
 pub use error::{Error, Result};
 pub use master::MasterConnection;
 pub use pod::PodConnection;

@@ -36,6 +36,8 @@ mod process;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod statefulset;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::sync::Once;
 
@@ -65,6 +67,9 @@ pub enum Error {
     /// A server process (redis-server, mariadbd) could not be started or driven.
     #[error("testkit process: {0}")]
     Process(String),
+    /// Test certificates could not be made.
+    #[error("testkit TLS: {0}")]
+    Tls(String),
 }
 
 /// Installs a `tracing` subscriber for tests once per process, filtered by `RUST_LOG`

@@ -26,6 +26,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use crate::process::ServerProcess;
+use crate::tls::TestCa;
 use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
 
 /// The port every Redis pod listens on.
@@ -41,6 +42,7 @@ pub struct RedisSpec {
     replicas: u32,
     start_ordinal: u32,
     password: Option<String>,
+    tls: bool,
 }
 
 impl std::fmt::Debug for RedisSpec {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for RedisSpec {
             .field("replicas", &self.replicas)
             .field("start_ordinal", &self.start_ordinal)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -65,6 +68,7 @@ impl RedisSpec {
             replicas: 3,
             start_ordinal: 0,
             password: None,
+            tls: false,
         }
     }
 
@@ -95,6 +99,14 @@ impl RedisSpec {
         self.password = Some(password.to_owned());
         self
     }
+
+    /// Serve TLS only on 6379 (replication too), each pod with a certificate from a
+    /// [`TestCa`](crate::tls::TestCa) naming its FQDN and hostname.
+    #[must_use]
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 /// Who a pod replicates from.
@@ -109,6 +121,7 @@ pub struct RedisStatefulSet {
     set: StatefulSet,
     dir: PathBuf,
     password: Option<String>,
+    ca: Option<TestCa>,
     state: Mutex<Pods>,
 }
 
@@ -154,10 +167,12 @@ impl RedisStatefulSet {
         ));
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let ca = if spec.tls { Some(TestCa::new()?) } else { None };
         let this = Self {
             set,
             dir,
             password: spec.password,
+            ca,
             state: Mutex::new(Pods::default()),
         };
         let first = spec.start_ordinal;
@@ -182,6 +197,11 @@ impl RedisStatefulSet {
         &self.set
     }
 
+    /// The CA that signed the pods' certificates, when the set serves TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(TestCa::cert_pem)
+    }
+
     /// The name to give discovery: `_redis._tcp.<name>.<namespace>`.
     pub fn service_name(&self) -> String {
         format!("_redis._tcp.{}.{}", self.set.name(), self.set.namespace())
@@ -202,7 +222,12 @@ impl RedisStatefulSet {
     ///
     /// [`Error::Process`] if the pod does not answer.
     pub async fn connect(&self, ordinal: u32) -> Result<MultiplexedConnection, Error> {
-        pod::connect(self.addr(ordinal)?, self.password.as_deref()).await
+        pod::connect(
+            self.addr(ordinal)?,
+            self.password.as_deref(),
+            self.ca.is_some(),
+        )
+        .await
     }
 
     /// Kills the pod's server (SIGKILL) and marks the pod unready, as Kubernetes does once
@@ -383,16 +408,25 @@ impl RedisStatefulSet {
         let dir = self.dir.join(ordinal.to_string());
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
-        let process = pod::spawn(ip, &dir, upstream, self.password.as_deref())?;
+        let tls = match &self.ca {
+            Some(ca) => Some(pod::write_certificates(ca, &dir, &self.fqdn(ordinal)?, ip)?),
+            None => None,
+        };
+        let process = pod::spawn(ip, &dir, upstream, self.password.as_deref(), tls.as_ref())?;
         self.state().processes.insert(ordinal, process);
         Ok(())
     }
 
     async fn wait_until_up(&self, ordinal: u32) -> Result<(), Error> {
         let addr = self.addr(ordinal)?;
-        pod::wait_until_up(addr, self.password.as_deref(), START_TIMEOUT)
-            .await
-            .map_err(|e| Error::Process(format!("redis pod {ordinal} at {addr}: {e}")))
+        pod::wait_until_up(
+            addr,
+            self.password.as_deref(),
+            self.ca.is_some(),
+            START_TIMEOUT,
+        )
+        .await
+        .map_err(|e| Error::Process(format!("redis pod {ordinal} at {addr}: {e}")))
     }
 
     fn with_process(
@@ -406,6 +440,13 @@ impl RedisStatefulSet {
             .get(&ordinal)
             .ok_or_else(|| Error::Process(format!("redis pod {ordinal} is not running")))?;
         f(process).map_err(|e| Error::Process(e.to_string()))
+    }
+
+    fn fqdn(&self, ordinal: u32) -> Result<String, Error> {
+        self.set
+            .pod(ordinal)
+            .map(|p| p.fqdn)
+            .ok_or_else(|| Error::Spec(format!("no redis pod with ordinal {ordinal}")))
     }
 
     fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {

@@ -1,7 +1,7 @@
 //! One `redis-server` process and the few commands the testkit sends it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use redis::{
 use super::REDIS_PORT;
 use crate::Error;
 use crate::process::ServerProcess;
+use crate::tls::TestCa;
 
 /// Starts `redis-server` bound to `ip:6379`, in memory only, replicating `upstream` if given.
 pub(super) fn spawn(
@@ -20,12 +21,27 @@ pub(super) fn spawn(
     dir: &Path,
     upstream: Option<SocketAddr>,
     password: Option<&str>,
+    tls: Option<&TlsFiles>,
 ) -> Result<ServerProcess, Error> {
     let mut command = Command::new("redis-server");
+    command.arg("--bind").arg(ip.to_string());
+    match tls {
+        None => {
+            command.args(["--port", &REDIS_PORT.to_string()]);
+        }
+        Some(files) => {
+            command
+                .args(["--port", "0", "--tls-port", &REDIS_PORT.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&files.cert)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", "no", "--tls-replication", "yes"]);
+        }
+    }
     command
-        .arg("--bind")
-        .arg(ip.to_string())
-        .args(["--port", &REDIS_PORT.to_string()])
         .args([
             "--save",
             "",
@@ -56,16 +72,60 @@ pub(super) fn spawn(
         .map_err(|e| Error::Process(format!("{e} (install redis-server; scripts/test does)")))
 }
 
-/// A multiplexed connection to one pod.
+/// Where a pod's TLS files are.
+pub(super) struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+}
+
+/// Writes a certificate naming the pod's FQDN, hostname and IP, its key, and the CA.
+pub(super) fn write_certificates(
+    ca: &TestCa,
+    dir: &Path,
+    fqdn: &str,
+    ip: IpAddr,
+) -> Result<TlsFiles, Error> {
+    let hostname = fqdn.split('.').next().unwrap_or(fqdn).to_owned();
+    let issued = ca.issue(&[fqdn.to_owned(), hostname], &[ip])?;
+    let files = TlsFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+        ca: dir.join("ca.crt"),
+    };
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text)
+            .map_err(|e| Error::Process(format!("writing {}: {e}", path.display())))
+    };
+    write(&files.cert, &issued.cert_pem)?;
+    write(&files.key, &issued.key_pem)?;
+    write(&files.ca, ca.cert_pem())?;
+    Ok(files)
+}
+
+/// A multiplexed connection to one pod. With TLS, the testkit's own (setup) connections
+/// skip certificate checks: they test nothing; the SDK's connections are what is tested.
 pub(super) async fn connect(
     addr: SocketAddr,
     password: Option<&str>,
+    tls: bool,
 ) -> Result<MultiplexedConnection, Error> {
     let mut redis = RedisConnectionInfo::default();
     if let Some(password) = password {
         redis = redis.set_password(password);
     }
-    let info = ConnectionAddr::Tcp(addr.ip().to_string(), addr.port())
+    let host = addr.ip().to_string();
+    let address = if tls {
+        ConnectionAddr::TcpTls {
+            host,
+            port: addr.port(),
+            insecure: true,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(host, addr.port())
+    };
+    let info = address
         .into_connection_info()
         .map_err(|e| Error::Process(format!("redis address {addr}: {e}")))?
         .set_redis_settings(redis);
@@ -84,12 +144,13 @@ pub(super) async fn connect(
 pub(super) async fn wait_until_up(
     addr: SocketAddr,
     password: Option<&str>,
+    tls: bool,
     timeout: Duration,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last = String::new();
     while tokio::time::Instant::now() < deadline {
-        match connect(addr, password).await {
+        match connect(addr, password, tls).await {
             Ok(mut conn) => match redis::cmd("PING").query_async::<String>(&mut conn).await {
                 Ok(_) => return Ok(()),
                 Err(e) => last = e.to_string(),
