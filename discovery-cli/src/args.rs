@@ -20,6 +20,37 @@ pub(crate) enum Command {
     Watch(Target),
     /// Run a fake cluster in-process and show discovery and tower balancing at work.
     Demo(DemoArgs),
+    /// Redis StatefulSets: roles, replication, and the master the client would use.
+    #[command(subcommand)]
+    Redis(RedisCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RedisCommand {
+    /// One row per pod: ordinal, FQDN, address, role, offset, lag, link, and the master.
+    Topology(RedisTopology),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RedisTopology {
+    #[command(flatten)]
+    pub(crate) target: Target,
+
+    /// Read the password from this environment variable (never from the command line).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: Option<String>,
+
+    /// ACL user name.
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+
+    /// Connect with TLS, trusting the CA in this PEM file; pods are verified by FQDN.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
+
+    /// Keep printing the topology whenever a role, the master or a link changes.
+    #[arg(long)]
+    pub(crate) watch: bool,
 }
 
 /// Which Service, and how to reach DNS.

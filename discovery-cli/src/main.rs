@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             Command::Resolve(target) => cmd::resolve::run(target).await.map_err(|e| e.to_string()),
             Command::Watch(target) => cmd::watch::run(target).await.map_err(|e| e.to_string()),
             Command::Demo(args) => cmd::demo::run(args).await,
+            Command::Redis(args::RedisCommand::Topology(args)) => cmd::redis::topology(args).await,
         }
     });
     match result {

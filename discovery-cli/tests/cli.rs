@@ -213,3 +213,77 @@ async fn the_demo_runs_to_the_end() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_topology_shows_roles_and_the_master() {
+    use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let redis = RedisStatefulSet::start(
+        &cluster,
+        RedisSpec::new("redis").password("pw-123").tls(true),
+    )
+    .await
+    .expect("redis pods");
+    redis.promote(1).await.expect("redis-1 is master now");
+    redis.wait_for_replication().await.expect("replicated");
+    let ca = std::env::temp_dir().join(format!("discovery-cli-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, redis.ca_pem().expect("CA")).expect("CA file");
+    let ns = cluster.dns_addr().to_string();
+    let args = |json: bool| {
+        let mut args = vec![
+            "redis".to_owned(),
+            "topology".into(),
+            "_redis._tcp.redis".into(),
+            "--nameserver".into(),
+            ns.clone(),
+            "--password-env".into(),
+            "REDIS_PW".into(),
+            "--tls-ca".into(),
+            ca.display().to_string(),
+        ];
+        if json {
+            args.push("--json".into());
+        }
+        args
+    };
+    let run_with_password = |args: Vec<String>| async move {
+        let mut cmd = discovery();
+        cmd.args(&args).env("REDIS_PW", "pw-123");
+        tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+            .await
+            .expect("join")
+    };
+
+    let out = run_with_password(args(true)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let topology: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(topology["master"]["state"], "one");
+    assert_eq!(
+        topology["master"]["pods"],
+        "redis-1.redis.default.svc.cluster.local"
+    );
+    let roles: Vec<_> = topology["pods"]
+        .as_array()
+        .expect("pods")
+        .iter()
+        .map(|p| p["report"]["role"].clone())
+        .collect();
+    assert_eq!(roles, ["replica", "master", "replica"]);
+    assert_eq!(topology["pods"][0]["ordinal"], 0);
+    assert_eq!(topology["pods"][0]["report"]["link_up"], true);
+
+    let out = run_with_password(args(false)).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("ORDINAL"), "{text}");
+    assert!(
+        text.contains("master: redis-1.redis.default.svc.cluster.local"),
+        "{text}"
+    );
+    assert!(!text.contains("pw-123") && !String::from_utf8_lossy(&out.stderr).contains("pw-123"));
+    let _ = std::fs::remove_file(ca);
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod demo;
+pub(crate) mod redis;
 pub(crate) mod resolve;
 pub(crate) mod watch;
 

@@ -1,0 +1,150 @@
+//! `discovery redis topology`: what every pod of a Redis StatefulSet says it is.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use discovery_redis::{MasterChoice, RedisConfig, RedisRouter, RedisTls, Secret, Topology};
+
+use crate::args::RedisTopology;
+
+pub(crate) async fn topology(args: RedisTopology) -> Result<(), String> {
+    let (discovery, name) = super::client(&args.target).map_err(|e| e.to_string())?;
+    let mut config = RedisConfig::default();
+    config.username = args.user.clone();
+    if let Some(var) = &args.password_env {
+        let password =
+            std::env::var(var).map_err(|_| format!("--password-env: ${var} is not set"))?;
+        config.password = Some(Secret::new(password));
+    }
+    if let Some(ca) = &args.tls_ca {
+        config.tls = Some(RedisTls::with_ca_file(ca));
+    }
+    let router = RedisRouter::connect(&discovery, name, config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut shown = router.topology();
+    print(&shown, args.target.json);
+    if !args.watch {
+        return Ok(());
+    }
+    let mut changes = router.topology_changes();
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                let next = changes.borrow_and_update().clone();
+                if summary(&next) != summary(&shown) {
+                    print(&next, args.target.json);
+                    shown = next;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}
+
+/// What a person watching cares about: who is what, who is linked, who is master.
+fn summary(topology: &Topology) -> Vec<String> {
+    let mut lines: Vec<String> = topology
+        .pods
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                p.peer.fqdn(),
+                p.peer.addr(),
+                p.role(),
+                p.link_up(),
+                p.error.is_some()
+            )
+        })
+        .collect();
+    lines.push(format!("{:?}", topology.master));
+    lines
+}
+
+fn print(topology: &Arc<Topology>, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&**topology).unwrap_or_default()
+        );
+        let _ = out.flush();
+        return;
+    }
+    let header = [
+        "ORDINAL", "POD", "ADDRESS", "ROLE", "OFFSET", "LAG", "LINK", "MASTER",
+    ]
+    .map(str::to_owned);
+    let master_key = match &topology.master {
+        MasterChoice::One(key) => Some(key.clone()),
+        _ => None,
+    };
+    let rows: Vec<[String; 8]> = topology
+        .pods
+        .iter()
+        .map(|p| {
+            let dash = || "-".to_owned();
+            [
+                p.peer.ordinal().map_or_else(dash, |o| o.to_string()),
+                p.peer.fqdn().to_owned(),
+                p.peer.addr().to_string(),
+                match (&p.report, &p.error) {
+                    (Some(r), _) if r.loading => format!("{} (loading)", r.role),
+                    (Some(r), _) => r.role.to_string(),
+                    (None, Some(e)) => format!("down: {e}"),
+                    (None, None) => "unknown".to_owned(),
+                },
+                p.report
+                    .as_ref()
+                    .and_then(|r| r.offset)
+                    .map_or_else(dash, |o| o.to_string()),
+                match (p.lag_bytes, p.lag_seconds) {
+                    (Some(b), Some(s)) => format!("{b} B, {s} s"),
+                    (Some(b), None) => format!("{b} B"),
+                    _ => dash(),
+                },
+                p.link_up()
+                    .map_or_else(dash, |up| if up { "up" } else { "down" }.to_owned()),
+                if master_key.as_ref() == Some(&p.peer.key()) {
+                    "*".to_owned()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    let verdict = match &topology.master {
+        MasterChoice::One(key) => format!("master: {key}"),
+        MasterChoice::None => {
+            "master: none (writes wait up to failover_wait, then fail)".to_owned()
+        }
+        MasterChoice::Ambiguous(keys) => format!(
+            "master: ambiguous, several claim it ({}); writes are refused",
+            keys.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let _ = writeln!(out, "{verdict}\n");
+    let _ = out.flush();
+}
