@@ -1,0 +1,108 @@
+//! Write counters on the Redis master, read them back from replicas, and keep going
+//! through a failover, printing which pod served each call.
+//!
+//! In a cluster (in-cluster defaults):
+//!     redis_master_replica --service _redis._tcp.redis
+//! Against a testkit or the demo's cluster:
+//!     cargo run -p discovery-examples --example redis_master_replica -- \
+//!         --service _redis._tcp.redis --nameserver 127.0.0.1:PORT --count 50
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use discovery::{Config, Discovery};
+use discovery_redis::{ReadFrom, RedisConfig, RedisRouter, RedisTls, Secret};
+use redis::AsyncCommands;
+
+/// Counters on the master, reads from replicas, through failovers.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The Redis headless Service (with its named port).
+    #[arg(long, default_value = "_redis._tcp.redis")]
+    service: String,
+    /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
+    #[arg(long)]
+    nameserver: Option<SocketAddr>,
+    /// Read the Redis password from this environment variable.
+    #[arg(long)]
+    password_env: Option<String>,
+    /// Use TLS, trusting this CA (PEM).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// Stop after this many rounds (default: run until Ctrl-C).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Pause between rounds.
+    #[arg(long, default_value = "200ms", value_parser = humantime_duration)]
+    every: Duration,
+}
+
+fn humantime_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 200ms or 1s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("`{text}`: use ms or s")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter("discovery=info,discovery_redis=info")
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = Config::default();
+    config.nameserver = args.nameserver;
+    let discovery = Discovery::new(config)?;
+
+    let mut redis = RedisConfig::default();
+    if let Some(var) = &args.password_env {
+        redis.password = Some(Secret::new(std::env::var(var)?));
+    }
+    redis.tls = args.tls_ca.clone().map(RedisTls::with_ca_file);
+    let router = RedisRouter::connect(&discovery, args.service.as_str(), redis).await?;
+    for pod in &router.topology().pods {
+        println!(
+            "{:<10} {:<22} {:?}",
+            pod.peer.hostname(),
+            pod.peer.addr().to_string(),
+            pod.role()
+        );
+    }
+
+    let mut round = 0u64;
+    while args.count.is_none_or(|n| round < n) {
+        round += 1;
+        let write = async {
+            let mut master = router.master().await?;
+            let value: i64 = master.incr("example:counter", 1).await?;
+            Ok::<_, Box<dyn std::error::Error>>((master.pod().hostname().to_owned(), value))
+        };
+        match write.await {
+            Ok((pod, value)) => print!("round {round}: INCR -> {value} on {pod}"),
+            Err(e) => print!("round {round}: write failed ({e})"),
+        }
+        let read = async {
+            let mut replica = router.replica(&ReadFrom::ReplicaPreferred).await?;
+            let value: Option<i64> = replica.get("example:counter").await?;
+            Ok::<_, Box<dyn std::error::Error>>((replica.pod().hostname().to_owned(), value))
+        };
+        match read.await {
+            Ok((pod, value)) => println!("; GET -> {value:?} from {pod}"),
+            Err(e) => println!("; read failed ({e})"),
+        }
+        tokio::time::sleep(args.every).await;
+    }
+    Ok(())
+}
