@@ -76,7 +76,11 @@ impl Prober {
         let statuses =
             futures::future::join_all(peers.iter().map(|peer| probe(&self.connections, peer)))
                 .await;
-        let topology = Arc::new(Topology::new(statuses, self.config.tie_break_ordinal));
+        let topology = Arc::new(Topology::new(
+            statuses,
+            self.config.tie_break_ordinal,
+            started.elapsed(),
+        ));
         debug!(service = %self.watch.service(), pods = topology.pods.len(), elapsed = ?started.elapsed(), master = ?topology.master, "probe round");
         self.log_changes(&topology);
         self.topology.send_replace(topology);

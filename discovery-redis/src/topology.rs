@@ -65,6 +65,9 @@ pub struct Topology {
     /// When the round finished.
     #[serde(skip)]
     pub probed_at: Instant,
+    /// How long the round took, all pods probed at once.
+    #[serde(serialize_with = "micros", rename = "round_us")]
+    pub round: Duration,
 }
 
 impl Topology {
@@ -74,11 +77,16 @@ impl Topology {
             pods: Vec::new(),
             master: MasterChoice::None,
             probed_at: Instant::now(),
+            round: Duration::ZERO,
         }
     }
 
     /// Builds the topology from the pods' reports: lag figures and the master choice.
-    pub(crate) fn new(mut pods: Vec<PodStatus>, tie_break_ordinal: Option<u32>) -> Self {
+    pub(crate) fn new(
+        mut pods: Vec<PodStatus>,
+        tie_break_ordinal: Option<u32>,
+        round: Duration,
+    ) -> Self {
         let master = choose_master(&pods, tie_break_ordinal);
         if let MasterChoice::One(key) = &master {
             fill_lag(&mut pods, key);
@@ -87,6 +95,7 @@ impl Topology {
             pods,
             master,
             probed_at: Instant::now(),
+            round,
         }
     }
 
@@ -194,6 +203,10 @@ fn fill_lag(pods: &mut [PodStatus], master: &PeerKey) {
             .and_then(|a| a.lag_seconds);
         pod.lag_seconds = acknowledged.or(report.last_io_seconds);
     }
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 mod optional_micros {
