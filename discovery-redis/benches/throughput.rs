@@ -5,34 +5,78 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use discovery_redis::MasterConnection;
 use discovery_redis::RedisConfig;
+use discovery_redis::service::ReplicaService;
 use discovery_testkit::redis::RedisSpec;
-use redis::AsyncCommands;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncCommands, Value};
+use tower::{Service, ServiceExt};
 
 const TASKS: usize = 64;
 const WINDOW: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 
-type Op = Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// One caller's handle: each of the 64 tasks holds its own, as an application would.
+#[derive(Clone)]
+enum Client {
+    Direct(MultiplexedConnection),
+    Master(MasterConnection),
+    Reads(ReplicaService),
+}
 
-/// Runs `op` from 64 tasks for the window; returns ops/s and p99 latency.
-async fn measure(op: Op) -> (f64, Duration) {
+#[derive(Clone, Copy)]
+enum Op {
+    Set,
+    Get,
+}
+
+impl Client {
+    async fn run(&mut self, op: Op, i: usize) {
+        let key = format!("k{}", i % 1000);
+        let mut cmd = match op {
+            Op::Set => redis::cmd("SET"),
+            Op::Get => redis::cmd("GET"),
+        };
+        cmd.arg(&key);
+        if let Op::Set = op {
+            cmd.arg(i);
+        }
+        match self {
+            Client::Direct(conn) => {
+                let _: Value = cmd.query_async(conn).await.expect("direct");
+            }
+            Client::Master(conn) => {
+                let _: Value = cmd.query_async(conn).await.expect("master");
+            }
+            Client::Reads(reads) => {
+                reads
+                    .ready()
+                    .await
+                    .expect("ready")
+                    .call(cmd)
+                    .await
+                    .expect("read");
+            }
+        }
+    }
+}
+
+/// Runs `op` from 64 tasks, each with its own clone of `client`, for the window;
+/// returns ops/s and p99 latency.
+async fn measure(client: &Client, op: Op) -> (f64, Duration) {
     let deadline = Instant::now() + WINDOW;
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
-            let op = Arc::clone(&op);
+            let mut client = client.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut i = t * 1_000_000;
                 while Instant::now() < deadline {
                     let started = Instant::now();
-                    op(i).await;
+                    client.run(op, i).await;
                     latencies.push(started.elapsed());
                     i += 1;
                 }
@@ -87,56 +131,24 @@ fn main() {
             .await
             .expect("replicated");
 
-        let set_direct: Op = Arc::new(move |i| {
-            let mut conn = master_direct.clone();
-            Box::pin(async move {
-                conn.set::<_, _, ()>(format!("k{}", i % 1000), i)
-                    .await
-                    .expect("set")
-            })
-        });
-        let set_router: Op = Arc::new(move |i| {
-            let mut conn = master.clone();
-            Box::pin(async move {
-                conn.set::<_, _, ()>(format!("k{}", i % 1000), i)
-                    .await
-                    .expect("set")
-            })
-        });
-        let get_direct: Op = Arc::new(move |i| {
-            let mut conn = replica_direct.clone();
-            Box::pin(async move {
-                let _: Option<i64> = conn.get(format!("k{}", i % 1000)).await.expect("get");
-            })
-        });
         // One replica only (replicas(2) = master + 1 replica), so the balanced service and
         // the direct connection hit the same pod.
-        let reads = ServiceBuilder::new()
-            .buffer(1024)
-            .service(router.replica_service());
-        let get_router: Op = Arc::new(move |i| {
-            let mut reads = reads.clone();
-            Box::pin(async move {
-                let mut cmd = redis::cmd("GET");
-                cmd.arg(format!("k{}", i % 1000));
-                reads
-                    .ready()
-                    .await
-                    .expect("ready")
-                    .call(cmd)
-                    .await
-                    .expect("get");
-            })
-        });
-
-        let (mut sd, mut sr, mut gd, mut gr) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let clients = [
+            Client::Direct(master_direct),
+            Client::Master(master),
+            Client::Direct(replica_direct),
+            // Each task clones its own balancer over the shared connections.
+            Client::Reads(router.replica_service()),
+        ];
+        let ops = [Op::Set, Op::Set, Op::Get, Op::Get];
+        let mut runs: [Vec<(f64, Duration)>; 4] = Default::default();
         for _ in 0..ROUNDS {
             // Interleaved so that drift on the shared 2-core machine hits both sides alike.
-            sd.push(measure(set_direct.clone()).await);
-            sr.push(measure(set_router.clone()).await);
-            gd.push(measure(get_direct.clone()).await);
-            gr.push(measure(get_router.clone()).await);
+            for (i, client) in clients.iter().enumerate() {
+                runs[i].push(measure(client, ops[i]).await);
+            }
         }
+        let [sd, sr, gd, gr] = runs;
         report("SET via master()", &sd, &sr);
         report("GET via balanced replica service", &gd, &gr);
     });

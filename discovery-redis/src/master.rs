@@ -3,6 +3,10 @@
 use discovery::Peer;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+use crate::topology::Topology;
 use tracing::info;
 
 use crate::error::{Error, Result};
@@ -26,6 +30,9 @@ pub struct MasterConnection {
     router: RedisRouter,
     peer: Peer,
     conn: MultiplexedConnection,
+    /// Its own receiver: `has_changed` is a read of a shared counter, so checking the
+    /// topology before every command costs no write to shared memory.
+    topology: watch::Receiver<Arc<Topology>>,
 }
 
 impl std::fmt::Debug for MasterConnection {
@@ -38,7 +45,14 @@ impl std::fmt::Debug for MasterConnection {
 
 impl MasterConnection {
     pub(crate) fn new(router: RedisRouter, peer: Peer, conn: MultiplexedConnection) -> Self {
-        Self { router, peer, conn }
+        let mut topology = router.topology_changes();
+        topology.borrow_and_update();
+        Self {
+            router,
+            peer,
+            conn,
+            topology,
+        }
     }
 
     /// The pod this connection last sent to.
@@ -61,8 +75,14 @@ impl MasterConnection {
 
     /// Points at the current master before a command, if a failover moved it.
     async fn follow(&mut self) -> Result<()> {
-        let topology = self.router.topology();
-        if topology.master().is_some_and(|m| m.peer == self.peer) {
+        if !self.topology.has_changed().unwrap_or(true) {
+            return Ok(());
+        }
+        let still_master = {
+            let topology = self.topology.borrow_and_update();
+            topology.master().is_some_and(|m| m.peer == self.peer)
+        };
+        if still_master {
             return Ok(());
         }
         let (peer, conn) = self.router.current_master().await?;
@@ -144,9 +164,10 @@ enum Request<'a> {
 impl Request<'_> {
     async fn run(&self, conn: &mut MultiplexedConnection) -> redis::RedisResult<Reply> {
         match *self {
-            Request::One(cmd) => conn.req_packed_command(cmd).await.map(Reply::One),
+            // The inherent methods: `ConnectionLike`'s would box a second future per command.
+            Request::One(cmd) => conn.send_packed_command(cmd).await.map(Reply::One),
             Request::Many(pipeline, offset, count) => conn
-                .req_packed_commands(pipeline, offset, count)
+                .send_packed_commands(pipeline, offset, count)
                 .await
                 .map(Reply::Many),
         }

@@ -102,14 +102,14 @@ impl Topology {
     /// The master pod, when there is exactly one.
     pub fn master(&self) -> Option<&PodStatus> {
         match &self.master {
-            MasterChoice::One(key) => self.pods.iter().find(|p| &p.peer.key() == key),
+            MasterChoice::One(key) => self.pod(key),
             _ => None,
         }
     }
 
     /// The pod with this key.
     pub fn pod(&self, key: &PeerKey) -> Option<&PodStatus> {
-        self.pods.iter().find(|p| &p.peer.key() == key)
+        self.pods.iter().find(|p| p.peer.fqdn() == key.as_str())
     }
 }
 

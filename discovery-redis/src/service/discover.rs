@@ -7,10 +7,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use discovery::watch::Latest;
 use discovery::{Change, PeerKey};
 use futures::Stream;
-use tokio::sync::watch;
-use tokio_stream::wrappers::WatchStream;
 
 use super::PodService;
 use crate::router::RedisRouter;
@@ -22,8 +21,7 @@ use crate::topology::Topology;
 /// or leaves. Never errs and never ends while the router lives.
 pub struct ReplicaDiscover {
     router: RedisRouter,
-    latest: watch::Receiver<Arc<Topology>>,
-    changes: WatchStream<Arc<Topology>>,
+    changes: Latest<Arc<Topology>>,
     current: HashMap<PeerKey, SocketAddr>,
     queue: VecDeque<Change<PeerKey, PodService>>,
 }
@@ -39,12 +37,11 @@ impl std::fmt::Debug for ReplicaDiscover {
 impl ReplicaDiscover {
     /// Starts from the router's current topology.
     pub fn new(router: &RedisRouter) -> Self {
-        let mut latest = router.topology_changes();
-        let first = latest.borrow_and_update().clone();
+        let changes = Latest::new(router.topology_changes());
+        let first = changes.borrow().clone();
         let mut this = Self {
             router: router.clone(),
-            changes: WatchStream::from_changes(latest.clone()),
-            latest,
+            changes,
             current: HashMap::new(),
             queue: VecDeque::new(),
         };
@@ -85,13 +82,6 @@ impl Stream for ReplicaDiscover {
         loop {
             if let Some(change) = self.queue.pop_front() {
                 return Poll::Ready(Some(Ok(change)));
-            }
-            // Synchronously first: an async `changed()` may say Pending under tokio's
-            // cooperative budget although a new topology is out (see discovery's Subscription).
-            if self.latest.has_changed().unwrap_or(false) {
-                let topology = self.latest.borrow_and_update().clone();
-                self.absorb(&topology);
-                continue;
             }
             match Pin::new(&mut self.changes).poll_next(cx) {
                 Poll::Ready(Some(topology)) => self.absorb(&topology),

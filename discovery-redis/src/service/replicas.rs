@@ -4,8 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use discovery::balance::WaitForPeers;
-use futures::future::BoxFuture;
+use discovery::balance::{WaitForPeers, WaitFuture};
 use redis::{Cmd, Value};
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover};
@@ -26,8 +25,18 @@ type Balanced = Balance<Pin<Box<PeakEwmaDiscover<ReplicaDiscover>>>, Cmd>;
 /// `Service<Cmd>` for reads: tower's power-of-two-choices balancer with PeakEwma load over
 /// the replicas fit to serve reads. With none fit, a request waits up to `failover_wait`,
 /// then fails with [`Error::NoReadablePod`] saying why each pod was left out.
+///
+/// Cloning gives another balancer over the same replicas and connections, for tasks that
+/// each want their own instead of sharing one behind a `Buffer`.
 pub struct ReplicaService {
+    router: RedisRouter,
     inner: WaitForPeers<Balanced>,
+}
+
+impl Clone for ReplicaService {
+    fn clone(&self) -> Self {
+        Self::new(&self.router)
+    }
 }
 
 impl std::fmt::Debug for ReplicaService {
@@ -62,20 +71,23 @@ impl ReplicaService {
                 })
             },
         );
-        Self { inner }
+        Self {
+            router: router.clone(),
+            inner,
+        }
     }
 }
 
 impl Service<Cmd> for ReplicaService {
     type Response = Value;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Value, BoxError>>;
+    type Future = WaitFuture<<Balanced as Service<Cmd>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, cmd: Cmd) -> Self::Future {
-        Box::pin(self.inner.call(cmd))
+        self.inner.call(cmd)
     }
 }

@@ -31,6 +31,7 @@
 
 mod handle;
 mod health;
+mod latest;
 mod schedule;
 mod subscription;
 mod task;
@@ -38,5 +39,6 @@ mod task;
 pub(crate) use handle::Inner as WatchInner;
 pub use handle::Watch;
 pub use health::Health;
+pub use latest::Latest;
 pub use subscription::Subscription;
 pub(crate) use task::Refresher;

@@ -6,9 +6,8 @@ use std::task::{Context, Poll};
 
 use futures::Stream;
 use tokio::sync::watch;
-use tokio_stream::wrappers::WatchStream;
 
-use super::{Health, Watch};
+use super::{Health, Latest, Watch};
 use crate::peer::{PeerEvent, PeerSet};
 
 /// What a subscriber sees: the snapshot it started from, then [`PeerEvent`]s.
@@ -21,10 +20,7 @@ use crate::peer::{PeerEvent, PeerSet};
 pub struct Subscription {
     watch: Watch,
     current: PeerSet,
-    /// For checking, without waiting, whether a newer snapshot is out.
-    latest: watch::Receiver<PeerSet>,
-    /// For being woken when one comes out.
-    changes: WatchStream<PeerSet>,
+    changes: Latest<PeerSet>,
     pending: VecDeque<PeerEvent>,
 }
 
@@ -34,8 +30,7 @@ impl Subscription {
         Self {
             watch,
             current,
-            latest: peers.clone(),
-            changes: WatchStream::from_changes(peers),
+            changes: Latest::new(peers),
             pending: VecDeque::new(),
         }
     }
@@ -81,17 +76,11 @@ impl Stream for Subscription {
             if let Some(event) = self.pending.pop_front() {
                 return Poll::Ready(Some(event));
             }
-            // Take a snapshot that is already out without going through the async
-            // `changed()`, which tokio's cooperative budget may answer with `Pending`: a
-            // balancer polls discovery right before it picks an endpoint, and must not pick
-            // one that was removed a moment ago.
-            if self.latest.has_changed().unwrap_or(false) {
-                let next = self.latest.borrow_and_update().clone();
-                self.absorb(next);
-                continue;
-            }
+            // `Latest` returns a snapshot already out on this very poll: a balancer polls
+            // discovery right before it picks an endpoint, and must not pick one that was
+            // removed a moment ago.
             match Pin::new(&mut self.changes).poll_next(cx) {
-                // May repeat a snapshot taken above: diffing it again yields nothing.
+                // May repeat a snapshot: diffing it again yields nothing.
                 Poll::Ready(Some(next)) => self.absorb(next),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
