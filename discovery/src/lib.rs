@@ -52,8 +52,3 @@ pub use name::{Environment, HeadlessService, InvalidName, PortSpec, ServiceName}
 pub use peer::{Peer, PeerEvent, PeerKey, PeerSet};
 pub use tower::discover::Change;
 pub use watch::{Health, Subscription, Watch};
-
-/// The README's code samples, compiled as doctests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -101,7 +101,7 @@ impl RedisSpec {
     }
 
     /// Serve TLS only on 6379 (replication too), each pod with a certificate from a
-    /// [`TestCa`](crate::tls::TestCa) naming its FQDN and hostname.
+    /// [`TestCa`] naming its FQDN and hostname.
     #[must_use]
     pub fn tls(mut self, tls: bool) -> Self {
         self.tls = tls;
