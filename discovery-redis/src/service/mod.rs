@@ -21,6 +21,7 @@
 
 mod discover;
 mod master;
+mod p2c;
 mod pod;
 mod replicas;
 

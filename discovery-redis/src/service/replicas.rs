@@ -1,16 +1,19 @@
 //! [`ReplicaService`]: reads balanced over the healthy replicas.
 
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use discovery::balance::{WaitForPeers, WaitFuture};
 use redis::{Cmd, Value};
-use tower::balance::p2c::Balance;
-use tower::load::{CompleteOnResponse, PeakEwmaDiscover};
+use std::future::Ready;
+
+use discovery::PeerKey;
+use futures::future::Either;
+use tower::load::{CompleteOnResponse, PeakEwma, PeakEwmaDiscover};
 use tower::{BoxError, Service};
 
-use super::ReplicaDiscover;
+use super::p2c::P2c;
+use super::{PodService, ReplicaDiscover};
 use crate::error::Error;
 use crate::router::RedisRouter;
 use crate::select;
@@ -20,10 +23,10 @@ const DEFAULT_RTT: Duration = Duration::from_millis(1);
 /// How fast PeakEwma forgets a latency peak.
 const DECAY: Duration = Duration::from_secs(1);
 
-type Balanced = Balance<Pin<Box<PeakEwmaDiscover<ReplicaDiscover>>>, Cmd>;
+type Balanced = P2c<PeakEwmaDiscover<ReplicaDiscover>, PeerKey, PeakEwma<PodService>>;
 
-/// `Service<Cmd>` for reads: tower's power-of-two-choices balancer with PeakEwma load over
-/// the replicas fit to serve reads. With none fit, a request waits up to `failover_wait`,
+/// `Service<Cmd>` for reads: power-of-two-choices with tower's PeakEwma load over the
+/// replicas fit to serve reads (see `p2c.rs` for why not tower's `Balance` itself). With none fit, a request waits up to `failover_wait`,
 /// then fails with [`Error::NoReadablePod`] saying why each pod was left out.
 ///
 /// Cloning gives another balancer over the same replicas and connections, for tasks that
@@ -55,7 +58,7 @@ impl ReplicaService {
         );
         let explainer = router.clone();
         let inner = WaitForPeers::with_explanation(
-            Balance::new(Box::pin(discover)),
+            P2c::new(discover),
             router.config().failover_wait,
             move |waited| {
                 let topology = explainer.topology();
@@ -81,7 +84,9 @@ impl ReplicaService {
 impl Service<Cmd> for ReplicaService {
     type Response = Value;
     type Error = BoxError;
-    type Future = WaitFuture<<Balanced as Service<Cmd>>::Future>;
+    type Future = WaitFuture<
+        Either<<PeakEwma<PodService> as Service<Cmd>>::Future, Ready<Result<Value, Error>>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
