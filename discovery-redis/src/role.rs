@@ -61,6 +61,20 @@ pub struct RoleReport {
 }
 
 impl RoleReport {
+    /// A report of `role` with nothing else known yet.
+    fn bare(role: Role) -> Self {
+        Self {
+            role,
+            offset: None,
+            master_host: None,
+            master_port: None,
+            link_up: None,
+            last_io_seconds: None,
+            replicas: Vec::new(),
+            loading: false,
+        }
+    }
+
     /// Reads a `ROLE` reply, completed by `INFO replication` when given.
     pub(crate) fn from_role(role: &Value, info: Option<&str>) -> Option<Self> {
         let mut report = parse_role(role)?;
@@ -78,16 +92,7 @@ impl RoleReport {
             "slave" | "replica" => Role::Replica,
             _ => return None,
         };
-        let mut report = RoleReport {
-            role,
-            offset: None,
-            master_host: None,
-            master_port: None,
-            link_up: None,
-            last_io_seconds: None,
-            replicas: Vec::new(),
-            loading: false,
-        };
+        let mut report = RoleReport::bare(role);
         report.complete_from_info(&fields);
         Some(report)
     }
@@ -166,16 +171,7 @@ fn parse_role(value: &Value) -> Option<RoleReport> {
         return None;
     };
     let kind = text(items.first()?)?;
-    let mut report = RoleReport {
-        role: Role::Master,
-        offset: None,
-        master_host: None,
-        master_port: None,
-        link_up: None,
-        last_io_seconds: None,
-        replicas: Vec::new(),
-        loading: false,
-    };
+    let mut report = RoleReport::bare(Role::Master);
     match kind.as_str() {
         "master" => {
             report.offset = items.get(1).and_then(integer);
