@@ -51,6 +51,11 @@ pub struct RedisConfig {
     /// How often every pod is asked its role (jittered ±15 %). Defaults to 1 s.
     #[serde(with = "humantime_serde")]
     pub probe_interval: Duration,
+    /// How long one pod may take to answer its probe before the round goes on without it
+    /// (reported down), so that one frozen pod does not hold up a failover. Defaults to
+    /// 500 ms.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
     /// The smallest gap between two probe rounds asked for by errors (`READONLY`, a
     /// dropped connection) or discovery changes. Defaults to 50 ms.
     #[serde(with = "humantime_serde")]
@@ -123,6 +128,7 @@ impl Default for RedisConfig {
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(2),
             probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
             probe_debounce: Duration::from_millis(50),
             failover_wait: Duration::from_secs(5),
             max_lag_bytes: Some(1024 * 1024),

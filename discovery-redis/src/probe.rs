@@ -1,6 +1,6 @@
 //! Asking one pod what it is.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use discovery::Peer;
 use redis::Value;
@@ -12,7 +12,25 @@ use crate::topology::PodStatus;
 /// Sends `ROLE` and `INFO replication` in one round trip; a pod whose ACL denies `ROLE`
 /// is read from `INFO` alone. A pod that does not answer is reported with its error (and
 /// its connection dropped, so the next round reconnects).
-pub(crate) async fn probe(connections: &Connections, peer: &Peer) -> PodStatus {
+pub(crate) async fn probe(connections: &Connections, peer: &Peer, timeout: Duration) -> PodStatus {
+    match tokio::time::timeout(timeout, ask(connections, peer)).await {
+        Ok(status) => status,
+        Err(_) => {
+            // A frozen or overloaded pod: whatever is queued on its connection is stale.
+            connections.invalidate(peer);
+            PodStatus {
+                peer: peer.clone(),
+                report: None,
+                error: Some(format!("{peer}: no answer to the probe within {timeout:?}")),
+                latency: None,
+                lag_bytes: None,
+                lag_seconds: None,
+            }
+        }
+    }
+}
+
+async fn ask(connections: &Connections, peer: &Peer) -> PodStatus {
     let mut status = PodStatus {
         peer: peer.clone(),
         report: None,

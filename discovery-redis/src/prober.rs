@@ -73,9 +73,12 @@ impl Prober {
         let peers = self.watch.peers();
         self.connections.retain(&peers);
         let started = Instant::now();
-        let statuses =
-            futures::future::join_all(peers.iter().map(|peer| probe(&self.connections, peer)))
-                .await;
+        let statuses = futures::future::join_all(
+            peers
+                .iter()
+                .map(|peer| probe(&self.connections, peer, self.config.probe_timeout)),
+        )
+        .await;
         let topology = Arc::new(Topology::new(
             statuses,
             self.config.tie_break_ordinal,

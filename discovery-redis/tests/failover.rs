@@ -192,3 +192,36 @@ async fn a_new_replica_in_dns_serves_reads_without_a_restart() {
     assert_eq!(pod.pod().hostname(), "redis-2");
     let _: Option<String> = pod.get("anything").await.expect("a read on redis-2");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_pod_does_not_hold_up_a_probe_round() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let config = fast_config();
+    let probe_timeout = config.probe_timeout;
+    let router = s.router(config).await;
+    s.redis.freeze(2).expect("freeze redis-2");
+    let mut changes = router.topology_changes();
+    let topology = loop {
+        changes.changed().await.expect("prober running");
+        let topology = changes.borrow_and_update().clone();
+        if topology
+            .pods
+            .iter()
+            .any(|p| p.peer.ordinal() == Some(2) && p.error.is_some())
+        {
+            break topology;
+        }
+    };
+    assert!(
+        topology.round <= probe_timeout + Duration::from_millis(300),
+        "round took {:?}",
+        topology.round
+    );
+    assert!(
+        topology
+            .master()
+            .is_some_and(|m| m.peer.ordinal() == Some(0)),
+        "the others still answered"
+    );
+    s.redis.thaw(2).expect("thaw");
+}
