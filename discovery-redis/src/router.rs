@@ -1,7 +1,6 @@
 //! [`RedisRouter`]: the handle applications route commands through.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::aio::MultiplexedConnection;
@@ -262,8 +261,4 @@ impl RedisRouter {
         self.inner.watch.service().to_string()
     }
 
-    /// How long a probe round may take at most, for tests and tools that wait on one.
-    pub fn probe_interval(&self) -> Duration {
-        self.inner.config.probe_interval
-    }
 }

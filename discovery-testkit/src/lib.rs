@@ -9,6 +9,9 @@
 //! - Pod addresses come from a loopback block claimed by this cluster alone
 //!   ([`AddressPool`]), so tests run in parallel, and pods of one set share a port.
 //! - [`echo`]: tiny servers that say which pod answered.
+//! - `redis` (feature `redis`): a StatefulSet of real `redis-server` pods with replication,
+//!   kill/restart/promote/freeze helpers, passwords and TLS; `tls` (feature `tls`): a test
+//!   CA issuing certificates for pod FQDNs.
 //!
 //! # Examples
 //!
