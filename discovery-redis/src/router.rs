@@ -223,15 +223,17 @@ impl RedisRouter {
                 }
                 MasterChoice::None => self.refresh(),
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                return Err(Error::NoMaster {
-                    service: self.service_name(),
-                    waited: wait,
-                    pods: topology.pods.len(),
-                });
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // The prober is gone (it panicked): no master will ever be announced.
+                Ok(Err(_closed)) => return Err(Error::Stopped(self.service_name())),
+                Err(_elapsed) => {
+                    return Err(Error::NoMaster {
+                        service: self.service_name(),
+                        waited: wait,
+                        pods: topology.pods.len(),
+                    });
+                }
             }
         }
     }
@@ -260,5 +262,4 @@ impl RedisRouter {
     pub(crate) fn service_name(&self) -> String {
         self.inner.watch.service().to_string()
     }
-
 }
