@@ -17,11 +17,11 @@ use crate::topology::{MasterChoice, Topology};
 /// Probe rounds, one at a time: on a timer, when discovery changes, and when a command
 /// hit a wrong-role error or a dropped connection (`trigger`).
 pub(crate) struct Prober {
-    pub(crate) watch: Watch,
-    pub(crate) connections: Connections,
-    pub(crate) config: Arc<RedisConfig>,
-    pub(crate) topology: watch::Sender<Arc<Topology>>,
-    pub(crate) trigger: Arc<Notify>,
+    watch: Watch,
+    connections: Connections,
+    config: Arc<RedisConfig>,
+    topology: watch::Sender<Arc<Topology>>,
+    trigger: Arc<Notify>,
     /// Since when there has been no single master (for the failover duration).
     master_lost_at: Option<Instant>,
 }

@@ -238,7 +238,8 @@ impl RedisRouter {
         }
     }
 
-    /// Waits (up to `failover_wait`) for a probe round after `since` that names a master.
+    /// After a wrong-role reply: asks for a probe round, waits (up to `failover_wait`) for
+    /// it, and returns the master it names.
     pub(crate) async fn master_after_error(&self) -> Result<(Peer, MultiplexedConnection)> {
         let mut changes = self.topology_changes();
         changes.borrow_and_update();
