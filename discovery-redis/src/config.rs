@@ -1,32 +1,9 @@
 //! [`RedisConfig`]: credentials, timeouts, probing and read-routing limits.
 
-use std::fmt;
 use std::time::Duration;
 
+pub use discovery::Secret;
 use serde::Deserialize;
-
-/// A password that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a password.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The password itself, for handing to the server.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// How the router talks to the pods and decides where commands go.
 ///

@@ -10,8 +10,11 @@
 //!   ([`AddressPool`]), so tests run in parallel, and pods of one set share a port.
 //! - [`echo`]: tiny servers that say which pod answered.
 //! - `redis` (feature `redis`): a StatefulSet of real `redis-server` pods with replication,
-//!   kill/restart/promote/freeze helpers, passwords and TLS; `tls` (feature `tls`): a test
-//!   CA issuing certificates for pod FQDNs.
+//!   kill/restart/promote/freeze helpers, passwords and TLS.
+//! - `mysql` (feature `mysql`): a StatefulSet of real `mariadbd` pods with GTID
+//!   replication, a least-privilege app user, promote/kill/restart/freeze/delay helpers and
+//!   TLS.
+//! - `tls` (feature `tls`): a test CA issuing certificates for pod FQDNs.
 //!
 //! # Examples
 //!
@@ -35,6 +38,8 @@ mod cluster;
 mod dns;
 pub mod echo;
 mod model;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 mod process;
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -2,6 +2,7 @@
 //! clients can be checked to verify the name they expect while dialling an IP.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -88,4 +89,45 @@ impl TestCa {
             key_pem: key.serialize_pem(),
         })
     }
+
+    /// Writes, into `dir`, a certificate naming the pod's FQDN, hostname and IP
+    /// (`tls.crt`), its key (`tls.key`) and this CA (`ca.crt`), as cert-manager would
+    /// mount them into a pod.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] if issuing fails, [`Error::Process`] if a file cannot be written.
+    pub fn write_pod_files(
+        &self,
+        dir: &Path,
+        fqdn: &str,
+        ip: IpAddr,
+    ) -> Result<PodTlsFiles, Error> {
+        let hostname = fqdn.split('.').next().unwrap_or(fqdn).to_owned();
+        let issued = self.issue(&[fqdn.to_owned(), hostname], &[ip])?;
+        let files = PodTlsFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+            ca: dir.join("ca.crt"),
+        };
+        let write = |path: &Path, text: &str| {
+            std::fs::write(path, text)
+                .map_err(|e| Error::Process(format!("writing {}: {e}", path.display())))
+        };
+        write(&files.cert, &issued.cert_pem)?;
+        write(&files.key, &issued.key_pem)?;
+        write(&files.ca, self.cert_pem())?;
+        Ok(files)
+    }
+}
+
+/// Where [`TestCa::write_pod_files`] put a pod's TLS files.
+#[derive(Debug, Clone)]
+pub struct PodTlsFiles {
+    /// The pod's certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The CA certificate (PEM).
+    pub ca: PathBuf,
 }

@@ -43,6 +43,7 @@ mod error;
 pub mod name;
 pub mod peer;
 mod resolve;
+mod secret;
 pub mod watch;
 
 pub use client::{Discovery, IntoServiceName};
@@ -50,5 +51,6 @@ pub use config::{Config, NAMESERVER_ENV};
 pub use error::{DnsFailure, Error, Result, SharedError};
 pub use name::{Environment, HeadlessService, InvalidName, PortSpec, ServiceName};
 pub use peer::{Peer, PeerEvent, PeerKey, PeerSet};
+pub use secret::Secret;
 pub use tower::discover::Change;
 pub use watch::{Health, Subscription, Watch};

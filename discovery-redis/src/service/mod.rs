@@ -21,7 +21,6 @@
 
 mod discover;
 mod master;
-mod p2c;
 mod pod;
 mod replicas;
 

@@ -3,16 +3,12 @@
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use discovery::balance::{WaitForPeers, WaitFuture};
-use redis::{Cmd, Value};
-use std::future::Ready;
-
 use discovery::PeerKey;
-use futures::future::Either;
+use discovery::balance::{P2c, P2cFuture, WaitForPeers, WaitFuture};
+use redis::{Cmd, Value};
 use tower::load::{CompleteOnResponse, PeakEwma, PeakEwmaDiscover};
 use tower::{BoxError, Service};
 
-use super::p2c::P2c;
 use super::{PodService, ReplicaDiscover};
 use crate::error::Error;
 use crate::router::RedisRouter;
@@ -26,8 +22,8 @@ const DECAY: Duration = Duration::from_secs(1);
 type Balanced = P2c<PeakEwmaDiscover<ReplicaDiscover>, PeerKey, PeakEwma<PodService>>;
 
 /// `Service<Cmd>` for reads: power-of-two-choices with tower's PeakEwma load over the
-/// replicas fit to serve reads (see `p2c.rs` for why not tower's `Balance` itself). With none fit, a request waits up to `failover_wait`,
-/// then fails with [`Error::NoReadablePod`] saying why each pod was left out.
+/// replicas fit to serve reads ([`P2c`] says why not tower's `Balance` itself). With none
+/// fit, a request waits up to `failover_wait`, then fails with [`Error::NoReadablePod`] saying why each pod was left out.
 ///
 /// Cloning gives another balancer over the same replicas and connections, for tasks that
 /// each want their own instead of sharing one behind a `Buffer`.
@@ -84,9 +80,8 @@ impl ReplicaService {
 impl Service<Cmd> for ReplicaService {
     type Response = Value;
     type Error = BoxError;
-    type Future = WaitFuture<
-        Either<<PeakEwma<PodService> as Service<Cmd>>::Future, Ready<Result<Value, Error>>>,
-    >;
+    type Future =
+        WaitFuture<P2cFuture<<PeakEwma<PodService> as Service<Cmd>>::Future, Value, Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)

@@ -409,7 +409,7 @@ impl RedisStatefulSet {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
         let tls = match &self.ca {
-            Some(ca) => Some(pod::write_certificates(ca, &dir, &self.fqdn(ordinal)?, ip)?),
+            Some(ca) => Some(ca.write_pod_files(&dir, &self.fqdn(ordinal)?, ip)?),
             None => None,
         };
         let process = pod::spawn(ip, &dir, upstream, self.password.as_deref(), tls.as_ref())?;

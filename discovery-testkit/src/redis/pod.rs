@@ -1,7 +1,7 @@
 //! One `redis-server` process and the few commands the testkit sends it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use redis::{
 use super::REDIS_PORT;
 use crate::Error;
 use crate::process::ServerProcess;
-use crate::tls::TestCa;
+use crate::tls::PodTlsFiles;
 
 /// Starts `redis-server` bound to `ip:6379`, in memory only, replicating `upstream` if given.
 pub(super) fn spawn(
@@ -21,7 +21,7 @@ pub(super) fn spawn(
     dir: &Path,
     upstream: Option<SocketAddr>,
     password: Option<&str>,
-    tls: Option<&TlsFiles>,
+    tls: Option<&PodTlsFiles>,
 ) -> Result<ServerProcess, Error> {
     let mut command = Command::new("redis-server");
     command.arg("--bind").arg(ip.to_string());
@@ -70,37 +70,6 @@ pub(super) fn spawn(
     }
     ServerProcess::spawn("redis-server", command)
         .map_err(|e| Error::Process(format!("{e} (install redis-server; scripts/test does)")))
-}
-
-/// Where a pod's TLS files are.
-pub(super) struct TlsFiles {
-    cert: PathBuf,
-    key: PathBuf,
-    ca: PathBuf,
-}
-
-/// Writes a certificate naming the pod's FQDN, hostname and IP, its key, and the CA.
-pub(super) fn write_certificates(
-    ca: &TestCa,
-    dir: &Path,
-    fqdn: &str,
-    ip: IpAddr,
-) -> Result<TlsFiles, Error> {
-    let hostname = fqdn.split('.').next().unwrap_or(fqdn).to_owned();
-    let issued = ca.issue(&[fqdn.to_owned(), hostname], &[ip])?;
-    let files = TlsFiles {
-        cert: dir.join("tls.crt"),
-        key: dir.join("tls.key"),
-        ca: dir.join("ca.crt"),
-    };
-    let write = |path: &Path, text: &str| {
-        std::fs::write(path, text)
-            .map_err(|e| Error::Process(format!("writing {}: {e}", path.display())))
-    };
-    write(&files.cert, &issued.cert_pem)?;
-    write(&files.key, &issued.key_pem)?;
-    write(&files.ca, ca.cert_pem())?;
-    Ok(files)
 }
 
 /// A multiplexed connection to one pod. With TLS, the testkit's own (setup) connections

@@ -41,7 +41,9 @@
 //! ```
 
 mod discover;
+mod p2c;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
+pub use p2c::{NotReady, P2c, P2cFuture};
 pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};

@@ -7,29 +7,40 @@
 //! keeps the same algorithm and tower's load measures (`Load`, PeakEwma) and discovery
 //! contract (`Discover`), but checks readiness in place.
 
+use std::fmt;
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
-use futures::Stream;
-use futures::future::Either;
-use tower::Service;
+use futures::future::{Either, MapErr};
+use futures::{Stream, TryFutureExt};
 use tower::discover::Change;
 use tower::load::Load;
+use tower::{BoxError, Service};
 
-use crate::error::Error;
-
-/// Picks two endpoints at random and sends to the less loaded of those that are ready.
+/// Power of two choices over endpoints kept in place: picks two at random and sends to
+/// the less loaded (tower's [`Load`], e.g. PeakEwma) of those that are ready.
+///
 /// `Pending` while no endpoint is ready (the discovery stream and the endpoints polled
-/// register the wake-ups). Made for endpoints whose `poll_ready` never fails (a failing
-/// one is simply never ready), like [`PodService`](super::PodService).
-pub(crate) struct P2c<D, K, S> {
+/// register the wake-ups), which [`WaitForPeers`](super::WaitForPeers) bounds. Made for
+/// endpoints whose `poll_ready` stays `Pending` while they are unreachable rather than
+/// failing: a failing endpoint is simply never chosen, and stays until discovery removes it.
+pub struct P2c<D, K, S> {
     discover: D,
     endpoints: Vec<(K, S)>,
     chosen: Option<usize>,
 }
 
+impl<D, K, S> fmt::Debug for P2c<D, K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("P2c")
+            .field("endpoints", &self.endpoints.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D, K, S> P2c<D, K, S> {
-    pub(crate) fn new(discover: D) -> Self {
+    /// A balancer over the endpoints `discover` inserts and removes.
+    pub fn new(discover: D) -> Self {
         Self {
             discover,
             endpoints: Vec::new(),
@@ -66,14 +77,15 @@ impl<D, K, S, E, Req> Service<Req> for P2c<D, K, S>
 where
     D: Stream<Item = Result<Change<K, S>, E>> + Unpin,
     K: PartialEq,
-    S: Service<Req, Error = Error> + Load,
+    S: Service<Req> + Load,
+    S::Error: Into<BoxError>,
     S::Metric: PartialOrd,
 {
     type Response = S::Response;
-    type Error = Error;
-    type Future = Either<S::Future, Ready<Result<S::Response, Error>>>;
+    type Error = BoxError;
+    type Future = P2cFuture<S::Future, S::Response, S::Error>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.update(cx);
         let n = self.endpoints.len();
         if n == 0 {
@@ -117,12 +129,10 @@ impl<D, K, S> P2c<D, K, S> {
         matches!(self.endpoints[index].1.poll_ready(cx), Poll::Ready(Ok(())))
     }
 
-    fn call_chosen<Req>(
-        &mut self,
-        request: Req,
-    ) -> Either<S::Future, Ready<Result<S::Response, Error>>>
+    fn call_chosen<Req>(&mut self, request: Req) -> P2cFuture<S::Future, S::Response, S::Error>
     where
         S: Service<Req>,
+        S::Error: Into<BoxError>,
     {
         // `poll_ready` chose an index, and nothing changed the endpoints since (that needs
         // `&mut self`, and every change clears the choice).
@@ -131,17 +141,23 @@ impl<D, K, S> P2c<D, K, S> {
             .take()
             .and_then(|index| self.endpoints.get_mut(index))
         {
-            Some((_, endpoint)) => Either::Left(endpoint.call(request)),
-            None => Either::Right(ready(Err(Error::Pod {
-                pod: "(none chosen)".to_owned(),
-                source: redis::RedisError::from((
-                    redis::ErrorKind::Client,
-                    "the replica balancer was called before poll_ready said it was ready",
-                )),
-            }))),
+            Some((_, endpoint)) => Either::Left(
+                endpoint
+                    .call(request)
+                    .map_err(Into::into as fn(S::Error) -> BoxError),
+            ),
+            None => Either::Right(ready(Err(Box::new(NotReady) as BoxError))),
         }
     }
 }
+
+/// The future of a [`P2c`] call: the endpoint's, errors boxed.
+pub type P2cFuture<F, T, E> = Either<MapErr<F, fn(E) -> BoxError>, Ready<Result<T, BoxError>>>;
+
+/// A [`P2c`] was called without `poll_ready` having returned `Ready(Ok)` first.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the balancer was called before poll_ready said it was ready")]
+pub struct NotReady;
 
 #[cfg(test)]
 mod tests {
@@ -154,11 +170,13 @@ mod tests {
 
     use super::*;
 
-    type Endpoint = Constant<tower::util::BoxService<(), &'static str, Error>, u32>;
+    type Endpoint = Constant<tower::util::BoxService<(), &'static str, BoxError>, u32>;
 
     fn endpoint(name: &'static str, load: u32) -> Endpoint {
         Constant::new(
-            tower::util::BoxService::new(tower::service_fn(move |()| ready(Ok::<_, Error>(name)))),
+            tower::util::BoxService::new(tower::service_fn(move |()| {
+                ready(Ok::<_, BoxError>(name))
+            })),
             load,
         )
     }

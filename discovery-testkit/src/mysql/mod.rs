@@ -1,0 +1,660 @@
+//! A MariaDB StatefulSet of real `mariadbd` processes, one per pod, each listening on its
+//! own loopback pod address at port 3306 as in Kubernetes, with GTID replication from the
+//! first pod and the pods published in the cluster's DNS.
+//!
+//! The application user it creates has least privilege (DML and DDL on one database, plus
+//! `SLAVE MONITOR`): on MariaDB 10.11 a user with `ALL` or `SUPER` writes straight through
+//! `read_only`, which would hide every routing mistake.
+//!
+//! ```no_run
+//! use discovery_testkit::Cluster;
+//! use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+//!
+//! # async fn demo() -> Result<(), discovery_testkit::Error> {
+//! let cluster = Cluster::builder().ttl(1).start().await?;
+//! let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql").replicas(3)).await?;
+//! mysql.kill(0)?;             // SIGKILL the primary, its pod turns unready
+//! mysql.promote(1).await?;    // mysql-1 becomes primary, mysql-2 follows it
+//! mysql.restart(0).await?;    // back as a replica of mysql-1
+//! # Ok(()) }
+//! ```
+
+mod pod;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use mysql_async::{Conn, OptsBuilder};
+
+use crate::process::ServerProcess;
+use crate::tls::TestCa;
+use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
+
+use pod::PodConfig;
+
+/// The port every MariaDB pod listens on.
+pub const MYSQL_PORT: u16 = 3306;
+/// How long a pod may take to start, or a replica to catch up.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// The replication user's password (the replication user is internal to the set).
+const REPLICATION_PASSWORD: &str = "testkit-replication";
+
+/// What MariaDB StatefulSet to run.
+#[derive(Clone)]
+pub struct MariaDbSpec {
+    name: String,
+    namespace: String,
+    replicas: u32,
+    start_ordinal: u32,
+    user: String,
+    password: String,
+    database: String,
+    tls: bool,
+}
+
+impl std::fmt::Debug for MariaDbSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MariaDbSpec")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("replicas", &self.replicas)
+            .field("start_ordinal", &self.start_ordinal)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("database", &self.database)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl MariaDbSpec {
+    /// StatefulSet and headless Service `name` in namespace `default`, 3 pods, the first
+    /// the primary; application user `app` with password `app-password` on database `app`.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            namespace: "default".to_owned(),
+            replicas: 3,
+            start_ordinal: 0,
+            user: "app".to_owned(),
+            password: "app-password".to_owned(),
+            database: "app".to_owned(),
+            tls: false,
+        }
+    }
+
+    /// The namespace.
+    #[must_use]
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_owned();
+        self
+    }
+
+    /// How many pods.
+    #[must_use]
+    pub fn replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// The first ordinal.
+    #[must_use]
+    pub fn start_ordinal(mut self, start: u32) -> Self {
+        self.start_ordinal = start;
+        self
+    }
+
+    /// The application user and its password.
+    #[must_use]
+    pub fn user(mut self, user: &str, password: &str) -> Self {
+        self.user = user.to_owned();
+        self.password = password.to_owned();
+        self
+    }
+
+    /// The application database.
+    #[must_use]
+    pub fn database(mut self, database: &str) -> Self {
+        self.database = database.to_owned();
+        self
+    }
+
+    /// Require TLS on every connection (replication too), each pod with a certificate
+    /// from a [`TestCa`] naming its FQDN and hostname.
+    #[must_use]
+    pub fn tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+}
+
+/// Who a pod replicates from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    None,
+    Of(u32),
+}
+
+/// A running MariaDB StatefulSet. Every process is killed, and its files removed, when
+/// this is dropped.
+pub struct MariaDbStatefulSet {
+    set: StatefulSet,
+    dir: PathBuf,
+    spec: MariaDbSpec,
+    ca: Option<TestCa>,
+    state: Mutex<Pods>,
+}
+
+#[derive(Debug, Default)]
+struct Pods {
+    processes: BTreeMap<u32, ServerProcess>,
+    upstream: BTreeMap<u32, Upstream>,
+}
+
+impl std::fmt::Debug for MariaDbStatefulSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MariaDbStatefulSet")
+            .field("set", &self.set.name())
+            .field("dir", &self.dir)
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MariaDbStatefulSet {
+    /// Declares the StatefulSet in `cluster` (named port `mysql`, 3306), starts one
+    /// `mariadbd` per pod, creates the users and database on the first ordinal and makes
+    /// the others replicate it (`MASTER_USE_GTID=slave_pos`, `read_only=1`). Returns once
+    /// every replica has applied everything.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if MariaDB is missing or a pod does not come up in time.
+    pub async fn start(cluster: &Cluster, spec: MariaDbSpec) -> Result<Self, Error> {
+        let set = cluster.statefulset(
+            StatefulSetSpec::new(&spec.name)
+                .namespace(&spec.namespace)
+                .port("mysql", MYSQL_PORT)
+                .replicas(spec.replicas)
+                .start_ordinal(spec.start_ordinal),
+        )?;
+        let dir = std::env::temp_dir().join(format!(
+            "discovery-mariadb-{}-{}",
+            std::process::id(),
+            set.pods()
+                .first()
+                .map(|p| p.ip.to_string())
+                .unwrap_or_default()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let ca = if spec.tls { Some(TestCa::new()?) } else { None };
+        let first = spec.start_ordinal;
+        let this = Self {
+            set,
+            dir,
+            spec,
+            ca,
+            state: Mutex::new(Pods::default()),
+        };
+        let template = this.dir.join("template");
+        let installing = template.clone();
+        tokio::task::spawn_blocking(move || pod::install(&installing))
+            .await
+            .map_err(|e| Error::Process(format!("mariadb-install-db: {e}")))??;
+        for pod in this.set.pods() {
+            let dir = this.pod_dir(pod.ordinal);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+            pod::copy_datadir(&template, &dir.join("data"))?;
+            let upstream = if pod.ordinal == first {
+                Upstream::None
+            } else {
+                Upstream::Of(first)
+            };
+            this.state().upstream.insert(pod.ordinal, upstream);
+            this.spawn(pod.ordinal)?;
+        }
+        for pod in this.set.pods() {
+            this.wait_until_up(pod.ordinal).await?;
+        }
+        this.bootstrap(first).await?;
+        for pod in this.set.pods() {
+            if pod.ordinal != first {
+                this.repoint(pod.ordinal, first, "slave_pos").await?;
+            }
+        }
+        this.wait_for_replication().await?;
+        Ok(this)
+    }
+
+    /// The StatefulSet as DNS sees it (scale, readiness, pod addresses).
+    pub fn statefulset(&self) -> &StatefulSet {
+        &self.set
+    }
+
+    /// The CA that signed the pods' certificates, when the set requires TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca.as_ref().map(TestCa::cert_pem)
+    }
+
+    /// The name to give discovery: `_mysql._tcp.<name>.<namespace>`.
+    pub fn service_name(&self) -> String {
+        format!("_mysql._tcp.{}.{}", self.set.name(), self.set.namespace())
+    }
+
+    /// The application user.
+    pub fn user(&self) -> &str {
+        &self.spec.user
+    }
+
+    /// The application user's password.
+    pub fn password(&self) -> &str {
+        &self.spec.password
+    }
+
+    /// The application database.
+    pub fn database(&self) -> &str {
+        &self.spec.database
+    }
+
+    /// The pod's `server_id`: 100 + ordinal, as in the Kubernetes tutorial. Rows written
+    /// with `@@server_id` say which pod executed a statement.
+    pub fn server_id(ordinal: u32) -> u32 {
+        100 + ordinal
+    }
+
+    /// The pod's address (IP, port 3306).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn addr(&self, ordinal: u32) -> Result<SocketAddr, Error> {
+        Ok(SocketAddr::new(self.ip(ordinal)?, MYSQL_PORT))
+    }
+
+    /// Options for a direct connection to one pod as the application user, over TCP to its
+    /// IP (no TLS settings), e.g. for a baseline next to the SDK.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn app_opts(&self, ordinal: u32) -> Result<OptsBuilder, Error> {
+        Ok(OptsBuilder::default()
+            .ip_or_hostname(self.ip(ordinal)?.to_string())
+            .tcp_port(MYSQL_PORT)
+            .user(Some(self.spec.user.clone()))
+            .pass(Some(self.spec.password.clone()))
+            .db_name(Some(self.spec.database.clone()))
+            .prefer_socket(false))
+    }
+
+    /// An admin (root) connection to one pod over its Unix socket, for setting up and
+    /// checking tests.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if the pod does not answer.
+    pub async fn admin(&self, ordinal: u32) -> Result<Conn, Error> {
+        pod::admin(&self.pod_dir(ordinal)).await
+    }
+
+    /// Runs statements as root on one pod.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] naming the statement that failed.
+    pub async fn execute(&self, ordinal: u32, statements: &[&str]) -> Result<(), Error> {
+        let mut conn = self.admin(ordinal).await?;
+        let statements: Vec<String> = statements.iter().map(|s| (*s).to_owned()).collect();
+        pod::run(&mut conn, &statements).await
+    }
+
+    /// Kills the pod's server (SIGKILL) and marks the pod unready, as Kubernetes does once
+    /// its readiness probe fails.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn kill(&self, ordinal: u32) -> Result<(), Error> {
+        if let Some(mut process) = self.state().processes.remove(&ordinal) {
+            process.kill();
+        }
+        self.set.set_ready(ordinal, false)
+    }
+
+    /// Starts a killed pod again at the same address with the same data, replicating the
+    /// pod it should follow now (a killed primary comes back as a replica of whoever was
+    /// promoted meanwhile), and marks it ready once it answers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it does not come up.
+    pub async fn restart(&self, ordinal: u32) -> Result<(), Error> {
+        if self.state().processes.contains_key(&ordinal) {
+            return Err(Error::Spec(format!(
+                "mariadb pod {ordinal} is running; kill it first"
+            )));
+        }
+        self.spawn(ordinal)?;
+        self.wait_until_up(ordinal).await?;
+        let upstream = self.state().upstream.get(&ordinal).copied();
+        if let Some(Upstream::Of(primary)) = upstream {
+            self.repoint(ordinal, primary, "current_pos").await?;
+        }
+        self.set.set_ready(ordinal, true)
+    }
+
+    /// Promotes a replica as an operator would: the old primary (if it runs) goes
+    /// `read_only`, the replica catches up with it, stops replicating and turns writable,
+    /// and every other pod (killed ones when they restart) replicates the new primary.
+    /// DNS does not change: roles are not in DNS.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if a statement fails.
+    pub async fn promote(&self, ordinal: u32) -> Result<(), Error> {
+        let old: Vec<u32> = {
+            let state = self.state();
+            state
+                .upstream
+                .iter()
+                .filter(|(o, u)| **u == Upstream::None && **o != ordinal)
+                .map(|(o, _)| *o)
+                .filter(|o| state.processes.contains_key(o))
+                .collect()
+        };
+        let mut position = None;
+        for primary in old {
+            let mut conn = self.admin(primary).await?;
+            pod::run(&mut conn, &["SET GLOBAL read_only = 1".to_owned()]).await?;
+            position = pod::value::<String>(&mut conn, "SELECT @@gtid_binlog_pos").await?;
+        }
+        let mut conn = self.admin(ordinal).await?;
+        let mut statements = Vec::new();
+        if let Some(position) = position.filter(|p| !p.is_empty()) {
+            statements.push(format!("SELECT MASTER_GTID_WAIT('{position}', 5)"));
+        }
+        statements.extend(
+            ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"].map(str::to_owned),
+        );
+        pod::run(&mut conn, &statements).await?;
+        let others: Vec<u32> = {
+            let mut state = self.state();
+            state.upstream.insert(ordinal, Upstream::None);
+            let others: Vec<u32> = state
+                .upstream
+                .keys()
+                .copied()
+                .filter(|o| *o != ordinal)
+                .collect();
+            for other in &others {
+                state.upstream.insert(*other, Upstream::Of(ordinal));
+            }
+            others
+                .into_iter()
+                .filter(|o| state.processes.contains_key(o))
+                .collect()
+        };
+        for other in others {
+            self.repoint(other, ordinal, "current_pos").await?;
+        }
+        Ok(())
+    }
+
+    /// Makes one pod a `read_only` replica of `primary` behind everyone's back: DNS does
+    /// not change, and no other pod is touched.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if a statement fails.
+    pub async fn make_replica_of(&self, ordinal: u32, primary: u32) -> Result<(), Error> {
+        self.repoint(ordinal, primary, "current_pos").await
+    }
+
+    /// Delays a replica's SQL thread (`MASTER_DELAY`): it applies each event `delay` after
+    /// the primary wrote it, so its lag grows with every write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if a statement fails.
+    pub async fn delay_replica(&self, ordinal: u32, delay: Duration) -> Result<(), Error> {
+        self.execute(
+            ordinal,
+            &[
+                "STOP SLAVE",
+                &format!("CHANGE MASTER TO MASTER_DELAY = {}", delay.as_secs()),
+                "START SLAVE",
+            ],
+        )
+        .await
+    }
+
+    /// Stops a replica's SQL thread: its lag becomes NULL and it applies nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if the statement fails.
+    pub async fn stop_sql_thread(&self, ordinal: u32) -> Result<(), Error> {
+        self.execute(ordinal, &["STOP SLAVE SQL_THREAD"]).await
+    }
+
+    /// Starts a replica's SQL thread again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if the statement fails.
+    pub async fn start_sql_thread(&self, ordinal: u32) -> Result<(), Error> {
+        self.execute(ordinal, &["START SLAVE SQL_THREAD"]).await
+    }
+
+    /// Freezes the pod's server (SIGSTOP): connections hang instead of failing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it is not running or the signal fails.
+    pub fn freeze(&self, ordinal: u32) -> Result<(), Error> {
+        self.with_process(ordinal, ServerProcess::freeze)
+    }
+
+    /// Lets a frozen pod run again (SIGCONT).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if it is not running or the signal fails.
+    pub fn thaw(&self, ordinal: u32) -> Result<(), Error> {
+        self.with_process(ordinal, ServerProcess::thaw)
+    }
+
+    /// Waits until every running replica has applied everything its primary had written
+    /// when this was called (`MASTER_GTID_WAIT`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Process`] if that does not happen within 20 s.
+    pub async fn wait_for_replication(&self) -> Result<(), Error> {
+        let replicas: Vec<(u32, u32)> = {
+            let state = self.state();
+            state
+                .processes
+                .keys()
+                .filter_map(|o| match state.upstream.get(o) {
+                    Some(Upstream::Of(primary)) if state.processes.contains_key(primary) => {
+                        Some((*o, *primary))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut positions = BTreeMap::new();
+        for (ordinal, primary) in replicas {
+            if !positions.contains_key(&primary) {
+                let mut conn = self.admin(primary).await?;
+                let position = pod::value::<String>(&mut conn, "SELECT @@gtid_binlog_pos")
+                    .await?
+                    .unwrap_or_default();
+                positions.insert(primary, position);
+            }
+            let position = positions.get(&primary).cloned().unwrap_or_default();
+            let mut conn = self.admin(ordinal).await?;
+            let waited = pod::value::<i64>(
+                &mut conn,
+                &format!(
+                    "SELECT MASTER_GTID_WAIT('{position}', {})",
+                    START_TIMEOUT.as_secs()
+                ),
+            )
+            .await?;
+            if waited != Some(0) {
+                return Err(Error::Process(format!(
+                    "mariadb pod {ordinal} did not reach {position} within {START_TIMEOUT:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Users, database and grants, on the primary (they replicate from there).
+    async fn bootstrap(&self, primary: u32) -> Result<(), Error> {
+        let MariaDbSpec {
+            user,
+            password,
+            database,
+            ..
+        } = &self.spec;
+        let mut conn = self.admin(primary).await?;
+        pod::run(
+            &mut conn,
+            &[
+                format!(
+                    "CREATE USER 'repl'@'%' IDENTIFIED BY '{REPLICATION_PASSWORD}'"
+                ),
+                "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'".to_owned(),
+                format!("CREATE DATABASE `{database}`"),
+                format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+                format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON `{database}`.* TO '{user}'@'%'"
+                ),
+                format!("GRANT SLAVE MONITOR ON *.* TO '{user}'@'%'"),
+            ],
+        )
+        .await
+    }
+
+    /// Makes `ordinal` a read-only replica of `primary`.
+    async fn repoint(&self, ordinal: u32, primary: u32, gtid: &str) -> Result<(), Error> {
+        let ip = self.ip(primary)?;
+        let ssl = if self.ca.is_some() {
+            ", MASTER_SSL = 1"
+        } else {
+            ""
+        };
+        self.execute(
+            ordinal,
+            &[
+                "SET GLOBAL read_only = 1",
+                "STOP SLAVE",
+                &format!(
+                    "CHANGE MASTER TO MASTER_HOST = '{ip}', MASTER_PORT = {MYSQL_PORT}, \
+                     MASTER_USER = 'repl', MASTER_PASSWORD = '{REPLICATION_PASSWORD}', \
+                     MASTER_USE_GTID = {gtid}, MASTER_CONNECT_RETRY = 1{ssl}"
+                ),
+                "START SLAVE",
+            ],
+        )
+        .await?;
+        self.state().upstream.insert(ordinal, Upstream::Of(primary));
+        Ok(())
+    }
+
+    fn spawn(&self, ordinal: u32) -> Result<(), Error> {
+        let dir = self.pod_dir(ordinal);
+        let ip = self.ip(ordinal)?;
+        let tls = match &self.ca {
+            Some(ca) => Some(ca.write_pod_files(&dir, &self.fqdn(ordinal)?, ip)?),
+            None => None,
+        };
+        let read_only = self.state().upstream.get(&ordinal) != Some(&Upstream::None);
+        let process = PodConfig {
+            dir: &dir,
+            ip,
+            server_id: Self::server_id(ordinal),
+            read_only,
+            tls: tls.as_ref(),
+        }
+        .spawn()?;
+        self.state().processes.insert(ordinal, process);
+        Ok(())
+    }
+
+    async fn wait_until_up(&self, ordinal: u32) -> Result<(), Error> {
+        let dir = self.pod_dir(ordinal);
+        pod::wait_until_up(&dir, START_TIMEOUT).await.map_err(|e| {
+            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            Error::Process(format!(
+                "mariadb pod {ordinal}: {e}; error.log ends: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ))
+        })
+    }
+
+    fn with_process(
+        &self,
+        ordinal: u32,
+        f: impl FnOnce(&ServerProcess) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
+        let state = self.state();
+        let process = state
+            .processes
+            .get(&ordinal)
+            .ok_or_else(|| Error::Process(format!("mariadb pod {ordinal} is not running")))?;
+        f(process).map_err(|e| Error::Process(e.to_string()))
+    }
+
+    fn pod_dir(&self, ordinal: u32) -> PathBuf {
+        self.dir.join(ordinal.to_string())
+    }
+
+    fn fqdn(&self, ordinal: u32) -> Result<String, Error> {
+        self.set
+            .pod(ordinal)
+            .map(|p| p.fqdn)
+            .ok_or_else(|| Error::Spec(format!("no mariadb pod with ordinal {ordinal}")))
+    }
+
+    fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
+        self.set
+            .pod(ordinal)
+            .map(|p| p.ip)
+            .ok_or_else(|| Error::Spec(format!("no mariadb pod with ordinal {ordinal}")))
+    }
+
+    fn state(&self) -> MutexGuard<'_, Pods> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for MariaDbStatefulSet {
+    fn drop(&mut self) {
+        self.state().processes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether `mariadbd` and `mariadb-install-db` can be found (for demos that fall back to
+/// DNS alone when they are not).
+pub fn available() -> bool {
+    ["mariadbd", "mariadb-install-db"].iter().all(|name| {
+        std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(["/usr/sbin", "/usr/bin"].map(PathBuf::from))
+            .any(|dir| Path::new(&dir).join(name).exists())
+    })
+}

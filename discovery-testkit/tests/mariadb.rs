@@ -1,0 +1,74 @@
+//! The MariaDB StatefulSet: real mariadbd pods, GTID replication, promotion, least privilege.
+#![cfg(feature = "mysql")]
+
+use std::time::Duration;
+
+use discovery_testkit::Cluster;
+use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn app(set: &MariaDbStatefulSet, ordinal: u32) -> Result<Conn, mysql_async::Error> {
+    Conn::new(
+        set.app_opts(ordinal)
+            .map_err(|e| mysql_async::Error::Other(e.into()))?,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicates_promotes_and_keeps_the_app_user_out_of_read_only_pods() -> TestResult {
+    discovery_testkit::init_tracing();
+    let cluster = Cluster::start().await?;
+    let started = std::time::Instant::now();
+    let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql")).await?;
+    eprintln!("3 pods up and replicating in {:?}", started.elapsed());
+
+    let mut primary = app(&mysql, 0).await?;
+    primary
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY, written_on INT)")
+        .await?;
+    primary
+        .query_drop("INSERT INTO t VALUES (1, @@server_id)")
+        .await?;
+    mysql.wait_for_replication().await?;
+    for ordinal in 1..3 {
+        let mut replica = app(&mysql, ordinal).await?;
+        let row: Option<(i32, u32)> = replica.query_first("SELECT id, written_on FROM t").await?;
+        assert_eq!(row, Some((1, MariaDbStatefulSet::server_id(0))));
+        let refused = replica
+            .query_drop("INSERT INTO t VALUES (2, @@server_id)")
+            .await
+            .expect_err("a read_only replica refuses the app user");
+        assert!(
+            matches!(&refused, mysql_async::Error::Server(e) if e.code == 1290),
+            "{refused}"
+        );
+    }
+
+    mysql.kill(0)?;
+    mysql.promote(1).await?;
+    let mut new_primary = app(&mysql, 1).await?;
+    new_primary
+        .query_drop("INSERT INTO t VALUES (3, @@server_id)")
+        .await?;
+    mysql.restart(0).await?;
+    mysql.wait_for_replication().await?;
+    for ordinal in [0, 2] {
+        let mut pod = app(&mysql, ordinal).await?;
+        let count: Option<u32> = pod.query_first("SELECT COUNT(*) FROM t").await?;
+        assert_eq!(count, Some(2), "pod {ordinal} follows the new primary");
+        let read_only: Option<u8> = pod.query_first("SELECT @@read_only").await?;
+        assert_eq!(read_only, Some(1));
+    }
+
+    mysql.stop_sql_thread(2).await?;
+    let mut admin = mysql.admin(2).await?;
+    let status: Option<mysql_async::Row> = admin.query_first("SHOW SLAVE STATUS").await?;
+    let lag: Option<Option<u64>> = status.and_then(|row| row.get("Seconds_Behind_Master"));
+    assert_eq!(lag, Some(None), "a stopped SQL thread reports NULL lag");
+    mysql.delay_replica(0, Duration::from_secs(3)).await?;
+    Ok(())
+}
