@@ -490,16 +490,19 @@ impl MariaDbStatefulSet {
                 })
                 .collect()
         };
-        let mut positions = BTreeMap::new();
+        let mut positions: BTreeMap<u32, String> = BTreeMap::new();
         for (ordinal, primary) in replicas {
-            if !positions.contains_key(&primary) {
-                let mut conn = self.admin(primary).await?;
-                let position = pod::value::<String>(&mut conn, "SELECT @@gtid_binlog_pos")
-                    .await?
-                    .unwrap_or_default();
-                positions.insert(primary, position);
-            }
-            let position = positions.get(&primary).cloned().unwrap_or_default();
+            let position = match positions.get(&primary) {
+                Some(position) => position.clone(),
+                None => {
+                    let mut conn = self.admin(primary).await?;
+                    let position = pod::value::<String>(&mut conn, "SELECT @@gtid_binlog_pos")
+                        .await?
+                        .unwrap_or_default();
+                    positions.insert(primary, position.clone());
+                    position
+                }
+            };
             let mut conn = self.admin(ordinal).await?;
             let waited = pod::value::<i64>(
                 &mut conn,
