@@ -164,11 +164,7 @@ pub(crate) fn announces(host: Option<&str>, port: Option<u16>, peer: &Peer) -> b
     if port.is_some_and(|p| p != peer.port()) {
         return false;
     }
-    let host = host.trim_end_matches('.');
-    host.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip == peer.ip())
-        || host.eq_ignore_ascii_case(peer.fqdn())
-        || host.eq_ignore_ascii_case(peer.hostname())
+    peer.is_named(host)
 }
 
 /// Lag of each replica following `master`: bytes behind its offset, and seconds since

@@ -1,14 +1,12 @@
 //! [`ReplicaDiscover`]: the healthy replicas as a tower `Discover` stream.
 
-use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use discovery::watch::Latest;
-use discovery::{Change, PeerKey};
+use discovery::balance::SnapshotDiscover;
+use discovery::{Change, Peer, PeerKey};
 use futures::Stream;
 
 use super::PodService;
@@ -16,20 +14,20 @@ use crate::router::RedisRouter;
 use crate::select;
 use crate::topology::Topology;
 
+type Select = Box<dyn FnMut(&Arc<Topology>) -> Vec<Peer> + Send>;
+type Make = Box<dyn FnMut(&Peer) -> PodService + Send>;
+
 /// Follows the router's topology and yields `Insert` for each replica fit to serve reads
 /// (up, linked to the master, not lagging) and `Remove` when one stops being fit, moves,
 /// or leaves. Never errs and never ends while the router lives.
 pub struct ReplicaDiscover {
-    router: RedisRouter,
-    changes: Latest<Arc<Topology>>,
-    current: HashMap<PeerKey, SocketAddr>,
-    queue: VecDeque<Change<PeerKey, PodService>>,
+    inner: SnapshotDiscover<Arc<Topology>, Select, Make, PodService>,
 }
 
 impl std::fmt::Debug for ReplicaDiscover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplicaDiscover")
-            .field("replicas", &self.current.len())
+            .field("replicas", &self.inner.len())
             .finish_non_exhaustive()
     }
 }
@@ -37,40 +35,15 @@ impl std::fmt::Debug for ReplicaDiscover {
 impl ReplicaDiscover {
     /// Starts from the router's current topology.
     pub fn new(router: &RedisRouter) -> Self {
-        let changes = Latest::new(router.topology_changes());
-        let first = changes.borrow().clone();
-        let mut this = Self {
-            router: router.clone(),
-            changes,
-            current: HashMap::new(),
-            queue: VecDeque::new(),
-        };
-        this.absorb(&first);
-        this
-    }
-
-    fn absorb(&mut self, topology: &Topology) {
-        let (fit, _) = select::replicas(topology, self.router.config());
-        let next: HashMap<PeerKey, &discovery::Peer> =
-            fit.iter().map(|p| (p.peer.key(), &p.peer)).collect();
-        let gone: Vec<PeerKey> = self
-            .current
-            .iter()
-            .filter(|(key, addr)| next.get(*key).is_none_or(|p| p.addr() != **addr))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in gone {
-            self.current.remove(&key);
-            self.queue.push_back(Change::Remove(key));
-        }
-        for (key, peer) in next {
-            if !self.current.contains_key(&key) {
-                self.current.insert(key.clone(), peer.addr());
-                self.queue.push_back(Change::Insert(
-                    key,
-                    PodService::new(self.router.clone(), peer.clone()),
-                ));
-            }
+        let config = router.clone();
+        let maker = router.clone();
+        let select: Select = Box::new(move |topology: &Arc<Topology>| {
+            let (fit, _) = select::replicas(topology, config.config());
+            fit.into_iter().map(|pod| pod.peer.clone()).collect()
+        });
+        let make: Make = Box::new(move |peer: &Peer| PodService::new(maker.clone(), peer.clone()));
+        Self {
+            inner: SnapshotDiscover::new(router.topology_changes(), select, make),
         }
     }
 }
@@ -79,15 +52,6 @@ impl Stream for ReplicaDiscover {
     type Item = Result<Change<PeerKey, PodService>, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if let Some(change) = self.queue.pop_front() {
-                return Poll::Ready(Some(Ok(change)));
-            }
-            match Pin::new(&mut self.changes).poll_next(cx) {
-                Poll::Ready(Some(topology)) => self.absorb(&topology),
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }

@@ -42,8 +42,10 @@
 
 mod discover;
 mod p2c;
+mod snapshot;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
 pub use p2c::{NotReady, P2c, P2cFuture};
+pub use snapshot::SnapshotDiscover;
 pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};

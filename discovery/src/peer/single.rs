@@ -70,6 +70,32 @@ impl Peer {
         self.addr
     }
 
+    /// Whether `host`, as a server names its peer (a replica's configured source, an
+    /// address announced in a role report), means this pod: its IP, its FQDN (with or
+    /// without the trailing dot), its hostname, or a shorter relative form of its FQDN
+    /// (`mysql-0.mysql`, as the Kubernetes tutorial configures replicas). Case-insensitive.
+    ///
+    /// ```
+    /// use discovery::Peer;
+    /// let peer = Peer::new("mysql-0.mysql.db.svc.cluster.local", "10.1.0.7:3306".parse().unwrap());
+    /// assert!(peer.is_named("10.1.0.7"));
+    /// assert!(peer.is_named("mysql-0.mysql"));
+    /// assert!(peer.is_named("MYSQL-0.mysql.db.svc.cluster.local."));
+    /// assert!(!peer.is_named("mysql-0.other"));
+    /// assert!(!peer.is_named("mysql"));
+    /// ```
+    pub fn is_named(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return ip == self.ip();
+        }
+        let fqdn = self.fqdn();
+        host.len() >= self.hostname_len
+            && fqdn.len() >= host.len()
+            && fqdn[..host.len()].eq_ignore_ascii_case(host)
+            && (fqdn.len() == host.len() || fqdn.as_bytes()[host.len()] == b'.')
+    }
+
     /// The key that names this pod across snapshots: its FQDN. A pod that comes back with
     /// a new IP keeps its key.
     pub fn key(&self) -> PeerKey {
