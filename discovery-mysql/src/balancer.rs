@@ -1,0 +1,122 @@
+//! Reads balanced over the fit replicas: power of two choices over PeakEwma, where a
+//! pod's latency is how long its connections stay checked out.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use discovery::balance::{P2c, P2cFuture, SnapshotDiscover};
+use discovery::{Peer, PeerKey};
+use futures::future::BoxFuture;
+use tower::Service;
+use tower::load::peak_ewma::Handle;
+use tower::load::{PeakEwma, PeakEwmaDiscover, TrackCompletion};
+
+use crate::config::MySqlConfig;
+use crate::conn::PodConn;
+use crate::error::Error;
+use crate::pools::Pools;
+use crate::select;
+use crate::topology::Topology;
+
+/// How long an unmeasured replica is assumed to take (PeakEwma's starting estimate).
+const DEFAULT_RTT: Duration = Duration::from_millis(1);
+/// How fast PeakEwma forgets a latency peak.
+const DECAY: Duration = Duration::from_secs(1);
+
+/// Checks a connection out of one pod's pool.
+pub(crate) struct Checkout {
+    pools: Pools,
+    peer: Peer,
+}
+
+impl Service<()> for Checkout {
+    type Response = PodConn;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<PodConn, Error>>;
+
+    /// Always ready: the pool connects on demand, within `connect_timeout`.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        let (pools, peer) = (self.pools.clone(), self.peer.clone());
+        Box::pin(async move {
+            let conn = pools.conn(&peer).await?;
+            Ok(PodConn::new(conn, peer))
+        })
+    }
+}
+
+/// Ends a PeakEwma measurement when the connection is dropped (back to the pool), not
+/// when the checkout completes: what a read costs on a pod is the time it holds the
+/// connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UntilReturned;
+
+impl TrackCompletion<Handle, PodConn> for UntilReturned {
+    type Output = PodConn;
+
+    fn track_completion(&self, handle: Handle, conn: PodConn) -> PodConn {
+        conn.with_load(handle)
+    }
+}
+
+type Select = Box<dyn FnMut(&Arc<Topology>) -> Vec<Peer> + Send>;
+type Make = Box<dyn FnMut(&Peer) -> Checkout + Send>;
+type Replicas = SnapshotDiscover<Arc<Topology>, Select, Make, Checkout>;
+type Balanced =
+    P2c<PeakEwmaDiscover<Replicas, UntilReturned>, PeerKey, PeakEwma<Checkout, UntilReturned>>;
+
+/// The checkout future of a balanced read.
+pub(crate) type CheckoutFuture =
+    P2cFuture<<PeakEwma<Checkout, UntilReturned> as Service<()>>::Future, PodConn, Error>;
+
+/// One balancer per cluster handle, shared by every read.
+pub(crate) struct Balancer {
+    inner: Mutex<Balanced>,
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer").finish_non_exhaustive()
+    }
+}
+
+impl Balancer {
+    pub(crate) fn new(
+        topology: tokio::sync::watch::Receiver<Arc<Topology>>,
+        config: Arc<MySqlConfig>,
+        pools: Pools,
+    ) -> Self {
+        let select: Select = Box::new(move |topology: &Arc<Topology>| {
+            let (fit, _) = select::replicas(topology, &config);
+            fit.into_iter().map(|pod| pod.peer.clone()).collect()
+        });
+        let make: Make = Box::new(move |peer: &Peer| Checkout {
+            pools: pools.clone(),
+            peer: peer.clone(),
+        });
+        let discover = PeakEwmaDiscover::new::<()>(
+            SnapshotDiscover::new(topology, select, make),
+            DEFAULT_RTT,
+            DECAY,
+            UntilReturned,
+        );
+        Self {
+            inner: Mutex::new(P2c::new(discover)),
+        }
+    }
+
+    /// Starts a checkout from the better of two fit replicas, or `None` if no replica is
+    /// fit in the latest topology. Never waits: the topology is read synchronously.
+    pub(crate) fn checkout(&self) -> Option<CheckoutFuture> {
+        let mut p2c = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        match p2c.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => Some(p2c.call(())),
+            Poll::Ready(Err(_)) | Poll::Pending => None,
+        }
+    }
+}

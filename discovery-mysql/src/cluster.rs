@@ -1,0 +1,400 @@
+//! [`MySqlCluster`]: the handle applications route statements through.
+
+use std::sync::Arc;
+
+use discovery::{Discovery, IntoServiceName, Peer, Watch};
+use mysql_async::prelude::Queryable;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+use crate::balancer::Balancer;
+use crate::classify::{self, Verdict};
+use crate::config::MySqlConfig;
+use crate::conn::PodConn;
+use crate::error::{Error, Result};
+use crate::pools::{self, Pools};
+use crate::prober::Prober;
+use crate::read_policy::ReadPolicy;
+use crate::select::{self, Target};
+use crate::service::{PodService, PrimaryService, ReplicaService};
+use crate::statement::{Reply, Statement};
+use crate::token::ConsistencyToken;
+use crate::topology::{PrimaryChoice, Topology};
+
+/// Routes statements to the pods of a MySQL or MariaDB StatefulSet by role. Cheap to
+/// clone; clones share one prober, one pool per pod and one read balancer.
+///
+/// ## Behavior
+///
+/// - Every discovered pod is asked `@@read_only` and its replica status when it joins,
+///   every `probe_interval`, and at once after error 1290 or a lost connection. The
+///   primary is the pod that is writable and not replicating, never an ordinal.
+/// - [`primary`](Self::primary) and [`execute`](Self::execute) follow the primary across
+///   failovers; `execute` retries a statement refused with 1290 (so not applied) once, on
+///   the primary a fresh probe round names.
+/// - [`replica`](Self::replica) and [`query`](Self::query) read per the configured
+///   [`ReadPolicy`], balanced over replicas that replicate and are within
+///   `max_replica_lag`; [`replica_after`](Self::replica_after) reads your writes.
+/// - Pools of pods that leave discovery or move are closed. The prober stops when the
+///   last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct MySqlCluster {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    watch: Watch,
+    config: Arc<MySqlConfig>,
+    pools: Pools,
+    balancer: Balancer,
+    topology: watch::Receiver<Arc<Topology>>,
+    trigger: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl MySqlCluster {
+    /// Watches `service` with `discovery` and starts routing; returns after the first
+    /// probe round, so the first statement already knows the roles.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Discovery`] if the Service cannot be resolved.
+    pub async fn connect(
+        discovery: &Discovery,
+        service: impl IntoServiceName,
+        config: MySqlConfig,
+    ) -> Result<Self> {
+        let watch = discovery.watch(service).await?;
+        Ok(Self::from_watch(watch, config).await)
+    }
+
+    /// Starts routing over an existing watch; returns after the first probe round.
+    pub async fn from_watch(watch: Watch, config: MySqlConfig) -> Self {
+        let config = Arc::new(config);
+        let pools = Pools::new(Arc::clone(&config));
+        let (topology_tx, topology_rx) = watch::channel(Arc::new(Topology::empty()));
+        let trigger = Arc::new(Notify::new());
+        let mut prober = Prober::new(
+            watch.clone(),
+            pools.clone(),
+            Arc::clone(&config),
+            topology_tx,
+            Arc::clone(&trigger),
+        );
+        prober.round().await;
+        let task = tokio::spawn(prober.run());
+        let balancer = Balancer::new(topology_rx.clone(), Arc::clone(&config), pools.clone());
+        Self {
+            inner: Arc::new(Inner {
+                watch,
+                config,
+                pools,
+                balancer,
+                topology: topology_rx,
+                trigger,
+                task,
+            }),
+        }
+    }
+
+    /// The latest topology: every pod's role, `read_only`, replication threads, lag, GTID
+    /// position, latency, and the primary.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.inner.topology.borrow().clone()
+    }
+
+    /// A receiver woken after every probe round.
+    pub fn topology_changes(&self) -> watch::Receiver<Arc<Topology>> {
+        self.inner.topology.clone()
+    }
+
+    /// The discovery watch underneath.
+    pub fn watch(&self) -> &Watch {
+        &self.inner.watch
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MySqlConfig {
+        &self.inner.config
+    }
+
+    /// Asks every pod its role now (debounced), e.g. after an error of your own.
+    pub fn refresh(&self) {
+        self.inner.trigger.notify_one();
+    }
+
+    /// Tells the cluster about an error met on a [`PodConn`]: a 1290 (read-only) or a lost
+    /// connection triggers a probe round at once, and a lost connection also a DNS
+    /// refresh. Other errors are ignored.
+    pub fn observe(&self, error: &mysql_async::Error) {
+        match classify::of(error) {
+            Verdict::Fine => {}
+            Verdict::NotPrimary => self.refresh(),
+            Verdict::Broken => {
+                self.refresh();
+                self.inner.watch.refresh_now();
+            }
+        }
+    }
+
+    /// A connection to the current primary, waiting up to `failover_wait` for one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPrimary`] if none appears in time; [`Error::SplitBrain`] if several
+    /// claim it; [`Error::Pod`] or [`Error::Timeout`] if it cannot be reached.
+    pub async fn primary(&self) -> Result<PodConn> {
+        let peer = self.current_primary().await?;
+        self.conn(&peer).await
+    }
+
+    /// A connection for reads, per the configured [`ReadPolicy`] (by default a fit replica,
+    /// else the primary).
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub async fn replica(&self) -> Result<PodConn> {
+        self.read(&self.inner.config.read_policy).await
+    }
+
+    /// A connection for reads per `policy`. Replicas are balanced (power of two choices
+    /// over PeakEwma of how long their connections stay out).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoReadablePod`], saying why each pod was left out; [`Error::Pod`] or
+    /// [`Error::Timeout`] if the chosen pod cannot be reached.
+    pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConn> {
+        let topology = self.topology();
+        let target = select::pick(&topology, policy, &self.inner.config).map_err(|why| {
+            Error::NoReadablePod {
+                service: self.service_name(),
+                policy: policy.to_string(),
+                why,
+            }
+        })?;
+        match target {
+            Target::Pod(peer) => self.conn(&peer).await,
+            Target::Fallback(peer) => Ok(self.conn(&peer).await?.into_fallback()),
+            Target::Replicas => match self.inner.balancer.checkout() {
+                Some(checkout) => checkout.await.map_err(|e| self.balanced_error(e)),
+                // The topology moved on between the pick and the checkout.
+                None => Err(Error::NoReadablePod {
+                    service: self.service_name(),
+                    policy: policy.to_string(),
+                    why: "the last fit replica just became unfit".to_owned(),
+                }),
+            },
+        }
+    }
+
+    /// A connection for reading your writes: a replica (per the configured policy) that
+    /// has applied `token`, waiting up to `read_your_writes_wait` for it
+    /// (`MASTER_GTID_WAIT` / `WAIT_FOR_EXECUTED_GTID_SET`), else the primary
+    /// ([`PodConn::is_fallback`] says so).
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read) and [`primary`](Self::primary).
+    pub async fn replica_after(&self, token: &ConsistencyToken) -> Result<PodConn> {
+        let mut conn = self.replica().await?;
+        let is_primary = self
+            .topology()
+            .primary()
+            .is_some_and(|p| p.peer.key() == conn.pod().key());
+        if token.is_empty() || is_primary {
+            return Ok(conn);
+        }
+        let wait = self.inner.config.read_your_writes_wait;
+        let statement = token.wait_statement(wait.as_secs_f64());
+        let bound = wait + self.inner.config.connect_timeout;
+        let peer = conn.pod().clone();
+        let waited = pools::within(
+            bound,
+            &peer,
+            "GTID wait",
+            conn.exec_first::<Option<i64>, _, _>(statement, (token.gtid(),)),
+        )
+        .await;
+        match waited {
+            Ok(Some(Some(0))) => Ok(conn),
+            outcome => {
+                debug!(pod = %peer, gtid = token.gtid(), ?outcome, "replica did not catch up; reading from the primary");
+                if let Err(Error::Pod { source, .. }) = &outcome {
+                    self.observe(source);
+                }
+                Ok(self.primary().await?.into_fallback())
+            }
+        }
+    }
+
+    /// Runs a statement on the primary. A statement refused with 1290 (the pod turned
+    /// read-only, so nothing was applied) is retried once, on the primary a fresh probe
+    /// round names. Bounded by `query_timeout` per attempt.
+    ///
+    /// # Errors
+    ///
+    /// As [`primary`](Self::primary), or the server's error for the statement.
+    pub async fn execute(&self, statement: impl Into<Statement>) -> Result<Reply> {
+        let statement = statement.into();
+        let mut conn = self.primary().await?;
+        match self.run(&mut conn, &statement).await {
+            Err(Error::Pod { source, .. }) if classify::of(&source) == Verdict::NotPrimary => {
+                drop(conn);
+                let peer = self.primary_after_error().await?;
+                let mut conn = self.conn(&peer).await?;
+                self.run(&mut conn, &statement).await
+            }
+            other => other,
+        }
+    }
+
+    /// Runs a read per the configured [`ReadPolicy`]. Bounded by `query_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read), or the server's error for the statement.
+    pub async fn query(&self, statement: impl Into<Statement>) -> Result<Reply> {
+        let mut conn = self.replica().await?;
+        self.run(&mut conn, &statement.into()).await
+    }
+
+    /// Runs a read that sees the write `token` came from (see
+    /// [`replica_after`](Self::replica_after)).
+    ///
+    /// # Errors
+    ///
+    /// As [`replica_after`](Self::replica_after), or the server's error for the statement.
+    pub async fn query_after(
+        &self,
+        token: &ConsistencyToken,
+        statement: impl Into<Statement>,
+    ) -> Result<Reply> {
+        let mut conn = self.replica_after(token).await?;
+        self.run(&mut conn, &statement.into()).await
+    }
+
+    /// Writes as a tower service: [`execute`](Self::execute).
+    pub fn primary_service(&self) -> PrimaryService {
+        PrimaryService::new(self.clone())
+    }
+
+    /// Reads as a tower service: [`query`](Self::query), balanced over fit replicas.
+    pub fn replica_service(&self) -> ReplicaService {
+        ReplicaService::new(self.clone())
+    }
+
+    /// One pod as a tower service.
+    pub fn pod_service(&self, peer: &Peer) -> PodService {
+        PodService::new(self.clone(), peer.clone())
+    }
+
+    /// A connection from the pod's pool.
+    pub(crate) async fn conn(&self, peer: &Peer) -> Result<PodConn> {
+        match self.inner.pools.conn(peer).await {
+            Ok(conn) => Ok(PodConn::new(conn, peer.clone())),
+            Err(e) => {
+                if let Error::Pod { source, .. } = &e {
+                    self.observe(source);
+                } else {
+                    self.refresh();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `statement` on `conn` within `query_timeout`, reporting what the outcome says
+    /// about the pod.
+    pub(crate) async fn run(&self, conn: &mut PodConn, statement: &Statement) -> Result<Reply> {
+        let peer = conn.pod().clone();
+        let outcome = pools::within(
+            self.inner.config.query_timeout,
+            &peer,
+            "reply",
+            statement.run(conn),
+        )
+        .await;
+        match &outcome {
+            Err(Error::Pod { source, .. }) => self.observe(source),
+            Err(_) => self.refresh(),
+            Ok(_) => {}
+        }
+        outcome.map(|result| Reply::new(peer, result))
+    }
+
+    fn balanced_error(&self, error: tower::BoxError) -> Error {
+        match error.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(other) => Error::NoReadablePod {
+                service: self.service_name(),
+                policy: "balanced replicas".to_owned(),
+                why: other.to_string(),
+            },
+        }
+    }
+
+    /// The current primary, waiting up to `failover_wait` for one.
+    async fn current_primary(&self) -> Result<Peer> {
+        let wait = self.inner.config.failover_wait;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.topology_changes();
+        loop {
+            let topology = changes.borrow_and_update().clone();
+            match &topology.primary {
+                PrimaryChoice::One(_) => {
+                    if let Some(primary) = topology.primary() {
+                        return Ok(primary.peer.clone());
+                    }
+                }
+                PrimaryChoice::Ambiguous(claimants) => {
+                    return Err(Error::SplitBrain {
+                        service: self.service_name(),
+                        primaries: claimants
+                            .iter()
+                            .map(|k| k.as_str().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                PrimaryChoice::None => self.refresh(),
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // The prober is gone (it panicked): no primary will ever be announced.
+                Ok(Err(_closed)) => return Err(Error::Stopped(self.service_name())),
+                Err(_elapsed) => {
+                    return Err(Error::NoPrimary {
+                        service: self.service_name(),
+                        waited: wait,
+                        pods: topology.pods.len(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// After a 1290: asks for a probe round, waits (up to `failover_wait`) for it, and
+    /// returns the primary it names.
+    async fn primary_after_error(&self) -> Result<Peer> {
+        let mut changes = self.topology_changes();
+        changes.borrow_and_update();
+        self.refresh();
+        // The round we asked for, so that the answer is fresh, not the one we acted on.
+        let _ = tokio::time::timeout(self.inner.config.failover_wait, changes.changed()).await;
+        self.current_primary().await
+    }
+
+    pub(crate) fn service_name(&self) -> String {
+        self.inner.watch.service().to_string()
+    }
+}

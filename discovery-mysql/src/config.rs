@@ -1,0 +1,170 @@
+//! [`MySqlConfig`]: credentials, pools, timeouts, probing and read-routing limits.
+
+use std::time::Duration;
+
+pub use discovery::Secret;
+use serde::Deserialize;
+
+use crate::read_policy::ReadPolicy;
+
+/// How the cluster handle talks to the pods and decides where statements go.
+///
+/// Deserializes from your config (all fields optional, durations like `"1s"`); every
+/// default is in the field's doc.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MySqlConfig {
+    /// User name. Defaults to `root`; give an application user without `SUPER`/`ALL`:
+    /// on MariaDB 10.11 those write straight through `read_only`.
+    pub user: String,
+    /// Password. Defaults to none. Never logged.
+    pub password: Option<Secret>,
+    /// Default database. Defaults to none.
+    pub database: Option<String>,
+    /// Idle connections each pod's pool keeps. Defaults to 1.
+    pub pool_min: usize,
+    /// Connections each pod's pool opens at most. Defaults to 32.
+    pub pool_max: usize,
+    /// How long to wait for a connection to a pod (TCP, TLS and login; mysql_async has no
+    /// such timeout of its own). Defaults to 2 s.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long a statement run through [`execute`](crate::MySqlCluster::execute),
+    /// [`query`](crate::MySqlCluster::query) or the tower services may take. Defaults to
+    /// 10 s.
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
+    /// How often every pod is asked its role and replication state (jittered ±15 %).
+    /// Defaults to 1 s.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// How long one pod may take to answer its probe before the round goes on without it
+    /// (reported down). Defaults to 500 ms.
+    #[serde(with = "humantime_serde")]
+    pub probe_timeout: Duration,
+    /// The smallest gap between two probe rounds asked for by errors (1290, a lost
+    /// connection) or discovery changes. Defaults to 50 ms.
+    #[serde(with = "humantime_serde")]
+    pub probe_debounce: Duration,
+    /// How long a write waits for a primary to appear before failing with
+    /// [`Error::NoPrimary`](crate::Error::NoPrimary). Defaults to 5 s.
+    #[serde(with = "humantime_serde")]
+    pub failover_wait: Duration,
+    /// Replicas further behind (`Seconds_Behind_Master`/`_Source`) get no reads; a NULL
+    /// lag (a stopped thread) always counts as too far. Defaults to 10 s.
+    #[serde(with = "humantime_serde")]
+    pub max_replica_lag: Duration,
+    /// Where [`replica`](crate::MySqlCluster::replica) and
+    /// [`query`](crate::MySqlCluster::query) read. Defaults to
+    /// [`ReadPolicy::ReplicaPreferred`]: replicas, and the primary when none is fit (logged
+    /// at `warn` when it starts and `info` when it ends). [`ReadPolicy::Replica`] fails
+    /// instead.
+    #[serde(skip)]
+    pub read_policy: ReadPolicy,
+    /// How long [`replica_after`](crate::MySqlCluster::replica_after) lets a replica catch
+    /// up with a consistency token before reading from the primary instead. Defaults to
+    /// 1 s.
+    #[serde(with = "humantime_serde")]
+    pub read_your_writes_wait: Duration,
+    /// When several pods are writable and not replicating, and the replicas do not settle
+    /// which is primary, prefer this ordinal. Defaults to none: writes are refused instead.
+    /// Never used otherwise.
+    pub tie_break_ordinal: Option<u32>,
+    /// TLS to the pods. Defaults to none (plain TCP).
+    pub tls: Option<MySqlTls>,
+}
+
+/// TLS settings. Pods are dialled by IP and their certificate is verified against the
+/// pod's FQDN (`mysql-0.mysql.ns.svc.cluster.local`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MySqlTls {
+    /// A PEM file with the CA that signed the pods' certificates. Defaults to none: the
+    /// bundled web PKI roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// The CA certificate itself (PEM), when it is already in memory. Wins over `ca_file`.
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl MySqlTls {
+    /// Trust the CA in this PEM text.
+    pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
+        Self {
+            ca_file: None,
+            ca_pem: Some(pem.into()),
+        }
+    }
+
+    /// Trust the CA in this PEM file.
+    pub fn with_ca_file(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            ca_file: Some(path.into()),
+            ca_pem: None,
+        }
+    }
+}
+
+impl MySqlConfig {
+    /// The defaults with this user and password.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            user: user.into(),
+            password: Some(Secret::new(password)),
+            ..Self::default()
+        }
+    }
+
+    /// The same, with this default database.
+    #[must_use]
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = Some(database.into());
+        self
+    }
+}
+
+impl Default for MySqlConfig {
+    fn default() -> Self {
+        Self {
+            user: "root".to_owned(),
+            password: None,
+            database: None,
+            pool_min: 1,
+            pool_max: 32,
+            connect_timeout: Duration::from_secs(2),
+            query_timeout: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            probe_debounce: Duration::from_millis(50),
+            failover_wait: Duration::from_secs(5),
+            max_replica_lag: Duration::from_secs(10),
+            read_policy: ReadPolicy::ReplicaPreferred,
+            read_your_writes_wait: Duration::from_secs(1),
+            tie_break_ordinal: None,
+            tls: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows_in_debug() {
+        let config: MySqlConfig = serde_json::from_str(
+            r#"{ "user": "app", "password": "hunter2", "max_replica_lag": "3s" }"#,
+        )
+        .expect("config");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert_eq!(config.max_replica_lag, Duration::from_secs(3));
+        assert_eq!(
+            config.password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! [`PodConn`]: a pooled connection to one pod, saying which.
+
+use std::ops::{Deref, DerefMut};
+
+use discovery::Peer;
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+use tower::load::peak_ewma::Handle;
+
+use crate::error::{Error, Result};
+use crate::report::Flavor;
+use crate::token::ConsistencyToken;
+
+/// `ER_UNKNOWN_SYSTEM_VARIABLE`: `@@last_gtid` on MySQL.
+const UNKNOWN_VARIABLE: u16 = 1193;
+
+/// A connection from one pod's pool. It dereferences to `mysql_async::Conn`, so every
+/// `Queryable` method works on it; dropping it returns the connection to the pool.
+///
+/// A connection stays on its pod: a session (a transaction, session variables, prepared
+/// statements) never moves between pods. Errors met on it are yours to see; hand them to
+/// [`MySqlCluster::observe`](crate::MySqlCluster::observe) so that a 1290 (the pod is no
+/// longer primary) triggers a re-probe at once rather than at the next probe tick.
+pub struct PodConn {
+    conn: Conn,
+    peer: Peer,
+    fallback: bool,
+    /// The balancer's load measure for this pod: held while the connection is out, so a
+    /// pod whose reads take longer gets fewer of them.
+    _load: Option<Handle>,
+}
+
+impl std::fmt::Debug for PodConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodConn")
+            .field("pod", &self.peer)
+            .field("fallback", &self.fallback)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PodConn {
+    pub(crate) fn new(conn: Conn, peer: Peer) -> Self {
+        Self {
+            conn,
+            peer,
+            fallback: false,
+            _load: None,
+        }
+    }
+
+    pub(crate) fn with_load(mut self, handle: Handle) -> Self {
+        self._load = Some(handle);
+        self
+    }
+
+    pub(crate) fn into_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
+    }
+
+    /// The pod it is connected to.
+    pub fn pod(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Whether a read meant for a replica came to the primary instead (no replica fit, or
+    /// one could not catch up with a consistency token in time).
+    pub fn is_fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// The position of this session's last write, for reading it back from a replica with
+    /// [`MySqlCluster::replica_after`](crate::MySqlCluster::replica_after). Take it on the
+    /// connection that wrote, after the commit. One round trip.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pod`] if the query fails.
+    pub async fn token(&mut self) -> Result<ConsistencyToken> {
+        let mariadb: std::result::Result<Option<String>, _> =
+            self.conn.query_first("SELECT @@last_gtid").await;
+        let (flavor, gtid) = match mariadb {
+            Ok(gtid) => (Flavor::MariaDb, gtid),
+            Err(mysql_async::Error::Server(e)) if e.code == UNKNOWN_VARIABLE => {
+                let gtid: Option<String> = self
+                    .conn
+                    .query_first("SELECT @@gtid_executed")
+                    .await
+                    .map_err(|source| self.error(source))?;
+                (Flavor::MySql, gtid.map(|g| g.replace('\n', "")))
+            }
+            Err(source) => return Err(self.error(source)),
+        };
+        Ok(ConsistencyToken::new(flavor, gtid.unwrap_or_default()))
+    }
+
+    /// The connection itself, leaving the pod's load measure behind.
+    pub fn into_inner(self) -> Conn {
+        self.conn
+    }
+
+    pub(crate) fn error(&self, source: mysql_async::Error) -> Error {
+        Error::Pod {
+            pod: self.peer.to_string(),
+            source,
+        }
+    }
+}
+
+impl Deref for PodConn {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl DerefMut for PodConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}

@@ -1,0 +1,73 @@
+//! Route writes to the primary and lag-checked reads to the replicas of a MySQL or
+//! MariaDB StatefulSet found by [`discovery`], follow failovers, and read your writes.
+//!
+//! Every pod is asked `@@read_only` and its replica status when it joins, every second,
+//! and at once when a statement meets error 1290 or a lost connection. The primary is the
+//! pod that is writable and not replicating, never "pod 0"; writes follow it across
+//! failovers. Reads go to replicas whose threads run and whose lag is within
+//! `max_replica_lag`, balanced by power of two choices over PeakEwma, with a visible
+//! fallback to the primary. A [`ConsistencyToken`] taken after a write makes a replica
+//! read wait (GTID) until it sees the write, or go to the primary.
+//!
+//! One `mysql_async::Pool` per pod, dialled by IP with the pod's FQDN as the TLS name.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use discovery::{Config, Discovery};
+//! use discovery_mysql::{MySqlCluster, MySqlConfig, Statement};
+//! use mysql_async::prelude::Queryable;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let discovery = Discovery::new(Config::default())?;
+//! let config = MySqlConfig::new("app", "secret").database("shop");
+//! let cluster = MySqlCluster::connect(&discovery, "_mysql._tcp.mysql.db", config).await?;
+//!
+//! // Write on the primary, and take the write's position.
+//! let mut primary = cluster.primary().await?;
+//! primary.exec_drop("INSERT INTO orders (item) VALUES (?)", ("book",)).await?;
+//! let token = primary.token().await?;
+//! drop(primary);
+//!
+//! // Read it back from a replica that has applied it (or from the primary).
+//! let mut replica = cluster.replica_after(&token).await?;
+//! let count: Option<u64> = replica.query_first("SELECT COUNT(*) FROM orders").await?;
+//! println!("{count:?} orders, read on {}", replica.pod().hostname());
+//!
+//! // Or let the cluster run statements: writes retried once across a promotion.
+//! cluster.execute(Statement::new("DELETE FROM orders WHERE item = ?").with_params(("book",))).await?;
+//!
+//! for pod in &cluster.topology().pods {
+//!     println!("{} {:?} lag={:?}", pod.peer.hostname(), pod.role(), pod.lag());
+//! }
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod balancer;
+mod classify;
+mod cluster;
+mod config;
+mod conn;
+mod error;
+mod pools;
+mod probe;
+mod prober;
+mod read_policy;
+mod report;
+mod select;
+pub mod service;
+mod statement;
+mod token;
+mod topology;
+
+pub use cluster::MySqlCluster;
+pub use config::{MySqlConfig, MySqlTls, Secret};
+pub use conn::PodConn;
+pub use error::{Error, Result};
+pub use read_policy::ReadPolicy;
+pub use report::{Flavor, Replication, Role, ServerReport};
+pub use statement::{Reply, Statement};
+pub use token::ConsistencyToken;
+pub use topology::{PodStatus, PrimaryChoice, Topology};

@@ -1,0 +1,156 @@
+//! One `mysql_async::Pool` per pod, dialling the pod's IP; closed when the pod leaves or
+//! moves.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use discovery::{Peer, PeerKey, PeerSet};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
+
+use crate::config::MySqlConfig;
+use crate::error::{Error, Result};
+
+/// Idle connections above `pool_min` close after this long.
+const IDLE_TTL: Duration = Duration::from_secs(60);
+
+/// The cluster's pools, shared by every clone of the handle.
+#[derive(Clone)]
+pub(crate) struct Pools {
+    config: Arc<MySqlConfig>,
+    open: Arc<Mutex<HashMap<PeerKey, (SocketAddr, Pool)>>>,
+}
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pools")
+            .field("open", &self.lock().len())
+            .finish()
+    }
+}
+
+impl Pools {
+    pub(crate) fn new(config: Arc<MySqlConfig>) -> Self {
+        Self {
+            config,
+            open: Arc::default(),
+        }
+    }
+
+    /// The pod's pool (for its current address), made on first use.
+    pub(crate) fn pool(&self, peer: &Peer) -> Pool {
+        let mut open = self.lock();
+        if let Some((addr, pool)) = open.get(&peer.key())
+            && *addr == peer.addr()
+        {
+            return pool.clone();
+        }
+        let pool = Pool::new(pooled_opts(peer, &self.config));
+        if let Some((_, old)) = open.insert(peer.key(), (peer.addr(), pool.clone())) {
+            close(old);
+        }
+        pool
+    }
+
+    /// A connection from the pod's pool, within `connect_timeout`.
+    pub(crate) async fn conn(&self, peer: &Peer) -> Result<Conn> {
+        let pool = self.pool(peer);
+        within(
+            self.config.connect_timeout,
+            peer,
+            "connection",
+            pool.get_conn(),
+        )
+        .await
+    }
+
+    /// Closes the pools of pods that left discovery or moved.
+    pub(crate) fn retain(&self, peers: &PeerSet) {
+        self.lock().retain(|key, (addr, pool)| {
+            let keep = peers
+                .by_name(key.as_str())
+                .is_some_and(|p| p.addr() == *addr);
+            if !keep {
+                close(pool.clone());
+            }
+            keep
+        });
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<PeerKey, (SocketAddr, Pool)>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Disconnects a pool in the background: its connections close as they come back.
+fn close(pool: Pool) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            let _ = pool.disconnect().await;
+        });
+    }
+}
+
+/// Awaits a driver future within `bound`, naming the pod in either error.
+pub(crate) async fn within<T>(
+    bound: Duration,
+    peer: &Peer,
+    what: &'static str,
+    future: impl Future<Output = std::result::Result<T, mysql_async::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(bound, future).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(Error::Pod {
+            pod: peer.to_string(),
+            source,
+        }),
+        Err(_) => Err(Error::Timeout {
+            pod: peer.to_string(),
+            what,
+            after: bound,
+        }),
+    }
+}
+
+/// Options for one pod: TCP to its IP (never DNS, never the Unix socket), the FQDN as the
+/// TLS name, credentials, keepalive.
+pub(crate) fn opts(peer: &Peer, config: &MySqlConfig) -> OptsBuilder {
+    let mut opts = OptsBuilder::default()
+        .ip_or_hostname(peer.fqdn())
+        .resolved_ips(Some(vec![peer.ip()]))
+        .tcp_port(peer.port())
+        .prefer_socket(false)
+        .tcp_keepalive(Some(Duration::from_secs(30)))
+        .user(Some(config.user.clone()))
+        .pass(config.password.as_ref().map(|p| p.expose().to_owned()))
+        .db_name(config.database.clone());
+    if let Some(tls) = &config.tls {
+        let mut ssl = SslOpts::default();
+        // A CA of your own replaces the built-in roots: pods carry cluster certificates.
+        let root = match (&tls.ca_pem, &tls.ca_file) {
+            (Some(pem), _) => Some(pem.clone().into()),
+            (None, Some(path)) => Some(path.clone().into()),
+            (None, None) => None,
+        };
+        if let Some(root) = root {
+            ssl = ssl
+                .with_root_certs(vec![root])
+                .with_disable_built_in_roots(true);
+        }
+        opts = opts.ssl_opts(ssl);
+    }
+    opts
+}
+
+fn pooled_opts(peer: &Peer, config: &MySqlConfig) -> Opts {
+    let max = config.pool_max.max(1);
+    let constraints = PoolConstraints::new(config.pool_min.min(max), max).unwrap_or_default();
+    opts(peer, config)
+        .pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_inactive_connection_ttl(IDLE_TTL),
+        )
+        .into()
+}

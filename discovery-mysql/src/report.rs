@@ -1,0 +1,204 @@
+//! What one server says about itself: engine, `read_only`, GTID position, replication.
+//!
+//! MariaDB and MySQL differ here, and both are handled:
+//!
+//! | | MariaDB 10.5+ | MySQL 8 |
+//! |---|---|---|
+//! | replica status | `SHOW REPLICA STATUS`, columns keep the `Slave_`/`Master_` names | `SHOW REPLICA STATUS` with `Replica_`/`Source_` names (8.0.22+) |
+//! | `super_read_only` | does not exist | read with `read_only` |
+//! | GTID position | `@@gtid_current_pos` | `@@gtid_executed` |
+//!
+//! Older servers without `SHOW REPLICA STATUS` get `SHOW SLAVE STATUS`. Columns are read
+//! by name, accepting both spellings.
+
+use mysql_async::Row;
+use serde::{Deserialize, Serialize};
+
+/// Which server this is; it decides the GTID queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavor {
+    /// MariaDB (`@@version` contains `MariaDB`): `@@last_gtid`, `MASTER_GTID_WAIT`.
+    MariaDb,
+    /// MySQL: `@@gtid_executed`, `WAIT_FOR_EXECUTED_GTID_SET`.
+    MySql,
+}
+
+impl Flavor {
+    /// The flavor `@@version` names.
+    pub fn from_version(version: &str) -> Self {
+        if version.to_ascii_lowercase().contains("mariadb") {
+            Flavor::MariaDb
+        } else {
+            Flavor::MySql
+        }
+    }
+}
+
+/// What a pod does, as its answers say (never as its ordinal says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Writable and not replicating.
+    Primary,
+    /// Configured to replicate from another server (threads running or not).
+    Replica,
+    /// `read_only` and not replicating: a fenced old primary, or a pod being set up.
+    /// Gets neither writes nor reads.
+    Fenced,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+            Role::Fenced => "fenced",
+        })
+    }
+}
+
+/// One row of `SHOW REPLICA STATUS`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replication {
+    /// The host it replicates from, as configured (`Master_Host`/`Source_Host`).
+    pub source_host: Option<String>,
+    /// The port.
+    pub source_port: Option<u16>,
+    /// `Slave_IO_Running`/`Replica_IO_Running`: `Yes`, `No` or `Connecting`.
+    pub io_running: Option<String>,
+    /// `Slave_SQL_Running`/`Replica_SQL_Running`.
+    pub sql_running: Option<String>,
+    /// `Seconds_Behind_Master`/`_Source`; `None` when the server says NULL.
+    pub seconds_behind: Option<u64>,
+    /// The last IO or SQL error, if any.
+    pub last_error: Option<String>,
+}
+
+impl Replication {
+    /// Reads a status row by column name, with either spelling.
+    pub fn from_row(row: &Row) -> Self {
+        let text = |names: &[&str]| -> Option<String> {
+            names.iter().find_map(|name| {
+                row.get_opt::<Option<String>, _>(*name)
+                    .and_then(Result::ok)
+                    .flatten()
+            })
+        };
+        let last_error = [
+            text(&["Last_IO_Error", "Last_IO_Error_Message"]),
+            text(&["Last_SQL_Error", "Last_SQL_Error_Message"]),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|e| !e.is_empty());
+        Self {
+            source_host: text(&["Source_Host", "Master_Host"]).filter(|h| !h.is_empty()),
+            source_port: text(&["Source_Port", "Master_Port"]).and_then(|p| p.parse().ok()),
+            io_running: text(&["Replica_IO_Running", "Slave_IO_Running"]),
+            sql_running: text(&["Replica_SQL_Running", "Slave_SQL_Running"]),
+            seconds_behind: text(&["Seconds_Behind_Source", "Seconds_Behind_Master"])
+                .and_then(|s| s.parse().ok()),
+            last_error,
+        }
+    }
+
+    /// Whether both threads run.
+    pub fn threads_running(&self) -> bool {
+        self.io_running.as_deref() == Some("Yes") && self.sql_running.as_deref() == Some("Yes")
+    }
+
+    /// Whether it is configured to replicate at all: a row with both threads stopped and
+    /// no source left is what `STOP REPLICA` on a promoted pod leaves behind.
+    pub fn is_active(&self) -> bool {
+        let running = |t: &Option<String>| t.as_deref().is_some_and(|t| t != "No");
+        running(&self.io_running) || running(&self.sql_running)
+    }
+}
+
+/// Everything one probe learned about a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerReport {
+    /// `@@server_id`.
+    pub server_id: u32,
+    /// `@@version`.
+    pub version: String,
+    /// MariaDB or MySQL.
+    pub flavor: Flavor,
+    /// `@@read_only`.
+    pub read_only: bool,
+    /// `@@super_read_only` (MySQL only).
+    pub super_read_only: Option<bool>,
+    /// The executed GTID position: `@@gtid_current_pos` (MariaDB), `@@gtid_executed`
+    /// (MySQL).
+    pub gtid_position: Option<String>,
+    /// Replication status, when it replicates (or did and was only stopped).
+    pub replication: Option<Replication>,
+}
+
+impl ServerReport {
+    /// Primary when writable and not replicating; replica when replicating; fenced when
+    /// neither (read-only, not replicating).
+    pub fn role(&self) -> Role {
+        match &self.replication {
+            Some(r) if r.is_active() => Role::Replica,
+            _ if self.read_only || self.super_read_only == Some(true) => Role::Fenced,
+            _ => Role::Primary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(read_only: bool, io: Option<&str>, sql: Option<&str>) -> ServerReport {
+        ServerReport {
+            server_id: 1,
+            version: "10.11.19-MariaDB-log".to_owned(),
+            flavor: Flavor::MariaDb,
+            read_only,
+            super_read_only: None,
+            gtid_position: None,
+            replication: io.map(|io| Replication {
+                source_host: Some("10.0.0.1".to_owned()),
+                source_port: Some(3306),
+                io_running: Some(io.to_owned()),
+                sql_running: sql.map(str::to_owned),
+                seconds_behind: None,
+                last_error: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn roles_come_from_read_only_and_replication_not_from_names() {
+        assert_eq!(report(false, None, None).role(), Role::Primary);
+        assert_eq!(report(true, Some("Yes"), Some("Yes")).role(), Role::Replica);
+        assert_eq!(
+            report(true, Some("Connecting"), Some("Yes")).role(),
+            Role::Replica,
+            "a replica whose primary is away still replicates"
+        );
+        assert_eq!(
+            report(false, Some("Yes"), Some("No")).role(),
+            Role::Replica,
+            "a writable replica is still a replica"
+        );
+        assert_eq!(
+            report(false, Some("No"), Some("No")).role(),
+            Role::Primary,
+            "STOP REPLICA without RESET leaves a stopped row"
+        );
+        assert_eq!(report(true, None, None).role(), Role::Fenced);
+    }
+
+    #[test]
+    fn flavors_from_versions() {
+        assert_eq!(
+            Flavor::from_version("10.11.19-MariaDB-0+deb12u1-log"),
+            Flavor::MariaDb
+        );
+        assert_eq!(Flavor::from_version("8.4.3"), Flavor::MySql);
+    }
+}

@@ -1,0 +1,49 @@
+//! [`ConsistencyToken`]: what a replica must have applied for a read to see your writes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::Flavor;
+
+/// The GTID position of a write, taken on the primary right after it
+/// ([`PodConn::token`](crate::PodConn::token)), for
+/// [`MySqlCluster::replica_after`](crate::MySqlCluster::replica_after).
+///
+/// MariaDB: the session's `@@last_gtid` (`0-101-7`), waited for with `MASTER_GTID_WAIT`.
+/// MySQL: `@@gtid_executed`, waited for with `WAIT_FOR_EXECUTED_GTID_SET`. It serializes,
+/// so a web app can carry it in a cookie between a POST and the next GET.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyToken {
+    flavor: Flavor,
+    gtid: String,
+}
+
+impl ConsistencyToken {
+    pub(crate) fn new(flavor: Flavor, gtid: String) -> Self {
+        Self { flavor, gtid }
+    }
+
+    /// The GTID (MariaDB) or GTID set (MySQL); empty when the session wrote nothing.
+    pub fn gtid(&self) -> &str {
+        &self.gtid
+    }
+
+    /// The server flavor it came from.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// Whether there is nothing to wait for.
+    pub fn is_empty(&self) -> bool {
+        self.gtid.is_empty()
+    }
+
+    /// The statement that waits up to `seconds` for a replica to apply this position,
+    /// returning 0 once it has.
+    pub(crate) fn wait_statement(&self, seconds: f64) -> String {
+        let function = match self.flavor {
+            Flavor::MariaDb => "MASTER_GTID_WAIT",
+            Flavor::MySql => "WAIT_FOR_EXECUTED_GTID_SET",
+        };
+        format!("SELECT {function}(?, {seconds:.3})")
+    }
+}
