@@ -247,10 +247,16 @@ impl MySqlCluster {
     pub async fn execute(&self, statement: impl Into<Statement>) -> Result<Reply> {
         let statement = statement.into();
         let mut conn = self.primary().await?;
+        // Rounds from now on are fresh enough to act on after a refusal.
+        let mut changes = self.topology_changes();
+        changes.borrow_and_update();
         match self.run(&mut conn, &statement).await {
             Err(Error::Pod { source, .. }) if classify::of(&source) == Verdict::NotPrimary => {
                 drop(conn);
-                let peer = self.primary_after_error().await?;
+                // `run` asked for a round; wait (up to `failover_wait`) for it.
+                let _ =
+                    tokio::time::timeout(self.inner.config.failover_wait, changes.changed()).await;
+                let peer = self.current_primary().await?;
                 let mut conn = self.conn(&peer).await?;
                 self.run(&mut conn, &statement).await
             }
@@ -381,17 +387,6 @@ impl MySqlCluster {
                 }
             }
         }
-    }
-
-    /// After a 1290: asks for a probe round, waits (up to `failover_wait`) for it, and
-    /// returns the primary it names.
-    async fn primary_after_error(&self) -> Result<Peer> {
-        let mut changes = self.topology_changes();
-        changes.borrow_and_update();
-        self.refresh();
-        // The round we asked for, so that the answer is fresh, not the one we acted on.
-        let _ = tokio::time::timeout(self.inner.config.failover_wait, changes.changed()).await;
-        self.current_primary().await
     }
 
     pub(crate) fn service_name(&self) -> String {

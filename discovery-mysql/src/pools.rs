@@ -65,6 +65,29 @@ impl Pools {
         .await
     }
 
+    /// Opens one connection in the pool of every pod that has none yet, so that the first
+    /// read a pod serves does not pay (and the balancer does not count against the pod)
+    /// the TCP handshake and login. Failures are left to the probes to report.
+    pub(crate) async fn warm(&self, peers: &[&Peer]) {
+        let cold: Vec<&Peer> = {
+            let open = self.lock();
+            peers
+                .iter()
+                .copied()
+                .filter(|peer| {
+                    open.get(&peer.key())
+                        .is_none_or(|(addr, _)| *addr != peer.addr())
+                })
+                .collect()
+        };
+        futures::future::join_all(cold.into_iter().map(|peer| async move {
+            if let Err(error) = self.conn(peer).await {
+                tracing::debug!(pod = %peer, %error, "could not warm the pool");
+            }
+        }))
+        .await;
+    }
+
     /// Closes the pools of pods that left discovery or moved.
     pub(crate) fn retain(&self, peers: &PeerSet) {
         self.lock().retain(|key, (addr, pool)| {

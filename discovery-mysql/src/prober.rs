@@ -105,10 +105,17 @@ impl Prober {
         for (peer, slot) in slots {
             self.conns.insert(peer.key(), (peer.addr(), slot));
         }
+        let round = started.elapsed();
+        let answered: Vec<&discovery::Peer> = statuses
+            .iter()
+            .filter(|s| s.is_up())
+            .map(|s| &s.peer)
+            .collect();
+        self.pools.warm(&answered).await;
         let topology = Arc::new(Topology::new(
             statuses,
             self.config.tie_break_ordinal,
-            started.elapsed(),
+            round,
         ));
         debug!(service = %self.watch.service(), pods = topology.pods.len(), elapsed = ?started.elapsed(), primary = ?topology.primary, "probe round");
         self.log_changes(&topology);

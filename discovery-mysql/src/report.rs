@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which server this is; it decides the GTID queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Flavor {
     /// MariaDB (`@@version` contains `MariaDB`): `@@last_gtid`, `MASTER_GTID_WAIT`.
     MariaDb,

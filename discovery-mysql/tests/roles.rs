@@ -73,11 +73,27 @@ async fn writes_land_on_the_primary_and_reads_spread_over_the_replicas() {
         );
     }
 
+    // 1000 reads from 8 concurrent tasks, as a service under load makes them: PeakEwma
+    // weighs each replica's latency by the reads it has in flight. (One task reading in
+    // sequence would rightly stick to whichever replica answered fastest last.)
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for _ in 0..125 {
+                    let reply = cluster.query("SELECT @@server_id").await.expect("read");
+                    ids.push(reply.rows[0].get::<u32, _>(0).expect("server id"));
+                }
+                ids
+            })
+        })
+        .collect();
     let mut served: BTreeMap<u32, u32> = BTreeMap::new();
-    for _ in 0..1000 {
-        let reply = cluster.query("SELECT @@server_id").await.expect("read");
-        let id: u32 = reply.rows[0].get(0).expect("server id");
-        *served.entry(id).or_default() += 1;
+    for task in tasks {
+        for id in task.await.expect("reader") {
+            *served.entry(id).or_default() += 1;
+        }
     }
     assert_eq!(
         served.get(&server(0)),

@@ -203,7 +203,8 @@ impl MariaDbStatefulSet {
         };
         let template = this.dir.join("template");
         let installing = template.clone();
-        tokio::task::spawn_blocking(move || pod::install(&installing))
+        let tmpdir = this.dir.clone();
+        tokio::task::spawn_blocking(move || pod::install(&installing, &tmpdir))
             .await
             .map_err(|e| Error::Process(format!("mariadb-install-db: {e}")))??;
         for pod in this.set.pods() {

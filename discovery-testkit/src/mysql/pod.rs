@@ -32,12 +32,14 @@ fn program(name: &str) -> PathBuf {
 
 /// Creates a fresh data directory (system tables, root@localhost without a password) at
 /// `datadir`. Done once per StatefulSet; the pods get copies.
-pub(super) fn install(datadir: &Path) -> Result<(), Error> {
+pub(super) fn install(datadir: &Path, tmpdir: &Path) -> Result<(), Error> {
     let mut command = Command::new(program("mariadb-install-db"));
     command
         .arg("--no-defaults")
         .arg("--user=root")
         .arg(format!("--datadir={}", datadir.display()))
+        // Installs running side by side in one /tmp trip over each other's temporary tables.
+        .arg(format!("--tmpdir={}", tmpdir.display()))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db")
         .args(LEAN.iter().map(|o| format!("--{o}")));
@@ -53,8 +55,9 @@ pub(super) fn install(datadir: &Path) -> Result<(), Error> {
             "mariadb-install-db failed: {}",
             String::from_utf8_lossy(&output.stderr)
                 .lines()
-                .last()
-                .unwrap_or("")
+                .filter(|l| l.contains("ERROR"))
+                .collect::<Vec<_>>()
+                .join(" | ")
         )))
     }
 }
@@ -102,6 +105,7 @@ impl PodConfig<'_> {
              socket={socket}\n\
              pid-file={dir}/mysqld.pid\n\
              log-error={dir}/error.log\n\
+             tmpdir={dir}\n\
              bind-address={ip}\n\
              port={MYSQL_PORT}\n\
              server-id={id}\n\

@@ -1,0 +1,179 @@
+//! Failovers, demotions behind the client's back, and frozen pods, with real mariadbd pods.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use discovery_mysql::{Error, Statement};
+use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use mysql_async::prelude::Queryable;
+use support::{eventually, setup};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_resume_on_the_new_primary_after_a_failover_under_load() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let config = s.config();
+    let bound = config.failover_wait + config.query_timeout + config.connect_timeout * 2;
+    let cluster = s.connect(config).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged_after = Arc::new(AtomicU64::new(0));
+    let promoted = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (cluster, stop, acknowledged_after, promoted) = (
+            cluster.clone(),
+            stop.clone(),
+            acknowledged_after.clone(),
+            promoted.clone(),
+        );
+        async move {
+            let mut errors: Vec<Error> = Vec::new();
+            let mut slowest = Duration::ZERO;
+            let insert = Statement::new("INSERT INTO t (v, written_on) VALUES (1, @@server_id)");
+            while !stop.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let after_promotion = promoted.load(Ordering::SeqCst);
+                match cluster.execute(insert.clone()).await {
+                    Ok(_) if after_promotion => {
+                        acknowledged_after.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.push(e),
+                }
+                slowest = slowest.max(started.elapsed());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (errors, slowest)
+        }
+    });
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.mysql.kill(0).expect("kill the primary");
+    s.mysql.promote(1).await.expect("promote mysql-1");
+    promoted.store(true, Ordering::SeqCst);
+    eventually(
+        "writes acknowledged by the new primary",
+        Duration::from_secs(15),
+        || async { acknowledged_after.load(Ordering::SeqCst) >= 20 },
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let (errors, slowest) = writer.await.expect("writer");
+
+    assert!(
+        slowest <= bound,
+        "a write blocked for {slowest:?} (bound {bound:?})"
+    );
+    for error in &errors {
+        match error {
+            Error::Pod { pod, .. } | Error::Timeout { pod, .. } => {
+                assert!(pod.contains("mysql-0"), "{error}")
+            }
+            Error::NoPrimary { .. } => {}
+            other => panic!("unexpected error during the failover: {other}"),
+        }
+        assert!(error.is_transient(), "{error}");
+    }
+    // Every write acknowledged after the promotion is on mysql-1, executed there.
+    let on_new_primary = s
+        .writers(1)
+        .await
+        .get(&MariaDbStatefulSet::server_id(1))
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        on_new_primary >= acknowledged_after.load(Ordering::SeqCst),
+        "{on_new_primary} rows < {} acknowledged",
+        acknowledged_after.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        cluster.topology().primary().and_then(|p| p.peer.ordinal()),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_primary() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let mut config = s.config();
+    // So slow that only the 1290 reply can reveal the change.
+    config.probe_interval = Duration::from_secs(3600);
+    let cluster = s.connect(config).await;
+    let reply = cluster
+        .execute("INSERT INTO t (v, written_on) VALUES (1, @@server_id)")
+        .await
+        .expect("write to mysql-0");
+    assert_eq!(reply.pod.ordinal(), Some(0));
+
+    s.mysql
+        .promote(2)
+        .await
+        .expect("mysql-2 takes over, mysql-0 turns read-only and follows it");
+    let started = Instant::now();
+    let reply = cluster
+        .execute("INSERT INTO t (v, written_on) VALUES (2, @@server_id)")
+        .await
+        .expect("the write is retried on the new primary");
+    assert_eq!(reply.pod.ordinal(), Some(2), "writes now go to mysql-2");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    let writers = s.writers(2).await;
+    assert_eq!(writers.get(&MariaDbStatefulSet::server_id(2)), Some(&1));
+
+    // A raw connection's 1290, handed to `observe`, re-probes just as well.
+    s.mysql.promote(1).await.expect("mysql-1 takes over");
+    let mut stale = cluster
+        .primary()
+        .await
+        .expect("still mysql-2 for the client");
+    assert_eq!(stale.pod().ordinal(), Some(2));
+    let refused = stale
+        .query_drop("INSERT INTO t (v, written_on) VALUES (3, @@server_id)")
+        .await
+        .expect_err("mysql-2 is read-only now");
+    drop(stale);
+    cluster.observe(&refused);
+    eventually(
+        "the client follows mysql-1",
+        Duration::from_secs(3),
+        || async { cluster.topology().primary().and_then(|p| p.peer.ordinal()) == Some(1) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_replica_holds_up_neither_probes_nor_reads() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    let config = s.config();
+    let probe_timeout = config.probe_timeout;
+    let cluster = s.connect(config).await;
+    s.mysql.freeze(2).expect("freeze mysql-2");
+    let mut changes = cluster.topology_changes();
+    let topology = loop {
+        changes.changed().await.expect("prober running");
+        let topology = changes.borrow_and_update().clone();
+        if topology.pods[2].error.is_some() {
+            break topology;
+        }
+    };
+    assert!(
+        topology.round <= probe_timeout + Duration::from_millis(300),
+        "round took {:?}",
+        topology.round
+    );
+    assert_eq!(topology.primary().and_then(|p| p.peer.ordinal()), Some(0));
+    for _ in 0..50 {
+        let started = Instant::now();
+        let reply = cluster.query("SELECT @@server_id").await.expect("read");
+        assert_eq!(reply.pod.ordinal(), Some(1), "only mysql-1 is fit");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    s.mysql.thaw(2).expect("thaw");
+}
