@@ -23,6 +23,38 @@ pub(crate) enum Command {
     /// Redis StatefulSets: roles, replication, and the master the client would use.
     #[command(subcommand)]
     Redis(RedisCommand),
+    /// MySQL/MariaDB StatefulSets: roles, replication, and the primary the client would use.
+    #[command(subcommand)]
+    Mysql(MySqlCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MySqlCommand {
+    /// One row per pod: ordinal, FQDN, address, read_only, role, replication threads, lag,
+    /// GTID position, and the primary.
+    Topology(MySqlTopology),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MySqlTopology {
+    #[command(flatten)]
+    pub(crate) target: Target,
+
+    /// User name (needs `REPLICA MONITOR`/`REPLICATION CLIENT` to read replica status).
+    #[arg(long, default_value = "root")]
+    pub(crate) user: String,
+
+    /// Read the password from this environment variable (never from the command line).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) password_env: Option<String>,
+
+    /// Connect with TLS, trusting the CA in this PEM file; pods are verified by FQDN.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
+
+    /// Keep printing the topology whenever a role, a thread, the primary or health changes.
+    #[arg(long)]
+    pub(crate) watch: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Watch(target) => cmd::watch::run(target).await.map_err(|e| e.to_string()),
             Command::Demo(args) => cmd::demo::run(args).await,
             Command::Redis(args::RedisCommand::Topology(args)) => cmd::redis::topology(args).await,
+            Command::Mysql(args::MySqlCommand::Topology(args)) => cmd::mysql::topology(args).await,
         }
     });
     match result {

@@ -287,3 +287,97 @@ async fn redis_topology_shows_roles_and_the_master() {
     assert!(!text.contains("pw-123") && !String::from_utf8_lossy(&out.stderr).contains("pw-123"));
     let _ = std::fs::remove_file(ca);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
+    use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql"))
+        .await
+        .expect("mariadb pods");
+    mysql.promote(1).await.expect("mysql-1 is primary now");
+    mysql.wait_for_replication().await.expect("replicated");
+    mysql
+        .stop_sql_thread(2)
+        .await
+        .expect("stop mysql-2's SQL thread");
+    let ns = cluster.dns_addr().to_string();
+    let run_with_password = |json: bool| {
+        let mut cmd = discovery();
+        cmd.args([
+            "mysql",
+            "topology",
+            "_mysql._tcp.mysql",
+            "--nameserver",
+            &ns,
+            "--user",
+            mysql.user(),
+            "--password-env",
+            "MYSQL_PW",
+        ])
+        .env("MYSQL_PW", mysql.password());
+        if json {
+            cmd.arg("--json");
+        }
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+                .await
+                .expect("join")
+        }
+    };
+
+    let out = run_with_password(true).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let topology: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(topology["primary"]["state"], "one");
+    assert_eq!(
+        topology["primary"]["pods"],
+        "mysql-1.mysql.default.svc.cluster.local"
+    );
+    let pods = topology["pods"].as_array().expect("pods");
+    let roles: Vec<_> = pods.iter().map(|p| p["role"].clone()).collect();
+    assert_eq!(roles, ["replica", "primary", "replica"]);
+    assert_eq!(pods[0]["report"]["read_only"], true);
+    assert_eq!(pods[2]["report"]["replication"]["sql_running"], "No");
+    assert!(pods[2]["report"]["replication"]["seconds_behind"].is_null());
+    assert!(
+        pods[1]["report"]["gtid_position"]
+            .as_str()
+            .is_some_and(|g| g.starts_with("0-"))
+    );
+
+    let out = run_with_password(false).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("ORDINAL  POD"), "{table}");
+    let row = |host: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(host))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let second = row("mysql-1.mysql");
+    assert_eq!(second[3..5], ["OFF", "primary"], "{table}");
+    assert_eq!(second.last().map(String::as_str), Some("*"), "{table}");
+    let third = row("mysql-2.mysql");
+    assert!(
+        third.contains(&"sql=No".to_owned()) && third.contains(&"NULL".to_owned()),
+        "{table}"
+    );
+    assert!(
+        table.contains("primary: mysql-1.mysql.default.svc.cluster.local"),
+        "{table}"
+    );
+}

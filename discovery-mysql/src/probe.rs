@@ -121,6 +121,7 @@ pub(crate) async fn probe(
 ) -> PodStatus {
     let mut status = PodStatus {
         peer: peer.clone(),
+        role: None,
         report: None,
         error: None,
         latency: None,
@@ -141,6 +142,7 @@ pub(crate) async fn probe(
     .await;
     match asked {
         Ok(Ok((report, latency))) => {
+            status.role = Some(report.role());
             status.report = Some(report);
             status.latency = Some(latency);
         }

@@ -13,6 +13,8 @@ pub struct PodStatus {
     /// The pod, from discovery.
     #[serde(flatten)]
     pub peer: Peer,
+    /// Its role, from its report (`None` if it did not answer).
+    pub role: Option<Role>,
     /// What it reported, if it answered.
     pub report: Option<ServerReport>,
     /// Why it did not answer.
@@ -25,7 +27,7 @@ pub struct PodStatus {
 impl PodStatus {
     /// The reported role, if it answered.
     pub fn role(&self) -> Option<Role> {
-        self.report.as_ref().map(ServerReport::role)
+        self.role
     }
 
     /// Whether it answered its probe.
@@ -178,24 +180,26 @@ mod tests {
             &format!("mysql-{ordinal}.mysql.default.svc.cluster.local"),
             (std::net::Ipv4Addr::new(10, 0, 0, ordinal as u8 + 1), 3306).into(),
         );
+        let report = read_only.map(|read_only| ServerReport {
+            server_id: 100 + ordinal,
+            version: "10.11.19-MariaDB".to_owned(),
+            flavor: Flavor::MariaDb,
+            read_only,
+            super_read_only: None,
+            gtid_position: None,
+            replication: follows.map(|host| Replication {
+                source_host: Some(host.to_owned()),
+                source_port: Some(3306),
+                io_running: Some("Yes".to_owned()),
+                sql_running: Some("Yes".to_owned()),
+                seconds_behind: Some(0),
+                last_error: None,
+            }),
+        });
         PodStatus {
             peer,
-            report: read_only.map(|read_only| ServerReport {
-                server_id: 100 + ordinal,
-                version: "10.11.19-MariaDB".to_owned(),
-                flavor: Flavor::MariaDb,
-                read_only,
-                super_read_only: None,
-                gtid_position: None,
-                replication: follows.map(|host| Replication {
-                    source_host: Some(host.to_owned()),
-                    source_port: Some(3306),
-                    io_running: Some("Yes".to_owned()),
-                    sql_running: Some("Yes".to_owned()),
-                    seconds_behind: Some(0),
-                    last_error: None,
-                }),
-            }),
+            role: report.as_ref().map(ServerReport::role),
+            report,
             error: None,
             latency: None,
         }

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub(crate) mod demo;
+mod follow;
+pub(crate) mod mysql;
 pub(crate) mod redis;
 pub(crate) mod resolve;
 pub(crate) mod watch;
@@ -20,4 +22,10 @@ pub(crate) fn client(target: &Target) -> Result<(Discovery, ServiceName), discov
     config.namespace = target.namespace.clone();
     config.cluster_domain = target.cluster_domain.clone();
     Ok((Discovery::new(config)?, name))
+}
+
+/// A password from the environment variable `var` (never from the command line, where
+/// `ps` and shell history would show it).
+pub(crate) fn password(var: &str) -> Result<String, String> {
+    std::env::var(var).map_err(|_| format!("--password-env: ${var} is not set"))
 }

@@ -1,20 +1,16 @@
 //! `discovery redis topology`: what every pod of a Redis StatefulSet says it is.
 
-use std::io::Write;
-use std::sync::Arc;
-
 use discovery_redis::{MasterChoice, RedisConfig, RedisRouter, RedisTls, Secret, Topology};
 
 use crate::args::RedisTopology;
+use crate::output::aligned;
 
 pub(crate) async fn topology(args: RedisTopology) -> Result<(), String> {
     let (discovery, name) = super::client(&args.target).map_err(|e| e.to_string())?;
     let mut config = RedisConfig::default();
     config.username = args.user.clone();
     if let Some(var) = &args.password_env {
-        let password =
-            std::env::var(var).map_err(|_| format!("--password-env: ${var} is not set"))?;
-        config.password = Some(Secret::new(password));
+        config.password = Some(Secret::new(super::password(var)?));
     }
     if let Some(ca) = &args.tls_ca {
         config.tls = Some(RedisTls::with_ca_file(ca));
@@ -22,27 +18,14 @@ pub(crate) async fn topology(args: RedisTopology) -> Result<(), String> {
     let router = RedisRouter::connect(&discovery, name, config)
         .await
         .map_err(|e| e.to_string())?;
-    let mut shown = router.topology();
-    print(&shown, args.target.json);
-    if !args.watch {
-        return Ok(());
-    }
-    let mut changes = router.topology_changes();
-    loop {
-        tokio::select! {
-            changed = changes.changed() => {
-                if changed.is_err() {
-                    return Ok(());
-                }
-                let next = changes.borrow_and_update().clone();
-                if summary(&next) != summary(&shown) {
-                    print(&next, args.target.json);
-                    shown = next;
-                }
-            }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
-    }
+    super::follow::follow(
+        router.topology_changes(),
+        args.target.json,
+        args.watch,
+        summary,
+        table,
+    )
+    .await
 }
 
 /// What a person watching cares about: who is what, who is linked, who is master.
@@ -65,31 +48,17 @@ fn summary(topology: &Topology) -> Vec<String> {
     lines
 }
 
-fn print(topology: &Arc<Topology>, json: bool) {
-    let mut out = std::io::stdout().lock();
-    if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&**topology).unwrap_or_default()
-        );
-        let _ = out.flush();
-        return;
-    }
-    let header = [
-        "ORDINAL", "POD", "ADDRESS", "ROLE", "OFFSET", "LAG", "LINK", "MASTER",
-    ]
-    .map(str::to_owned);
+fn table(topology: &Topology) -> String {
     let master_key = match &topology.master {
         MasterChoice::One(key) => Some(key.clone()),
         _ => None,
     };
-    let rows: Vec<[String; 8]> = topology
+    let rows: Vec<Vec<String>> = topology
         .pods
         .iter()
         .map(|p| {
             let dash = || "-".to_owned();
-            [
+            vec![
                 p.peer.ordinal().map_or_else(dash, |o| o.to_string()),
                 p.peer.fqdn().to_owned(),
                 p.peer.addr().to_string(),
@@ -118,20 +87,6 @@ fn print(topology: &Arc<Topology>, json: bool) {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
     let verdict = match &topology.master {
         MasterChoice::One(key) => format!("master: {key}"),
         MasterChoice::None => {
@@ -145,6 +100,8 @@ fn print(topology: &Arc<Topology>, json: bool) {
                 .join(", ")
         ),
     };
-    let _ = writeln!(out, "{verdict}\n");
-    let _ = out.flush();
+    let header = [
+        "ORDINAL", "POD", "ADDRESS", "ROLE", "OFFSET", "LAG", "LINK", "MASTER",
+    ];
+    format!("{}\n{verdict}", aligned(&header, &rows))
 }

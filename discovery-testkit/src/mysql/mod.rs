@@ -505,18 +505,22 @@ impl MariaDbStatefulSet {
                 }
             };
             let mut conn = self.admin(ordinal).await?;
-            let waited = pod::value::<i64>(
-                &mut conn,
-                &format!(
-                    "SELECT MASTER_GTID_WAIT('{position}', {})",
-                    START_TIMEOUT.as_secs()
-                ),
-            )
-            .await?;
-            if waited != Some(0) {
-                return Err(Error::Process(format!(
-                    "mariadb pod {ordinal} did not reach {position} within {START_TIMEOUT:?}"
-                )));
+            // `gtid_current_pos`, not MASTER_GTID_WAIT: an old primary that follows the new
+            // one has executed the earlier transactions itself, not as a replica.
+            let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+            loop {
+                let current = pod::value::<String>(&mut conn, "SELECT @@gtid_current_pos")
+                    .await?
+                    .unwrap_or_default();
+                if gtid_reached(&current, &position) {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::Process(format!(
+                        "mariadb pod {ordinal} is at `{current}`, not `{position}`, after {START_TIMEOUT:?}"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         Ok(())
@@ -661,4 +665,38 @@ pub fn available() -> bool {
             .chain(["/usr/sbin", "/usr/bin"].map(PathBuf::from))
             .any(|dir| Path::new(&dir).join(name).exists())
     })
+}
+
+/// Whether GTID position `current` (`domain-server-seq`, comma-separated) includes
+/// `target`: every domain of `target` is at or past its sequence number in `current`.
+fn gtid_reached(current: &str, target: &str) -> bool {
+    let parse = |position: &str| -> BTreeMap<u64, u64> {
+        position
+            .split(',')
+            .filter_map(|gtid| {
+                let mut parts = gtid.trim().split('-');
+                let domain = parts.next()?.parse().ok()?;
+                let _server = parts.next()?;
+                let seq = parts.next()?.parse().ok()?;
+                Some((domain, seq))
+            })
+            .collect()
+    };
+    let current = parse(current);
+    parse(target)
+        .iter()
+        .all(|(domain, seq)| current.get(domain).is_some_and(|c| c >= seq))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn gtid_positions_compare_per_domain() {
+        use super::gtid_reached;
+        assert!(gtid_reached("0-101-7", "0-100-6"));
+        assert!(gtid_reached("0-101-7,1-100-3", "1-100-3"));
+        assert!(!gtid_reached("0-101-5", "0-100-6"));
+        assert!(!gtid_reached("", "0-100-1"));
+        assert!(gtid_reached("", ""));
+    }
 }
