@@ -35,24 +35,8 @@ struct Args {
     #[arg(long)]
     count: Option<u64>,
     /// Pause between rounds.
-    #[arg(long, default_value = "200ms", value_parser = humantime_duration)]
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     every: Duration,
-}
-
-fn humantime_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 200ms or 1s"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        _ => Err(format!("`{text}`: use ms or s")),
-    }
 }
 
 #[tokio::main]

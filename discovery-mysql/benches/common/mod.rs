@@ -1,0 +1,57 @@
+#![allow(dead_code, reason = "each bench uses a different part")]
+//! Shared bench setup: a testkit cluster, a MariaDB StatefulSet, a cluster handle.
+
+use std::time::Duration;
+
+use discovery::{Config, Discovery};
+use discovery_mysql::{MySqlCluster, MySqlConfig};
+use discovery_testkit::Cluster;
+use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+
+/// A running MariaDB StatefulSet and a cluster handle over it.
+pub(crate) struct Bench {
+    pub(crate) cluster: Cluster,
+    pub(crate) mysql: MariaDbStatefulSet,
+    pub(crate) handle: MySqlCluster,
+}
+
+/// The app user's config with `adjust` applied.
+pub(crate) async fn start(spec: MariaDbSpec, adjust: impl FnOnce(&mut MySqlConfig)) -> Bench {
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let mysql = MariaDbStatefulSet::start(&cluster, spec)
+        .await
+        .expect("mariadb pods");
+    let mut dns = Config::default();
+    dns.nameserver = Some(cluster.dns_addr());
+    dns.namespace = Some("default".into());
+    dns.cluster_domain = Some("cluster.local".into());
+    let discovery = Discovery::new(dns).expect("discovery");
+    let mut config =
+        MySqlConfig::new(mysql.user(), mysql.password()).database(mysql.database());
+    adjust(&mut config);
+    let handle = MySqlCluster::connect(&discovery, mysql.service_name().as_str(), config)
+        .await
+        .expect("cluster handle");
+    Bench {
+        cluster,
+        mysql,
+        handle,
+    }
+}
+
+/// The value at quantile `q` of sorted durations.
+pub(crate) fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}

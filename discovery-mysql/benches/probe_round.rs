@@ -1,0 +1,37 @@
+//! One probe round over 10 real mariadbd pods on loopback. Target: < 50 ms.
+//!
+//! `cargo bench -p discovery-mysql --bench probe_round`
+
+mod common;
+
+use std::time::Duration;
+
+use discovery_testkit::mysql::MariaDbSpec;
+
+const PODS: u32 = 10;
+const ROUNDS: usize = 30;
+
+fn main() {
+    common::runtime().block_on(async {
+        let bench = common::start(MariaDbSpec::new("mysql").replicas(PODS), |config| {
+            config.probe_interval = Duration::from_millis(100);
+        })
+        .await;
+        let mut changes = bench.handle.topology_changes();
+        let mut rounds = Vec::new();
+        while rounds.len() < ROUNDS {
+            changes.changed().await.expect("prober running");
+            let topology = changes.borrow_and_update().clone();
+            assert_eq!(topology.pods.len(), PODS as usize);
+            assert!(topology.pods.iter().all(|p| p.is_up()), "every pod answered");
+            rounds.push(topology.round);
+        }
+        rounds.sort_unstable();
+        println!(
+            "probe round over {PODS} pods ({ROUNDS} rounds): p50 {:?}, p95 {:?}, max {:?} (target < 50 ms)",
+            common::quantile(&rounds, 0.5),
+            common::quantile(&rounds, 0.95),
+            rounds.last().copied().unwrap_or_default()
+        );
+    });
+}

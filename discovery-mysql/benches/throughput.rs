@@ -1,0 +1,143 @@
+//! Point-SELECT throughput through `replica()` and `primary()` vs a direct mysql_async
+//! `Pool` to the same pod, same pool limits, 16 concurrent tasks, same run. Target: ratio
+//! >= 0.95.
+//!
+//! `cargo bench -p discovery-mysql --bench throughput`
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use discovery_mysql::MySqlCluster;
+use discovery_testkit::mysql::MariaDbSpec;
+use mysql_async::prelude::Queryable;
+use mysql_async::{Pool, PoolConstraints, PoolOpts};
+
+const TASKS: usize = 16;
+const WINDOW: Duration = Duration::from_secs(3);
+const ROUNDS: usize = 3;
+const POOL_MAX: usize = 32;
+
+#[derive(Clone)]
+enum Client {
+    Direct(Pool),
+    Primary(MySqlCluster),
+    Replica(MySqlCluster),
+}
+
+impl Client {
+    /// Checks a connection out, runs one point SELECT, returns the connection.
+    async fn select(&self, id: u64) {
+        let query = "SELECT v FROM t WHERE id = ?";
+        let row: Option<u64> = match self {
+            Client::Direct(pool) => {
+                let mut conn = pool.get_conn().await.expect("direct");
+                conn.exec_first(query, (id,)).await.expect("select")
+            }
+            Client::Primary(cluster) => {
+                let mut conn = cluster.primary().await.expect("primary");
+                conn.exec_first(query, (id,)).await.expect("select")
+            }
+            Client::Replica(cluster) => {
+                let mut conn = cluster.replica().await.expect("replica");
+                conn.exec_first(query, (id,)).await.expect("select")
+            }
+        };
+        assert!(row.is_some());
+    }
+}
+
+/// Point SELECTs from 16 tasks for the window; ops/s and p99.
+async fn measure(client: &Client) -> (f64, Duration) {
+    let deadline = Instant::now() + WINDOW;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut id = t as u64;
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    client.select(id % 1000 + 1).await;
+                    latencies.push(started.elapsed());
+                    id += 7;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task"));
+    }
+    all.sort_unstable();
+    (
+        all.len() as f64 / WINDOW.as_secs_f64(),
+        common::quantile(&all, 0.99),
+    )
+}
+
+fn report(name: &str, baseline: &[(f64, Duration)], ours: &[(f64, Duration)]) {
+    let median = |runs: &[(f64, Duration)]| {
+        let mut ops: Vec<f64> = runs.iter().map(|r| r.0).collect();
+        ops.sort_by(f64::total_cmp);
+        let mut p99: Vec<Duration> = runs.iter().map(|r| r.1).collect();
+        p99.sort_unstable();
+        (ops[ops.len() / 2], p99[p99.len() / 2])
+    };
+    let (b_ops, b_p99) = median(baseline);
+    let (o_ops, o_p99) = median(ours);
+    println!(
+        "{name}: direct Pool {b_ops:.0} ops/s p99 {b_p99:?} | discovery-mysql {o_ops:.0} ops/s p99 {o_p99:?} | ratio {:.3} (target >= 0.95)",
+        o_ops / b_ops
+    );
+}
+
+fn main() {
+    common::runtime().block_on(async {
+        let bench = common::start(MariaDbSpec::new("mysql").replicas(2), |config| {
+            config.pool_max = POOL_MAX;
+        })
+        .await;
+        bench
+            .mysql
+            .execute(
+                0,
+                &[
+                    "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
+                    "INSERT INTO app.t SELECT seq, seq * 2 FROM seq_1_to_1000",
+                ],
+            )
+            .await
+            .expect("seed");
+        bench.mysql.wait_for_replication().await.expect("replicated");
+        let direct = |ordinal| {
+            let opts = bench.mysql.app_opts(ordinal).expect("opts").pool_opts(
+                PoolOpts::default().with_constraints(
+                    PoolConstraints::new(1, POOL_MAX).expect("constraints"),
+                ),
+            );
+            Pool::new(opts)
+        };
+        // Two pods: the replica the cluster reads from is the one the direct pool dials.
+        let clients = [
+            Client::Direct(direct(0)),
+            Client::Primary(bench.handle.clone()),
+            Client::Direct(direct(1)),
+            Client::Replica(bench.handle.clone()),
+        ];
+        for client in &clients {
+            measure(client).await; // warm every pool to its working size
+        }
+        let mut runs: [Vec<(f64, Duration)>; 4] = Default::default();
+        for _ in 0..ROUNDS {
+            // Interleaved so that drift on the shared 2-core machine hits both sides alike.
+            for (i, client) in clients.iter().enumerate() {
+                runs[i].push(measure(client).await);
+            }
+        }
+        let [pd, pr, rd, rr] = runs;
+        report("point SELECT via primary()", &pd, &pr);
+        report("point SELECT via replica()", &rd, &rr);
+    });
+}
