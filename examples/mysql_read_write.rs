@@ -59,8 +59,12 @@ async fn main() -> Result<(), BoxError> {
     config.nameserver = args.nameserver;
     let discovery = Discovery::new(config)?;
 
-    let password = std::env::var(&args.password_env)
-        .map_err(|_| format!("set ${} to the password of `{}`", args.password_env, args.user))?;
+    let password = std::env::var(&args.password_env).map_err(|_| {
+        format!(
+            "set ${} to the password of `{}`",
+            args.password_env, args.user
+        )
+    })?;
     let mut mysql = MySqlConfig::new(&args.user, password).database(&args.database);
     mysql.tls = args.tls_ca.clone().map(MySqlTls::with_ca_file);
     let cluster = MySqlCluster::connect(&discovery, args.service.as_str(), mysql).await?;
@@ -102,7 +106,11 @@ async fn main() -> Result<(), BoxError> {
         match read.await {
             Ok((rows, pod, fallback)) => println!(
                 "; read-your-writes: {rows} rows on {pod}{}",
-                if fallback { " (primary: no replica had it in time)" } else { "" }
+                if fallback {
+                    " (primary: no replica had it in time)"
+                } else {
+                    ""
+                }
             ),
             Err(e) => println!("; read failed ({e})"),
         }

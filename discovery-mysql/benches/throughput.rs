@@ -15,7 +15,7 @@ use mysql_async::{Pool, PoolConstraints, PoolOpts};
 
 const TASKS: usize = 16;
 const WINDOW: Duration = Duration::from_secs(3);
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const POOL_MAX: usize = 32;
 
 #[derive(Clone)]
@@ -104,18 +104,25 @@ fn main() {
             .execute(
                 0,
                 &[
-                    "CREATE TABLE app.t (id BIGINT PRIMARY KEY, v BIGINT)",
-                    "INSERT INTO app.t SELECT seq, seq * 2 FROM seq_1_to_1000",
+                    "USE app",
+                    "CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)",
+                    "INSERT INTO t SELECT seq, seq * 2 FROM seq_1_to_1000",
                 ],
             )
             .await
             .expect("seed");
-        bench.mysql.wait_for_replication().await.expect("replicated");
+        bench
+            .mysql
+            .wait_for_replication()
+            .await
+            .expect("replicated");
         let direct = |ordinal| {
+            // The same pool settings discovery-mysql uses: up to POOL_MAX connections kept
+            // (a zero idle TTL would make mysql_async close every one above `min` on return).
             let opts = bench.mysql.app_opts(ordinal).expect("opts").pool_opts(
-                PoolOpts::default().with_constraints(
-                    PoolConstraints::new(1, POOL_MAX).expect("constraints"),
-                ),
+                PoolOpts::default()
+                    .with_constraints(PoolConstraints::new(1, POOL_MAX).expect("constraints"))
+                    .with_inactive_connection_ttl(Duration::from_secs(60)),
             );
             Pool::new(opts)
         };

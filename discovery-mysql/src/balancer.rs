@@ -91,8 +91,10 @@ impl Balancer {
         pools: Pools,
     ) -> Self {
         let select: Select = Box::new(move |topology: &Arc<Topology>| {
-            let (fit, _) = select::replicas(topology, &config);
-            fit.into_iter().map(|pod| pod.peer.clone()).collect()
+            select::fit_replicas(topology, &config)
+                .into_iter()
+                .map(|pod| pod.peer.clone())
+                .collect()
         });
         let make: Make = Box::new(move |peer: &Peer| Checkout {
             pools: pools.clone(),

@@ -137,10 +137,11 @@ impl Prober {
                 info!(service = %service, pod = pod.peer.hostname(), from = ?old, to = ?pod.role(), "role changed");
             }
         }
-        let (fit, why) = select::replicas(next, &self.config);
+        let fit = select::fit_replicas(next, &self.config);
         let unfit = fit.is_empty() && !next.pods.is_empty();
         if unfit && !self.replicas_unfit {
-            warn!(service = %service, why = %why.join("; "), "no replica can serve reads: ReplicaPreferred reads go to the primary");
+            let why = select::unfit_reasons(next, &self.config).join("; ");
+            warn!(service = %service, %why, "no replica can serve reads: ReplicaPreferred reads go to the primary");
         } else if !unfit && self.replicas_unfit {
             info!(service = %service, replicas = fit.len(), "replicas serve reads again");
         }

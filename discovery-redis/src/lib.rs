@@ -58,9 +58,3 @@ pub use read_from::ReadFrom;
 pub use role::{AnnouncedReplica, Role, RoleReport};
 pub use router::RedisRouter;
 pub use topology::{MasterChoice, PodStatus, Topology};
-
-/// The workspace README's code samples, compiled as doctests here, where every crate
-/// they use is at hand, so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -88,3 +88,9 @@ pub async fn wait_for_queries(
     )
     .await;
 }
+
+/// The workspace README's code samples, compiled as doctests here, where every crate
+/// they use is at hand, so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -26,8 +26,7 @@ pub(crate) async fn start(spec: MariaDbSpec, adjust: impl FnOnce(&mut MySqlConfi
     dns.namespace = Some("default".into());
     dns.cluster_domain = Some("cluster.local".into());
     let discovery = Discovery::new(dns).expect("discovery");
-    let mut config =
-        MySqlConfig::new(mysql.user(), mysql.password()).database(mysql.database());
+    let mut config = MySqlConfig::new(mysql.user(), mysql.password()).database(mysql.database());
     adjust(&mut config);
     let handle = MySqlCluster::connect(&discovery, mysql.service_name().as_str(), config)
         .await
