@@ -72,3 +72,32 @@ async fn replicates_promotes_and_keeps_the_app_user_out_of_read_only_pods() -> T
     mysql.delay_replica(0, Duration::from_secs(3)).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_rejoins_as_a_replica_of_the_new_one() -> TestResult {
+    let cluster = Cluster::start().await?;
+    let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql")).await?;
+    let mut primary = app(&mysql, 0).await?;
+    primary
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await?;
+    primary.query_drop("INSERT INTO t VALUES (1)").await?;
+    mysql.kill(0)?;
+    mysql.promote(1).await?;
+    let mut new_primary = app(&mysql, 1).await?;
+    new_primary
+        .query_drop("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY)")
+        .await?;
+    new_primary.query_drop("INSERT INTO t VALUES (2)").await?;
+    mysql.restart(0).await?;
+    let replicated = mysql.wait_for_replication().await;
+    let mut admin = mysql.admin(0).await?;
+    let status: Option<mysql_async::Row> = admin.query_first("SHOW SLAVE STATUS").await?;
+    let error: Option<String> = status.and_then(|row| row.get("Last_SQL_Error"));
+    // (the SQL thread's last error, if replication broke)
+    replicated.map_err(|e| format!("{e}; mysql-0's IO error: {error:?}"))?;
+    let mut rejoined = app(&mysql, 0).await?;
+    let ids: Vec<i32> = rejoined.query("SELECT id FROM t ORDER BY id").await?;
+    assert!(ids.contains(&2), "{ids:?}");
+    Ok(())
+}

@@ -152,6 +152,9 @@ pub struct MariaDbStatefulSet {
 struct Pods {
     processes: BTreeMap<u32, ServerProcess>,
     upstream: BTreeMap<u32, Upstream>,
+    /// Pods that may hold writes the current primary never got (killed while primary, or
+    /// ahead of a promoted replica): they come back as clones of the primary.
+    needs_clone: std::collections::BTreeSet<u32>,
 }
 
 impl std::fmt::Debug for MariaDbStatefulSet {
@@ -322,15 +325,22 @@ impl MariaDbStatefulSet {
     ///
     /// [`Error::Spec`] if there is no such pod.
     pub fn kill(&self, ordinal: u32) -> Result<(), Error> {
-        if let Some(mut process) = self.state().processes.remove(&ordinal) {
+        let mut state = self.state();
+        if let Some(mut process) = state.processes.remove(&ordinal) {
             process.kill();
+            if state.upstream.get(&ordinal) == Some(&Upstream::None) {
+                state.needs_clone.insert(ordinal);
+            }
         }
+        drop(state);
         self.set.set_ready(ordinal, false)
     }
 
-    /// Starts a killed pod again at the same address with the same data, replicating the
-    /// pod it should follow now (a killed primary comes back as a replica of whoever was
-    /// promoted meanwhile), and marks it ready once it answers.
+    /// Starts a killed pod again at the same address, replicating the pod it should follow
+    /// now, and marks it ready once it answers. A replica keeps its data. A primary killed
+    /// and replaced meanwhile may hold writes that never reached any replica (replication
+    /// is asynchronous), so it is rebuilt as a clone of the new primary, as the Kubernetes
+    /// tutorial's `clone-mysql` init container does.
     ///
     /// # Errors
     ///
@@ -341,11 +351,31 @@ impl MariaDbStatefulSet {
                 "mariadb pod {ordinal} is running; kill it first"
             )));
         }
+        let (upstream, diverged) = {
+            let mut state = self.state();
+            let upstream = state.upstream.get(&ordinal).copied();
+            let was_primary = state.needs_clone.remove(&ordinal);
+            (
+                upstream,
+                was_primary && matches!(upstream, Some(Upstream::Of(_))),
+            )
+        };
+        if diverged {
+            let data = self.pod_dir(ordinal).join("data");
+            std::fs::remove_dir_all(&data)
+                .map_err(|e| Error::Process(format!("removing {}: {e}", data.display())))?;
+            pod::copy_datadir(&self.dir.join("template"), &data)?;
+        }
         self.spawn(ordinal)?;
         self.wait_until_up(ordinal).await?;
-        let upstream = self.state().upstream.get(&ordinal).copied();
         if let Some(Upstream::Of(primary)) = upstream {
-            self.repoint(ordinal, primary, "current_pos").await?;
+            let gtid = if diverged {
+                pod::clone_data(&self.pod_dir(primary), &self.pod_dir(ordinal)).await?;
+                "slave_pos"
+            } else {
+                "current_pos"
+            };
+            self.repoint(ordinal, primary, gtid).await?;
         }
         self.set.set_ready(ordinal, true)
     }
@@ -401,8 +431,29 @@ impl MariaDbStatefulSet {
                 .filter(|o| state.processes.contains_key(o))
                 .collect()
         };
+        let promoted = {
+            let mut conn = self.admin(ordinal).await?;
+            pod::value::<String>(&mut conn, "SELECT @@gtid_current_pos")
+                .await?
+                .unwrap_or_default()
+        };
         for other in others {
-            self.repoint(other, ordinal, "current_pos").await?;
+            let theirs = {
+                let mut conn = self.admin(other).await?;
+                pod::value::<String>(&mut conn, "SELECT @@gtid_current_pos")
+                    .await?
+                    .unwrap_or_default()
+            };
+            if gtid_reached(&promoted, &theirs) {
+                self.repoint(other, ordinal, "current_pos").await?;
+            } else {
+                // It received writes of the dead primary that the promoted pod never got
+                // (replication is asynchronous): GTID strict mode would stop it, so it is
+                // rebuilt from the new primary, losing those writes as the cluster did.
+                self.kill(other)?;
+                self.state().needs_clone.insert(other);
+                self.restart(other).await?;
+            }
         }
         Ok(())
     }

@@ -203,3 +203,61 @@ pub(super) async fn value<T: mysql_async::prelude::FromValue + Send + 'static>(
         .await
         .map_err(|e| Error::Process(format!("`{query}`: {e}")))
 }
+
+/// Copies everything the server at `from` holds into the (fresh) server at `to`, as of
+/// one consistent snapshot, and sets `to`'s replication position to that snapshot's GTID
+/// (`mariadb-dump --single-transaction --gtid --master-data`). The restore is not
+/// binlogged on `to`: its history is the source's.
+pub(super) async fn clone_data(from: &Path, to: &Path) -> Result<(), Error> {
+    let dump = tokio::process::Command::new(program("mariadb-dump"))
+        .arg(format!("--socket={}", PodConfig::socket(from).display()))
+        .args([
+            "--user=root",
+            "--all-databases",
+            "--single-transaction",
+            "--gtid",
+            "--master-data=1",
+            "--routines",
+            "--events",
+        ])
+        .output()
+        .await
+        .map_err(|e| Error::Process(format!("running mariadb-dump: {e}")))?;
+    if !dump.status.success() {
+        return Err(Error::Process(format!(
+            "mariadb-dump failed: {}",
+            String::from_utf8_lossy(&dump.stderr).trim()
+        )));
+    }
+    let mut restore = tokio::process::Command::new(program("mariadb"))
+        .arg(format!("--socket={}", PodConfig::socket(to).display()))
+        .arg("--user=root")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::Process(format!("running mariadb: {e}")))?;
+    if let Some(mut stdin) = restore.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        let write = async {
+            stdin.write_all(b"SET SESSION sql_log_bin = 0;\n").await?;
+            stdin.write_all(&dump.stdout).await?;
+            stdin.write_all(b"\nFLUSH PRIVILEGES;\n").await
+        };
+        write
+            .await
+            .map_err(|e| Error::Process(format!("restoring the clone: {e}")))?;
+    }
+    let restored = restore
+        .wait_with_output()
+        .await
+        .map_err(|e| Error::Process(format!("restoring the clone: {e}")))?;
+    if restored.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Process(format!(
+            "restoring the clone failed: {}",
+            String::from_utf8_lossy(&restored.stderr).trim()
+        )))
+    }
+}
