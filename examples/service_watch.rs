@@ -21,12 +21,16 @@ struct Args {
     /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
     #[arg(long)]
     nameserver: Option<SocketAddr>,
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    exit_after: Option<std::time::Duration>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter("discovery=info")
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let mut config = Config::default();
@@ -44,6 +48,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {peer} ordinal={:?} fqdn={}", peer.ordinal(), peer.fqdn());
     }
     let mut health = watch.health_changes();
+    let stop = async {
+        match args.exit_after {
+            Some(after) => tokio::time::sleep(after).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop);
     loop {
         tokio::select! {
             Some(event) = events.next() => match event {
@@ -54,6 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
             Ok(()) = health.changed() => println!("DNS {}", *health.borrow_and_update()),
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = &mut stop => return Ok(()),
         }
     }
 }
