@@ -28,6 +28,7 @@ type Echo = BoxService<String, String, BoxError>;
 
 struct Demo {
     cluster: Cluster,
+    discovery: Discovery,
     set: StatefulSet,
     servers: BTreeMap<u32, EchoServer>,
     watch: Watch,
@@ -43,9 +44,10 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), String> {
     demo.rolling_update().await?;
     demo.dns_outage().await?;
     demo.scale_to_zero().await?;
+    let stores = super::demo_stores::run(&demo.cluster, &demo.discovery).await?;
     println!("\ndemo finished in {:.1?}", started.elapsed());
     if args.keep {
-        demo.keep().await?;
+        demo.keep(stores).await?;
     }
     Ok(())
 }
@@ -80,6 +82,7 @@ impl Demo {
         config.query_timeout = Duration::from_millis(500);
         let discovery = Discovery::new(config).map_err(|e| e.to_string())?;
         let watch = discovery.watch(SERVICE).await.map_err(|e| e.to_string())?;
+        let discovery_for_stores = discovery.clone();
         println!(
             "  watching {}:\n{}",
             watch.service(),
@@ -98,6 +101,7 @@ impl Demo {
         let events = watch.subscribe();
         Ok(Self {
             cluster,
+            discovery: discovery_for_stores,
             set,
             servers,
             watch,
@@ -216,16 +220,31 @@ impl Demo {
         Ok(())
     }
 
-    async fn keep(mut self) -> Result<(), String> {
+    async fn keep(mut self, stores: super::demo_stores::Stores) -> Result<(), String> {
         self.set.scale(3).map_err(|e| e.to_string())?;
         serve(&self.set, &mut self.servers).await?;
         let dns = self.cluster.dns_addr();
         println!(
-            "\nthe fake cluster stays up (3 echo pods) until Ctrl-C; from another terminal try:"
+            "\nthe fake cluster stays up until Ctrl-C. DNS on {dns}; from another terminal try:"
         );
         println!("  discovery resolve {SERVICE} --nameserver {dns}");
         println!("  discovery watch {SERVICE} --nameserver {dns}");
-        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+        if stores.redis.is_some() {
+            println!(
+                "  discovery redis topology _redis._tcp.redis.demo --nameserver {dns} --watch"
+            );
+        }
+        if let Some(mysql) = &stores.mysql {
+            println!(
+                "  MYSQL_PASSWORD={} discovery mysql topology _mysql._tcp.mysql.demo --nameserver {dns} --user {} --password-env MYSQL_PASSWORD --watch",
+                mysql.password(),
+                mysql.user()
+            );
+        }
+        println!("  (and the examples: examples/README.md, with --nameserver {dns})");
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+        drop(stores);
+        Ok(())
     }
 }
 
@@ -259,11 +278,11 @@ fn echo_client(peer: &Peer) -> Echo {
     }))
 }
 
-fn step(title: &str) {
+pub(crate) fn step(title: &str) {
     println!("\n== {title}");
 }
 
-fn indent(text: &str) -> String {
+pub(crate) fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()

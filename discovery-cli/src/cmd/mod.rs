@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod demo;
+mod demo_stores;
 mod follow;
 pub(crate) mod mysql;
 pub(crate) mod redis;

@@ -50,7 +50,7 @@ fn summary(topology: &Topology) -> Vec<String> {
     lines
 }
 
-fn table(topology: &Topology) -> String {
+pub(crate) fn table(topology: &Topology) -> String {
     let primary = topology.primary().map(|p| p.peer.key());
     let rows: Vec<Vec<String>> = topology
         .pods

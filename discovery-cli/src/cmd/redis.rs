@@ -48,7 +48,7 @@ fn summary(topology: &Topology) -> Vec<String> {
     lines
 }
 
-fn table(topology: &Topology) -> String {
+pub(crate) fn table(topology: &Topology) -> String {
     let master_key = match &topology.master {
         MasterChoice::One(key) => Some(key.clone()),
         _ => None,
