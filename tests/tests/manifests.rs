@@ -1,0 +1,244 @@
+//! The Kubernetes manifests under `examples/k8s` keep the promises the SDK and the examples
+//! rely on, checked without a cluster: parsed with a YAML library, walked, and compared.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+/// Every document of every manifest, with the file it came from.
+fn documents() -> Vec<(String, Yaml)> {
+    let dir = repo().join("examples/k8s");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples/k8s")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    let mut docs = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        for doc in YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}")) {
+            docs.push((name.clone(), doc));
+        }
+    }
+    docs
+}
+
+fn kind(doc: &Yaml) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+fn name(doc: &Yaml) -> &str {
+    doc["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn of_kind<'a>(docs: &'a [(String, Yaml)], wanted: &str) -> Vec<&'a Yaml> {
+    docs.iter()
+        .map(|(_, d)| d)
+        .filter(|d| kind(d) == wanted)
+        .collect()
+}
+
+fn labels(map: &Yaml) -> BTreeMap<String, String> {
+    map.as_hash()
+        .map(|h| {
+            h.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn list(yaml: &Yaml) -> &[Yaml] {
+    yaml.as_vec().map(Vec::as_slice).unwrap_or_default()
+}
+
+#[test]
+fn every_statefulset_is_governed_by_a_headless_service_that_selects_its_pods() {
+    let docs = documents();
+    let services = of_kind(&docs, "Service");
+    let sets = of_kind(&docs, "StatefulSet");
+    assert_eq!(
+        sets.iter().map(|s| name(s)).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["echo", "mysql", "redis"])
+    );
+    for set in sets {
+        let set_name = name(set);
+        let spec = &set["spec"];
+        let governing = spec["serviceName"].as_str().unwrap_or_default();
+        let service = services
+            .iter()
+            .find(|s| name(s) == governing)
+            .unwrap_or_else(|| panic!("{set_name}: no Service named `{governing}`"));
+        assert_eq!(
+            service["spec"]["clusterIP"].as_str(),
+            Some("None"),
+            "{governing} must be headless: per-pod DNS records exist only then"
+        );
+        let pod_labels = labels(&spec["template"]["metadata"]["labels"]);
+        let selector = labels(&service["spec"]["selector"]);
+        assert!(
+            !selector.is_empty() && selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)),
+            "{governing}'s selector {selector:?} must match {set_name}'s pod labels {pod_labels:?}"
+        );
+        let match_labels = labels(&spec["selector"]["matchLabels"]);
+        assert!(
+            match_labels
+                .iter()
+                .all(|(k, v)| pod_labels.get(k) == Some(v))
+        );
+
+        // The Service's named port is the one the examples ask for (`_<name>._tcp`), and
+        // the pods expose it under the same name.
+        let port = list(&service["spec"]["ports"])
+            .first()
+            .unwrap_or_else(|| panic!("{governing} has no port"));
+        let port_name = port["name"].as_str().unwrap_or_default();
+        assert_eq!(port_name, set_name, "port name of {governing}");
+        let containers = list(&spec["template"]["spec"]["containers"]);
+        assert!(
+            containers.iter().any(|c| list(&c["ports"]).iter().any(|p| {
+                p["name"].as_str() == Some(port_name)
+                    && p["containerPort"].as_i64() == port["port"].as_i64()
+            })),
+            "{set_name}'s containers expose port `{port_name}`"
+        );
+        for container in containers {
+            assert!(
+                !container["readinessProbe"].is_badvalue(),
+                "{set_name}/{}: a readiness probe decides when DNS publishes the pod",
+                container["name"].as_str().unwrap_or_default()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_jobs_name_services_that_exist_with_the_examples_flags() {
+    let docs = documents();
+    let services: BTreeMap<&str, &Yaml> = of_kind(&docs, "Service")
+        .into_iter()
+        .map(|s| (name(s), s))
+        .collect();
+    let jobs = of_kind(&docs, "Job");
+    assert_eq!(
+        jobs.iter().map(|j| name(j)).collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            "echo-balance",
+            "mysql-read-write",
+            "redis-master-replica",
+            "service-watch"
+        ])
+    );
+    let examples = std::fs::read_dir(repo().join("examples"))
+        .expect("examples")
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            if path.extension()? != "rs" {
+                return None;
+            }
+            Some(path.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect::<BTreeSet<_>>();
+    for job in jobs {
+        let container = &list(&job["spec"]["template"]["spec"]["containers"])[0];
+        let args: Vec<&str> = list(&container["args"])
+            .iter()
+            .filter_map(Yaml::as_str)
+            .collect();
+        let binary = args.first().copied().unwrap_or_default();
+        assert!(
+            examples.contains(binary),
+            "{}: `{binary}` is not an example",
+            name(job)
+        );
+        let service = args
+            .iter()
+            .position(|a| *a == "--service")
+            .and_then(|i| args.get(i + 1))
+            .unwrap_or_else(|| panic!("{}: no --service", name(job)));
+        // `_<port>._tcp.<service>`: the Service exists and has that named port.
+        let mut labels = service.split('.');
+        let port = labels
+            .next()
+            .and_then(|p| p.strip_prefix('_'))
+            .unwrap_or_default();
+        assert_eq!(labels.next(), Some("_tcp"), "{service}");
+        let svc = labels.next().unwrap_or_default();
+        let found = services
+            .get(svc)
+            .unwrap_or_else(|| panic!("{}: Service `{svc}` does not exist", name(job)));
+        assert!(
+            list(&found["spec"]["ports"])
+                .iter()
+                .any(|p| p["name"].as_str() == Some(port)),
+            "{}: Service `{svc}` has no port named `{port}`",
+            name(job)
+        );
+        assert_eq!(
+            container["image"].as_str(),
+            Some("discovery-examples:latest")
+        );
+    }
+}
+
+#[test]
+fn mysql_follows_the_tutorial_layout_with_a_least_privilege_app_user() {
+    let docs = documents();
+    let services: BTreeMap<&str, &Yaml> = of_kind(&docs, "Service")
+        .into_iter()
+        .map(|s| (name(s), s))
+        .collect();
+    let read = services.get("mysql-read").expect("the mysql-read Service");
+    assert!(
+        read["spec"]["clusterIP"].is_badvalue(),
+        "mysql-read is a normal ClusterIP Service"
+    );
+    let text = std::fs::read_to_string(repo().join("examples/k8s/mysql.yaml")).expect("mysql.yaml");
+    assert!(
+        text.contains("MASTER_USE_GTID=slave_pos"),
+        "GTID replication"
+    );
+    assert!(text.contains("read-only=1"), "read_only replicas");
+    let upper = text.to_uppercase();
+    assert!(
+        !upper.contains("GRANT ALL ON *.*") && !upper.contains("GRANT SUPER"),
+        "no global ALL/SUPER for the app user: it would write through read_only"
+    );
+}
+
+#[test]
+fn the_minikube_script_parses() {
+    let script = repo().join("examples/minikube.sh");
+    let status = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .expect("bash");
+    assert!(status.success(), "bash -n examples/minikube.sh");
+    // shellcheck, when the machine has it.
+    if let Ok(out) = std::process::Command::new("shellcheck")
+        .arg(&script)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "shellcheck:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
