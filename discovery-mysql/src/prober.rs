@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use discovery::watch::Rounds;
 use discovery::{PeerKey, Watch};
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
@@ -53,26 +54,15 @@ impl Prober {
         }
     }
 
-    /// Runs until aborted (the cluster handle's last clone going away).
+    /// Runs until aborted (the last handle going away) or the watch ends.
     pub(crate) async fn run(mut self) {
-        let mut peers = self.watch.peer_changes();
-        peers.borrow_and_update();
-        let mut last_round = tokio::time::Instant::now();
-        loop {
-            let delay = jittered(self.config.probe_interval);
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.trigger.notified() => {
-                    tokio::time::sleep_until(last_round + self.config.probe_debounce).await;
-                }
-                changed = peers.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    peers.borrow_and_update();
-                }
-            }
-            last_round = tokio::time::Instant::now();
+        let mut rounds = Rounds::new(
+            &self.watch,
+            self.config.probe_interval,
+            self.config.probe_debounce,
+            Arc::clone(&self.trigger),
+        );
+        while rounds.next().await {
             self.round().await;
         }
     }
@@ -169,8 +159,4 @@ impl Prober {
             }
         }
     }
-}
-
-fn jittered(interval: Duration) -> Duration {
-    interval.mul_f64(rand::random_range(0.85..=1.15))
 }

@@ -32,6 +32,7 @@
 mod handle;
 mod health;
 mod latest;
+mod rounds;
 mod schedule;
 mod subscription;
 mod task;
@@ -40,5 +41,6 @@ pub(crate) use handle::Inner as WatchInner;
 pub use handle::Watch;
 pub use health::Health;
 pub use latest::Latest;
+pub use rounds::Rounds;
 pub use subscription::Subscription;
 pub(crate) use task::Refresher;
