@@ -43,6 +43,8 @@ pub mod mysql;
 mod process;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "redis", feature = "mysql"))]
+mod servers;
 mod statefulset;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -30,6 +30,7 @@ use std::time::Duration;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::process::ServerProcess;
+use crate::servers::{self, Upstream};
 use crate::tls::TestCa;
 use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
 
@@ -131,13 +132,6 @@ impl MariaDbSpec {
     }
 }
 
-/// Who a pod replicates from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Upstream {
-    None,
-    Of(u32),
-}
-
 /// A running MariaDB StatefulSet. Every process is killed, and its files removed, when
 /// this is dropped.
 pub struct MariaDbStatefulSet {
@@ -184,17 +178,7 @@ impl MariaDbStatefulSet {
                 .replicas(spec.replicas)
                 .start_ordinal(spec.start_ordinal),
         )?;
-        let dir = std::env::temp_dir().join(format!(
-            "discovery-mariadb-{}-{}",
-            std::process::id(),
-            set.pods()
-                .first()
-                .map(|p| p.ip.to_string())
-                .unwrap_or_default()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let dir = servers::scratch_dir("mariadb", &set)?;
         let ca = if spec.tls { Some(TestCa::new()?) } else { None };
         let first = spec.start_ordinal;
         let this = Self {
@@ -667,12 +651,7 @@ impl MariaDbStatefulSet {
         ordinal: u32,
         f: impl FnOnce(&ServerProcess) -> std::io::Result<()>,
     ) -> Result<(), Error> {
-        let state = self.state();
-        let process = state
-            .processes
-            .get(&ordinal)
-            .ok_or_else(|| Error::Process(format!("mariadb pod {ordinal} is not running")))?;
-        f(process).map_err(|e| Error::Process(e.to_string()))
+        servers::signal(&self.state().processes, "mariadb", ordinal, f)
     }
 
     fn pod_dir(&self, ordinal: u32) -> PathBuf {
@@ -680,17 +659,11 @@ impl MariaDbStatefulSet {
     }
 
     fn fqdn(&self, ordinal: u32) -> Result<String, Error> {
-        self.set
-            .pod(ordinal)
-            .map(|p| p.fqdn)
-            .ok_or_else(|| Error::Spec(format!("no mariadb pod with ordinal {ordinal}")))
+        servers::pod_fqdn(&self.set, "mariadb", ordinal)
     }
 
     fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
-        self.set
-            .pod(ordinal)
-            .map(|p| p.ip)
-            .ok_or_else(|| Error::Spec(format!("no mariadb pod with ordinal {ordinal}")))
+        servers::pod_ip(&self.set, "mariadb", ordinal)
     }
 
     fn state(&self) -> MutexGuard<'_, Pods> {

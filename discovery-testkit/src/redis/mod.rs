@@ -26,6 +26,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 use crate::process::ServerProcess;
+use crate::servers::{self, Upstream};
 use crate::tls::TestCa;
 use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
 
@@ -109,13 +110,6 @@ impl RedisSpec {
     }
 }
 
-/// Who a pod replicates from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Upstream {
-    None,
-    Of(u32),
-}
-
 /// A running Redis StatefulSet. Every process is killed when this is dropped.
 pub struct RedisStatefulSet {
     set: StatefulSet,
@@ -157,16 +151,7 @@ impl RedisStatefulSet {
                 .replicas(spec.replicas)
                 .start_ordinal(spec.start_ordinal),
         )?;
-        let dir = std::env::temp_dir().join(format!(
-            "discovery-redis-{}-{}",
-            std::process::id(),
-            set.pods()
-                .first()
-                .map(|p| p.ip.to_string())
-                .unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let dir = servers::scratch_dir("redis", &set)?;
         let ca = if spec.tls { Some(TestCa::new()?) } else { None };
         let this = Self {
             set,
@@ -434,26 +419,15 @@ impl RedisStatefulSet {
         ordinal: u32,
         f: impl FnOnce(&ServerProcess) -> std::io::Result<()>,
     ) -> Result<(), Error> {
-        let state = self.state();
-        let process = state
-            .processes
-            .get(&ordinal)
-            .ok_or_else(|| Error::Process(format!("redis pod {ordinal} is not running")))?;
-        f(process).map_err(|e| Error::Process(e.to_string()))
+        servers::signal(&self.state().processes, "redis", ordinal, f)
     }
 
     fn fqdn(&self, ordinal: u32) -> Result<String, Error> {
-        self.set
-            .pod(ordinal)
-            .map(|p| p.fqdn)
-            .ok_or_else(|| Error::Spec(format!("no redis pod with ordinal {ordinal}")))
+        servers::pod_fqdn(&self.set, "redis", ordinal)
     }
 
     fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
-        self.set
-            .pod(ordinal)
-            .map(|p| p.ip)
-            .ok_or_else(|| Error::Spec(format!("no redis pod with ordinal {ordinal}")))
+        servers::pod_ip(&self.set, "redis", ordinal)
     }
 
     fn state(&self) -> MutexGuard<'_, Pods> {
