@@ -1,7 +1,18 @@
 //! Server processes that end with the test: killed on drop, also when a test panics.
 
 use std::io;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+
+/// Where a server program is: on the `PATH`, or in the sbin/bin directories Debian
+/// installs servers to (`mariadbd` lives in /usr/sbin, which a user's `PATH` may lack).
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
 
 /// A child process the testkit started. Dropping it kills it (SIGKILL) and reaps it.
 #[derive(Debug)]

@@ -25,18 +25,10 @@ pub(crate) struct Stores {
     pub(crate) mysql: Option<MariaDbStatefulSet>,
 }
 
-fn installed(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths)
-            .chain(["/usr/sbin".into(), "/usr/bin".into()])
-            .any(|dir| dir.join(program).exists())
-    })
-}
-
 /// Runs the Redis and MySQL parts, each only when its server is installed.
 pub(crate) async fn run(cluster: &Cluster, discovery: &Discovery) -> Result<Stores, String> {
     let mut stores = Stores::default();
-    if installed("redis-server") {
+    if discovery_testkit::redis::available() {
         stores.redis = Some(redis_part(cluster, discovery).await?);
     } else {
         step("Redis: skipped, redis-server is not installed (apt-get install redis-server)");

@@ -23,7 +23,7 @@ mod pod;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -681,14 +681,9 @@ impl Drop for MariaDbStatefulSet {
 /// Whether `mariadbd` and `mariadb-install-db` can be found (for demos that fall back to
 /// DNS alone when they are not).
 pub fn available() -> bool {
-    ["mariadbd", "mariadb-install-db"].iter().all(|name| {
-        std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .chain(["/usr/sbin", "/usr/bin"].map(PathBuf::from))
-            .any(|dir| Path::new(&dir).join(name).exists())
-    })
+    ["mariadbd", "mariadb-install-db"]
+        .iter()
+        .all(|name| crate::process::find_program(name).is_some())
 }
 
 /// Whether GTID position `current` (`domain-server-seq`, comma-separated) includes

@@ -10,7 +10,7 @@ use mysql_async::{Conn, OptsBuilder};
 
 use super::MYSQL_PORT;
 use crate::Error;
-use crate::process::ServerProcess;
+use crate::process::{ServerProcess, find_program};
 use crate::tls::PodTlsFiles;
 
 /// Small InnoDB files and buffers: a pod starts in a fraction of a second and takes
@@ -21,13 +21,10 @@ const LEAN: &[&str] = &[
     "performance-schema=0",
 ];
 
-/// Finds a server program on the PATH or in the sbin directories Debian installs it to.
+/// The program's path, or its bare name (so that a missing one fails to spawn with
+/// the install hint).
 fn program(name: &str) -> PathBuf {
-    ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(name))
-        .find(|path| path.exists())
-        .unwrap_or_else(|| PathBuf::from(name))
+    find_program(name).unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// Creates a fresh data directory (system tables, root@localhost without a password) at

@@ -435,6 +435,12 @@ impl RedisStatefulSet {
     }
 }
 
+/// Whether `redis-server` can be found (for demos that fall back to DNS alone when it is
+/// not).
+pub fn available() -> bool {
+    crate::process::find_program("redis-server").is_some()
+}
+
 impl Drop for RedisStatefulSet {
     fn drop(&mut self) {
         self.state().processes.clear();
