@@ -124,3 +124,52 @@ async fn a_pod_service_talks_to_its_pod() {
         "{role:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_service_serves_overlapping_calls_and_reconnects_after_a_restart() {
+    let s = setup(RedisSpec::new("redis").replicas(2)).await;
+    let router = s.router(fast_config()).await;
+    let mut writes = router.master().await.expect("master");
+    let mut set = redis::cmd("SET");
+    set.arg("k").arg("v");
+    set.query_async::<()>(&mut writes).await.expect("write");
+    s.redis.wait_for_replication().await.expect("replicated");
+
+    let replica = router
+        .topology()
+        .pods
+        .iter()
+        .map(|pod| pod.peer.clone())
+        .find(|peer| peer.ordinal() == Some(1))
+        .expect("pod 1 discovered");
+    let mut pod = router.pod_service(&replica);
+    // Twenty calls in flight on one service at once: each takes its own connection handle
+    // while the earlier ones have not handed theirs back.
+    let mut in_flight = Vec::new();
+    for _ in 0..20 {
+        in_flight.push(pod.ready().await.expect("ready").call(get("k")));
+    }
+    for reply in futures::future::join_all(in_flight).await {
+        assert_eq!(
+            reply.expect("overlapping GET"),
+            Value::BulkString(b"v".to_vec())
+        );
+    }
+
+    // The pod's server dies and comes back at the same address: the service's handle is
+    // broken, and the service reconnects rather than failing for good.
+    s.redis.kill(1).expect("kill");
+    s.redis.restart(1).await.expect("restart");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = tokio::time::timeout_at(deadline, async {
+            pod.ready().await.expect("ready").call(get("k")).await
+        })
+        .await
+        .expect("the pod service answers again within 10 s");
+        if reply.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
