@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p discovery-redis --bench throughput`
 //!
+//! With `-- sequential <direct|balanced|pod> <count>` it instead sends `count` GETs one
+//! at a time through one path and exits, for counting instructions per request with
+//! callgrind (BENCHMARKS.md shows how).
+//!
 //! Client and server share two cores, and a loopback Redis run's throughput drifts by
 //! tens of percent within seconds (how many requests the multiplexed connection batches
 //! per write depends on scheduling). So the paths take turns in short windows, each of
@@ -165,6 +169,20 @@ fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
     (at(1), at(2), at(3))
 }
 
+/// `sequential <direct|balanced|pod> <count>` on the command line.
+fn sequential_args() -> Option<(String, usize)> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "sequential")?;
+    let path = args
+        .get(at + 1)
+        .expect("sequential <direct|balanced|pod> <count>");
+    let count = args
+        .get(at + 2)
+        .and_then(|c| c.parse().ok())
+        .expect("sequential <direct|balanced|pod> <count>");
+    Some((path.clone(), count))
+}
+
 fn main() {
     common::runtime().block_on(async {
         let bench =
@@ -204,6 +222,21 @@ fn main() {
             // of the cost from the pod service's.
             Client::Pod(router.pod_service(&replica)),
         ];
+        if let Some((path, count)) = sequential_args() {
+            // One caller, one request at a time: for instruction counts under callgrind,
+            // which unlike wall time do not depend on what else the machine is doing.
+            let index = match path.as_str() {
+                "direct" => 2,
+                "balanced" => 3,
+                "pod" => 4,
+                other => panic!("unknown path {other:?}: direct, balanced or pod"),
+            };
+            let mut client = clients[index].clone();
+            for i in 0..count {
+                client.run(Op::Get, i).await;
+            }
+            return;
+        }
         let (d, o) = compare(&clients[0], &clients[1], Op::Set).await;
         report("SET via master()", &d, &o);
         // The replica has applied every SET before reads are timed.

@@ -42,10 +42,12 @@
 
 mod discover;
 mod p2c;
+mod peak_ewma;
 mod snapshot;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
 pub use p2c::{NotReady, P2c, P2cFuture};
+pub use peak_ewma::{Cost, Handle, PeakEwma, PeakEwmaDiscover};
 pub use snapshot::SnapshotDiscover;
 pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};
