@@ -1,8 +1,9 @@
-//! tower integration: a watch as a `Discover` stream, and a bound on waiting for peers.
+//! tower integration: a watch as a `Discover` stream, a power-of-two-choices balancer and
+//! a peak-EWMA load measure for pod connections, and a bound on waiting for peers.
 //!
 //! [`PeerDiscover`] turns a [`Watch`](crate::Watch) into the `Discover` stream tower's
 //! `p2c::Balance` takes, making one service per ready pod. Wrap the discover in a load
-//! measure (`PeakEwmaDiscover`, `PendingRequestsDiscover`), the balancer in
+//! measure ([`PeakEwmaDiscover`], or tower's `PendingRequestsDiscover`), the balancer in
 //! [`WaitForPeers`], and requests spread over the pods, follow scale-ups, scale-downs and
 //! rolling updates, and fail with [`NoReadyPeers`] instead of hanging when no pod is ready.
 //!
