@@ -359,4 +359,34 @@ mod tests {
         drop(handles);
         assert!(ewma.load().nanos() <= idle);
     }
+
+    #[tokio::test]
+    async fn the_discover_wrapper_measures_each_inserted_service_and_passes_removals() {
+        use futures::{StreamExt, stream};
+
+        let changes: Vec<Result<Change<&str, u8>, std::convert::Infallible>> =
+            vec![Ok(Change::Insert("a", 1)), Ok(Change::Remove("a"))];
+        let mut discover = PeakEwmaDiscover::new(
+            stream::iter(changes),
+            Duration::from_millis(2),
+            Duration::from_secs(1),
+            CompleteOnResponse::default(),
+        );
+        match discover.next().await {
+            Some(Ok(Change::Insert("a", ewma))) => {
+                assert_eq!(*ewma.get_ref(), 1);
+                let cost = ewma.load().nanos();
+                assert!(
+                    cost > 1.9e6 && cost <= 2e6,
+                    "starts at the default rtt: {cost}"
+                );
+            }
+            other => panic!("expected the insert, got {other:?}"),
+        }
+        assert!(matches!(
+            discover.next().await,
+            Some(Ok(Change::Remove("a")))
+        ));
+        assert!(discover.next().await.is_none());
+    }
 }
