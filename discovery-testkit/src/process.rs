@@ -1,15 +1,18 @@
 //! Server processes that end with the test: killed on drop, also when a test panics.
 
 use std::io;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// Where a server program is: on the `PATH`, or in the sbin/bin directories Debian
 /// installs servers to (`mariadbd` lives in /usr/sbin, which a user's `PATH` may lack).
-pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+#[cfg(any(feature = "redis", feature = "mysql"))]
+pub(crate) fn find_program(name: &str) -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .chain(
+            ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
+                .map(std::path::PathBuf::from),
+        )
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
 }
