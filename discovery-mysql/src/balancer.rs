@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use discovery::balance::{Handle, P2c, P2cFuture, PeakEwma, PeakEwmaDiscover, SnapshotDiscover};
+use discovery::balance::{P2c, P2cFuture, SnapshotDiscover};
 use discovery::{Peer, PeerKey};
 use futures::future::BoxFuture;
 use tower::Service;
-use tower::load::TrackCompletion;
+use tower::load::peak_ewma::Handle;
+use tower::load::{PeakEwma, PeakEwmaDiscover, TrackCompletion};
 
 use crate::config::MySqlConfig;
 use crate::conn::PodConn;
@@ -99,7 +100,7 @@ impl Balancer {
             pools: pools.clone(),
             peer: peer.clone(),
         });
-        let discover = PeakEwmaDiscover::new(
+        let discover = PeakEwmaDiscover::new::<()>(
             SnapshotDiscover::new(topology, select, make),
             DEFAULT_RTT,
             DECAY,

@@ -3,9 +3,9 @@
 use std::ops::{Deref, DerefMut};
 
 use discovery::Peer;
-use discovery::balance::Handle;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
+use tower::load::peak_ewma::Handle;
 
 use crate::error::{Error, Result};
 use crate::report::Flavor;

@@ -184,7 +184,16 @@ fn sequential_args() -> Option<(String, usize)> {
 }
 
 fn main() {
-    common::runtime().block_on(async {
+    // Sequential runs on one thread, so that callgrind counts the same polls every time.
+    let runtime = if sequential_args().is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        common::runtime()
+    };
+    runtime.block_on(async {
         let bench =
             common::start(RedisSpec::new("redis").replicas(2), RedisConfig::default()).await;
         let router = bench.router.clone();

@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,13 +29,10 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 pub struct PodService {
     router: RedisRouter,
     peer: Peer,
-    /// This service's handle on the router's shared connection to the pod.
-    origin: Option<MultiplexedConnection>,
-    /// The handle the next call moves into its future (see [`CallContext::returned`]).
-    next: Option<MultiplexedConnection>,
+    conn: Option<MultiplexedConnection>,
     connecting: Option<BoxFuture<'static, Result<MultiplexedConnection>>>,
     retry: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// What a call's future shares with this service, behind an `Arc` of this service's
+    /// What a call's future needs on its error path, behind an `Arc` of this service's
     /// own: cloning it per call touches no reference count shared with other tasks.
     shared: Arc<CallContext>,
 }
@@ -44,26 +41,13 @@ struct CallContext {
     router: RedisRouter,
     peer: Peer,
     broken: AtomicBool,
-    /// A finished call hands its connection handle back here for the next one. Cloning a
-    /// `MultiplexedConnection` per call instead bumps reference counts that every task
-    /// using the pod shares, which costs a measurable share of a loopback round trip at
-    /// high rates (BENCHMARKS.md); this lock is only ever contended by this service's own
-    /// calls.
-    returned: Mutex<Option<MultiplexedConnection>>,
-}
-
-impl CallContext {
-    fn returned(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
-        // A poisoned slot only means a panic while holding a connection handle.
-        self.returned.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl std::fmt::Debug for PodService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PodService")
             .field("pod", &self.peer)
-            .field("connected", &self.origin.is_some())
+            .field("connected", &self.conn.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -82,12 +66,10 @@ impl PodService {
                 router: router.clone(),
                 peer: peer.clone(),
                 broken: AtomicBool::new(false),
-                returned: Mutex::new(None),
             }),
             router,
             peer,
-            origin: None,
-            next: None,
+            conn: None,
             connecting: None,
             retry: None,
         }
@@ -105,26 +87,11 @@ impl tower::Service<Cmd> for PodService {
     type Future = BoxFuture<'static, Result<Value>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        // A load first: the swap writes the flag's cache line on every call otherwise.
-        if self.shared.broken.load(Ordering::Acquire)
-            && self.shared.broken.swap(false, Ordering::AcqRel)
-        {
-            self.origin = None;
-            self.next = None;
-            self.shared.returned().take();
+        if self.shared.broken.swap(false, Ordering::AcqRel) {
+            self.conn = None;
         }
         loop {
-            if self.next.is_some() {
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(origin) = &self.origin {
-                // The last call's handle if it is back, a new one if calls overlap.
-                self.next = Some(
-                    self.shared
-                        .returned()
-                        .take()
-                        .unwrap_or_else(|| origin.clone()),
-                );
+            if self.conn.is_some() {
                 return Poll::Ready(Ok(()));
             }
             if let Some(retry) = &mut self.retry {
@@ -136,7 +103,7 @@ impl tower::Service<Cmd> for PodService {
                 Box::pin(async move { router.connection(&peer).await })
             });
             match futures::ready!(connecting.as_mut().poll(cx)) {
-                Ok(conn) => self.origin = Some(conn),
+                Ok(conn) => self.conn = Some(conn),
                 Err(error) => {
                     tracing::debug!(pod = %self.peer, %error, "pod unreachable; retrying");
                     self.router.pod_failed(&self.peer);
@@ -148,7 +115,7 @@ impl tower::Service<Cmd> for PodService {
     }
 
     fn call(&mut self, cmd: Cmd) -> Self::Future {
-        let Some(mut conn) = self.next.take() else {
+        let Some(mut conn) = self.conn.clone() else {
             let pod = self.peer.to_string();
             return Box::pin(async move {
                 Err(Error::Pod {
@@ -164,11 +131,8 @@ impl tower::Service<Cmd> for PodService {
         Box::pin(async move {
             let result = conn.send_packed_command(&cmd).await;
             match reply::of_result(&result) {
-                Verdict::Fine => *shared.returned() = Some(conn),
-                Verdict::NotMaster | Verdict::Unavailable => {
-                    *shared.returned() = Some(conn);
-                    shared.router.refresh();
-                }
+                Verdict::Fine => {}
+                Verdict::NotMaster | Verdict::Unavailable => shared.router.refresh(),
                 Verdict::Broken => {
                     shared.broken.store(true, Ordering::Release);
                     shared.router.pod_failed(&shared.peer);

@@ -4,9 +4,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use discovery::PeerKey;
-use discovery::balance::{P2c, P2cFuture, PeakEwma, PeakEwmaDiscover, WaitForPeers, WaitFuture};
+use discovery::balance::{P2c, P2cFuture, WaitForPeers, WaitFuture};
 use redis::{Cmd, Value};
-use tower::load::CompleteOnResponse;
+use tower::load::{CompleteOnResponse, PeakEwma, PeakEwmaDiscover};
 use tower::{BoxError, Service};
 
 use super::{PodService, ReplicaDiscover};
@@ -21,8 +21,8 @@ const DECAY: Duration = Duration::from_secs(1);
 
 type Balanced = P2c<PeakEwmaDiscover<ReplicaDiscover>, PeerKey, PeakEwma<PodService>>;
 
-/// `Service<Cmd>` for reads: power-of-two-choices with PeakEwma load over the replicas
-/// fit to serve reads ([`P2c`] and [`PeakEwma`] say why not tower's own). With none
+/// `Service<Cmd>` for reads: power-of-two-choices with tower's PeakEwma load over the
+/// replicas fit to serve reads ([`P2c`] says why not tower's `Balance` itself). With none
 /// fit, a request waits up to `failover_wait`, then fails with [`Error::NoReadablePod`] saying why each pod was left out.
 ///
 /// Cloning gives another balancer over the same replicas and connections, for tasks that
@@ -46,7 +46,7 @@ impl std::fmt::Debug for ReplicaService {
 
 impl ReplicaService {
     pub(crate) fn new(router: &RedisRouter) -> Self {
-        let discover = PeakEwmaDiscover::new(
+        let discover = PeakEwmaDiscover::new::<Cmd>(
             ReplicaDiscover::new(router),
             DEFAULT_RTT,
             DECAY,

@@ -1,9 +1,9 @@
-//! tower integration: a watch as a `Discover` stream, a power-of-two-choices balancer and
-//! a peak-EWMA load measure for pod connections, and a bound on waiting for peers.
+//! tower integration: a watch as a `Discover` stream, a power-of-two-choices balancer for
+//! pod connections, and a bound on waiting for peers.
 //!
 //! [`PeerDiscover`] turns a [`Watch`](crate::Watch) into the `Discover` stream tower's
 //! `p2c::Balance` takes, making one service per ready pod. Wrap the discover in a load
-//! measure ([`PeakEwmaDiscover`], or tower's `PendingRequestsDiscover`), the balancer in
+//! measure (`PeakEwmaDiscover`, `PendingRequestsDiscover`), the balancer in
 //! [`WaitForPeers`], and requests spread over the pods, follow scale-ups, scale-downs and
 //! rolling updates, and fail with [`NoReadyPeers`] instead of hanging when no pod is ready.
 //!
@@ -43,12 +43,10 @@
 
 mod discover;
 mod p2c;
-mod peak_ewma;
 mod snapshot;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
 pub use p2c::{NotReady, P2c, P2cFuture};
-pub use peak_ewma::{Cost, Handle, PeakEwma, PeakEwmaDiscover};
 pub use snapshot::SnapshotDiscover;
 pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};
