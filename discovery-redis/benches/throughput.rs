@@ -9,9 +9,9 @@
 //!
 //! Client and server share two cores, and a loopback Redis run's throughput drifts by
 //! tens of percent within seconds (how many requests the multiplexed connection batches
-//! per write depends on scheduling). So the paths take turns in short windows, each of
-//! ours is compared with the direct window just before it, and the median of those
-//! paired ratios is reported; p99 is taken over all windows of a path pooled.
+//! per write depends on scheduling). So the paths take turns in short windows, which one
+//! goes first alternating, each of ours is paired with the direct window of its round,
+//! and the median of the paired ratios is reported, for throughput and p99 alike.
 
 mod common;
 
