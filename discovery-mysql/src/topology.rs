@@ -122,6 +122,11 @@ impl Topology {
     pub fn pod(&self, key: &PeerKey) -> Option<&PodStatus> {
         self.pods.iter().find(|p| p.peer.fqdn() == key.as_str())
     }
+
+    /// The pod with this StatefulSet ordinal (`redis-2` is 2), whatever its role.
+    pub fn by_ordinal(&self, ordinal: u32) -> Option<&PodStatus> {
+        self.pods.iter().find(|p| p.peer.ordinal() == Some(ordinal))
+    }
 }
 
 /// Exactly one writable, non-replicating pod → it. None → none. Several → the one the

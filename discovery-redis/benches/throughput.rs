@@ -201,10 +201,8 @@ fn main() {
         let replica_direct = bench.redis.connect(1).await.expect("direct replica");
         let replica = router
             .topology()
-            .pods
-            .iter()
+            .by_ordinal(1)
             .map(|pod| pod.peer.clone())
-            .find(|peer| peer.ordinal() == Some(1))
             .expect("pod 1 discovered");
         let master = router.master().await.expect("master");
         let mut seed = master.clone();

@@ -111,6 +111,11 @@ impl Topology {
     pub fn pod(&self, key: &PeerKey) -> Option<&PodStatus> {
         self.pods.iter().find(|p| p.peer.fqdn() == key.as_str())
     }
+
+    /// The pod with this StatefulSet ordinal (`redis-2` is 2), whatever its role.
+    pub fn by_ordinal(&self, ordinal: u32) -> Option<&PodStatus> {
+        self.pods.iter().find(|p| p.peer.ordinal() == Some(ordinal))
+    }
 }
 
 /// Exactly one master → it. None → none. Several → the one every following replica
@@ -249,6 +254,21 @@ mod tests {
 
     fn key(ordinal: u32) -> PeerKey {
         pod(ordinal, None, None).peer.key()
+    }
+
+    #[test]
+    fn pods_are_found_by_ordinal_whatever_their_role() {
+        let topology = Topology::new(
+            vec![
+                pod(0, Some(Role::Replica), Some(2)),
+                pod(2, Some(Role::Master), None),
+            ],
+            None,
+            Duration::ZERO,
+        );
+        assert_eq!(topology.by_ordinal(2).map(|p| p.peer.key()), Some(key(2)));
+        assert_eq!(topology.by_ordinal(0).map(|p| p.peer.key()), Some(key(0)));
+        assert!(topology.by_ordinal(1).is_none());
     }
 
     #[test]

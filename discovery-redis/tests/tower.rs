@@ -137,10 +137,8 @@ async fn a_pod_service_serves_overlapping_calls_and_reconnects_after_a_restart()
 
     let replica = router
         .topology()
-        .pods
-        .iter()
+        .by_ordinal(1)
         .map(|pod| pod.peer.clone())
-        .find(|peer| peer.ordinal() == Some(1))
         .expect("pod 1 discovered");
     let mut pod = router.pod_service(&replica);
     // Twenty calls in flight on one service at once: each takes its own connection handle
