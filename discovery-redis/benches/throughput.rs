@@ -234,10 +234,15 @@ fn main() {
                 "pod" => 4,
                 other => panic!("unknown path {other:?}: direct, balanced or pod"),
             };
+            // In a spawned task, as the 64 callers below are, not in `block_on` itself.
             let mut client = clients[index].clone();
-            for i in 0..count {
-                client.run(Op::Get, i).await;
-            }
+            tokio::spawn(async move {
+                for i in 0..count {
+                    client.run(Op::Get, i).await;
+                }
+            })
+            .await
+            .expect("sequential caller");
             return;
         }
         let (d, o) = compare(&clients[0], &clients[1], Op::Set).await;

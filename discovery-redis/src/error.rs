@@ -56,6 +56,13 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// A tower service was called without its `poll_ready` having returned `Ready(Ok)`
+    /// first, which the `Service` contract requires.
+    #[error(
+        "{0} was called before poll_ready returned Ready(Ok); await `ready()` before each call"
+    )]
+    NotReady(&'static str),
+
     /// The router is shut down.
     #[error("the Redis router for `{0}` has stopped")]
     Stopped(String),
@@ -70,7 +77,7 @@ impl Error {
                 source.is_io_error() || source.is_timeout() || source.is_connection_dropped()
             }
             Error::Discovery(e) => e.is_transient(),
-            Error::Stopped(_) => false,
+            Error::NotReady(_) | Error::Stopped(_) => false,
         }
     }
 }

@@ -5,9 +5,12 @@ mod support;
 use std::time::Duration;
 
 use discovery_redis::Error;
+use discovery_redis::service::ReplicaDiscover;
 use discovery_testkit::redis::RedisSpec;
 use redis::Value;
 use support::{eventually, fast_config, setup};
+use tower::balance::p2c::Balance;
+use tower::load::Load;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 fn get(key: &str) -> redis::Cmd {
@@ -74,6 +77,34 @@ async fn the_balanced_replica_service_spreads_reads_over_healthy_replicas() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn towers_own_balancer_takes_the_replica_discover_as_is() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut set = redis::cmd("SET");
+    set.arg("k").arg("v");
+    let mut writes = router.master().await.expect("master");
+    set.query_async::<()>(&mut writes).await.expect("write");
+    s.redis.wait_for_replication().await.expect("replicated");
+    s.reset_stats().await;
+
+    // Pod services carry their own peak-EWMA load, so tower's p2c needs no wrapper.
+    let mut reads = Balance::new(ReplicaDiscover::new(&router));
+    for _ in 0..200 {
+        let value = reads
+            .ready()
+            .await
+            .expect("ready")
+            .call(get("k"))
+            .await
+            .expect("read");
+        assert_eq!(value, Value::BulkString(b"v".to_vec()));
+    }
+    let (one, two) = (s.calls(1, "get").await, s.calls(2, "get").await);
+    assert_eq!(one + two, 200, "every read on a replica");
+    assert!(one > 0 && two > 0, "both replicas served: {one} / {two}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound() {
     let s = setup(RedisSpec::new("redis").replicas(2)).await;
     let mut config = fast_config();
@@ -98,8 +129,7 @@ async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound()
     .expect("never hangs")
     .expect_err("no replica");
     assert!(started.elapsed() >= Duration::from_millis(500));
-    let err = err.downcast::<Error>().expect("a discovery-redis error");
-    assert!(matches!(*err, Error::NoReadablePod { .. }), "{err}");
+    assert!(matches!(err, Error::NoReadablePod { .. }), "{err}");
     assert!(
         err.to_string().contains("redis-1"),
         "says why redis-1 is out: {err}"
@@ -112,6 +142,22 @@ async fn a_pod_service_talks_to_its_pod() {
     let router = s.router(fast_config()).await;
     let replica = router.topology().pods[1].peer.clone();
     let mut pod = router.pod_service(&replica);
+    // The Service contract broken (no `ready()` first): a typed error, not a panic.
+    let early = pod
+        .call(redis::cmd("ROLE"))
+        .await
+        .expect_err("not ready yet");
+    assert!(matches!(early, Error::NotReady("PodService")), "{early}");
+    let early = router
+        .replica_service()
+        .call(get("k"))
+        .await
+        .expect_err("not ready yet");
+    assert!(
+        matches!(early, Error::NotReady("ReplicaService")),
+        "{early}"
+    );
+
     let role = pod
         .ready()
         .await
@@ -141,18 +187,22 @@ async fn a_pod_service_serves_overlapping_calls_and_reconnects_after_a_restart()
         .map(|pod| pod.peer.clone())
         .expect("pod 1 discovered");
     let mut pod = router.pod_service(&replica);
-    // Twenty calls in flight on one service at once: each takes its own connection handle
-    // while the earlier ones have not handed theirs back.
+    // Twenty calls in flight on one service at once, each weighing on its load until
+    // answered.
+    let idle = pod.load();
     let mut in_flight = Vec::new();
     for _ in 0..20 {
         in_flight.push(pod.ready().await.expect("ready").call(get("k")));
     }
+    let busy = pod.load();
+    assert!(busy > idle, "20 calls out: {busy:?} vs idle {idle:?}");
     for reply in futures::future::join_all(in_flight).await {
         assert_eq!(
             reply.expect("overlapping GET"),
             Value::BulkString(b"v".to_vec())
         );
     }
+    assert!(pod.load() < busy, "answered calls no longer count");
 
     // The pod's server dies and comes back at the same address: the service's handle is
     // broken, and the service reconnects rather than failing for good.

@@ -20,6 +20,10 @@ type Make = Box<dyn FnMut(&Peer) -> PodService + Send>;
 /// Follows the router's topology and yields `Insert` for each replica fit to serve reads
 /// (up, linked to the master, not lagging) and `Remove` when one stops being fit, moves,
 /// or leaves. Never errs and never ends while the router lives.
+///
+/// The [`PodService`]s it inserts carry their own peak-EWMA load, so tower's
+/// `p2c::Balance::new(ReplicaDiscover::new(&router))` balances them as they are;
+/// [`ReplicaService`](super::ReplicaService) is that, lighter, with a bounded wait.
 pub struct ReplicaDiscover {
     inner: SnapshotDiscover<Arc<Topology>, Select, Make, PodService>,
 }

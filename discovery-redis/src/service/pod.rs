@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use discovery::Peer;
+use discovery::balance::{Cost, PeakEwmaMeter, Started};
 use futures::future::BoxFuture;
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
@@ -18,6 +19,10 @@ use crate::router::RedisRouter;
 
 /// How long to wait before connecting again to a pod that refused.
 const RECONNECT_DELAY: Duration = Duration::from_millis(250);
+/// How long an unmeasured pod is assumed to take (the peak-EWMA's starting estimate).
+const DEFAULT_RTT: Duration = Duration::from_millis(1);
+/// How fast the peak-EWMA forgets a latency peak.
+const DECAY: Duration = Duration::from_secs(1);
 
 /// `Service<Cmd>` for one pod.
 ///
@@ -26,14 +31,18 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 /// routes around it; it never fails, because tower's balancer drops an endpoint for good
 /// when its `poll_ready` errs. A call that breaks the connection makes the next
 /// `poll_ready` reconnect and the router re-probe.
+///
+/// Its [`Load`](tower::load::Load) is tower's peak-EWMA cost of its own calls (response
+/// time times calls in flight plus one), measured in its response future rather than by
+/// a wrapper, so tower's `p2c::Balance` can weigh pod services as they are.
 pub struct PodService {
     router: RedisRouter,
     peer: Peer,
     conn: Option<MultiplexedConnection>,
     connecting: Option<BoxFuture<'static, Result<MultiplexedConnection>>>,
     retry: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// What a call's future needs on its error path, behind an `Arc` of this service's
-    /// own: cloning it per call touches no reference count shared with other tasks.
+    /// What a call's future needs, behind an `Arc` of this service's own: cloning it per
+    /// call touches no reference count shared with other tasks.
     shared: Arc<CallContext>,
 }
 
@@ -41,6 +50,31 @@ struct CallContext {
     router: RedisRouter,
     peer: Peer,
     broken: AtomicBool,
+    meter: PeakEwmaMeter,
+}
+
+/// One call in flight: its reference to the context counts it in the pod's load until
+/// its response comes or it is dropped unanswered, when its time is recorded.
+struct InFlight {
+    shared: Arc<CallContext>,
+    started: Option<Started>,
+}
+
+impl InFlight {
+    fn start(shared: &Arc<CallContext>) -> Self {
+        Self {
+            started: Some(shared.meter.start()),
+            shared: Arc::clone(shared),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            self.shared.meter.finish(started);
+        }
+    }
 }
 
 impl std::fmt::Debug for PodService {
@@ -66,6 +100,7 @@ impl PodService {
                 router: router.clone(),
                 peer: peer.clone(),
                 broken: AtomicBool::new(false),
+                meter: PeakEwmaMeter::new(DEFAULT_RTT, DECAY),
             }),
             router,
             peer,
@@ -78,6 +113,16 @@ impl PodService {
     /// The pod.
     pub fn pod(&self) -> &Peer {
         &self.peer
+    }
+}
+
+impl tower::load::Load for PodService {
+    type Metric = Cost;
+
+    fn load(&self) -> Cost {
+        // Each call in flight holds a reference, besides this service's own.
+        let in_flight = Arc::strong_count(&self.shared) - 1;
+        self.shared.meter.cost(in_flight)
     }
 }
 
@@ -116,20 +161,12 @@ impl tower::Service<Cmd> for PodService {
 
     fn call(&mut self, cmd: Cmd) -> Self::Future {
         let Some(mut conn) = self.conn.clone() else {
-            let pod = self.peer.to_string();
-            return Box::pin(async move {
-                Err(Error::Pod {
-                    pod,
-                    source: redis::RedisError::from((
-                        redis::ErrorKind::Client,
-                        "PodService called before poll_ready said ready",
-                    )),
-                })
-            });
+            return Box::pin(std::future::ready(Err(Error::NotReady("PodService"))));
         };
-        let shared = Arc::clone(&self.shared);
+        let call = InFlight::start(&self.shared);
         Box::pin(async move {
             let result = conn.send_packed_command(&cmd).await;
+            let shared = &call.shared;
             match reply::of_result(&result) {
                 Verdict::Fine => {}
                 Verdict::NotMaster | Verdict::Unavailable => shared.router.refresh(),

@@ -1,35 +1,40 @@
 //! [`ReplicaService`]: reads balanced over the healthy replicas.
 
+use std::future::{Future, ready};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use discovery::PeerKey;
-use discovery::balance::{P2c, P2cFuture, WaitForPeers, WaitFuture};
+use discovery::balance::P2c;
+use futures::future::BoxFuture;
 use redis::{Cmd, Value};
-use tower::load::{CompleteOnResponse, PeakEwma, PeakEwmaDiscover};
-use tower::{BoxError, Service};
+use tower::Service;
 
 use super::{PodService, ReplicaDiscover};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::router::RedisRouter;
 use crate::select;
 
-/// How long an unmeasured replica is assumed to take (PeakEwma's starting estimate).
-const DEFAULT_RTT: Duration = Duration::from_millis(1);
-/// How fast PeakEwma forgets a latency peak.
-const DECAY: Duration = Duration::from_secs(1);
-
-type Balanced = P2c<PeakEwmaDiscover<ReplicaDiscover>, PeerKey, PeakEwma<PodService>>;
-
-/// `Service<Cmd>` for reads: power-of-two-choices with tower's PeakEwma load over the
-/// replicas fit to serve reads ([`P2c`] says why not tower's `Balance` itself). With none
-/// fit, a request waits up to `failover_wait`, then fails with [`Error::NoReadablePod`] saying why each pod was left out.
+/// `Service<Cmd>` for reads: power of two choices ([`P2c`]) over the replicas fit to serve
+/// reads, weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
+/// up to `failover_wait`, then fails with [`Error::NoReadablePod`] saying why each pod was
+/// left out.
+///
+/// Its response future is the chosen pod's own: the load is measured inside it, and the
+/// bounded wait (what [`WaitForPeers`](discovery::balance::WaitForPeers) does for other
+/// balancers) is built in, because on loopback every future layer around a GET was a
+/// visible share of its cost (BENCHMARKS.md).
 ///
 /// Cloning gives another balancer over the same replicas and connections, for tasks that
 /// each want their own instead of sharing one behind a `Buffer`.
 pub struct ReplicaService {
     router: RedisRouter,
-    inner: WaitForPeers<Balanced>,
+    balancer: P2c<ReplicaDiscover, PeerKey, PodService>,
+    /// Running while no replica is ready; when it fires, the next call fails.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The wait ran out: the next call fails with `NoReadablePod`.
+    shed: bool,
 }
 
 impl Clone for ReplicaService {
@@ -40,54 +45,71 @@ impl Clone for ReplicaService {
 
 impl std::fmt::Debug for ReplicaService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReplicaService").finish_non_exhaustive()
+        f.debug_struct("ReplicaService")
+            .field("replicas", &self.balancer.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl ReplicaService {
     pub(crate) fn new(router: &RedisRouter) -> Self {
-        let discover = PeakEwmaDiscover::new::<Cmd>(
-            ReplicaDiscover::new(router),
-            DEFAULT_RTT,
-            DECAY,
-            CompleteOnResponse::default(),
-        );
-        let explainer = router.clone();
-        let inner = WaitForPeers::with_explanation(
-            P2c::new(discover),
-            router.config().failover_wait,
-            move |waited| {
-                let topology = explainer.topology();
-                let (_, why) = select::replicas(&topology, explainer.config());
-                Box::new(Error::NoReadablePod {
-                    service: explainer.service_name(),
-                    policy: format!("balanced replicas (waited {waited:?})"),
-                    why: if why.is_empty() {
-                        "no pod discovered".to_owned()
-                    } else {
-                        why.join("; ")
-                    },
-                })
-            },
-        );
         Self {
             router: router.clone(),
-            inner,
+            balancer: P2c::new(ReplicaDiscover::new(router)),
+            waiting: None,
+            shed: false,
+        }
+    }
+
+    /// Why no replica may serve reads, after waiting `waited`.
+    fn no_readable_pod(&self, waited: Duration) -> Error {
+        let topology = self.router.topology();
+        let (_, why) = select::replicas(&topology, self.router.config());
+        Error::NoReadablePod {
+            service: self.router.service_name(),
+            policy: format!("balanced replicas (waited {waited:?})"),
+            why: if why.is_empty() {
+                "no pod discovered".to_owned()
+            } else {
+                why.join("; ")
+            },
         }
     }
 }
 
 impl Service<Cmd> for ReplicaService {
     type Response = Value;
-    type Error = BoxError;
-    type Future =
-        WaitFuture<P2cFuture<<PeakEwma<PodService> as Service<Cmd>>::Future, Value, Error>>;
+    type Error = Error;
+    type Future = BoxFuture<'static, Result<Value>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // The balancer never errs: it is ready or waits for a ready replica, with
+        // discovery and the replicas it polled set to wake this task.
+        if self.balancer.poll_ready(cx).is_ready() {
+            self.waiting = None;
+            self.shed = false;
+            return Poll::Ready(Ok(()));
+        }
+        let bound = self.router.config().failover_wait;
+        let waiting = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
+        if waiting.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.waiting = None;
+        self.shed = true;
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, cmd: Cmd) -> Self::Future {
-        self.inner.call(cmd)
+        if std::mem::take(&mut self.shed) {
+            let error = self.no_readable_pod(self.router.config().failover_wait);
+            return Box::pin(ready(Err(error)));
+        }
+        match self.balancer.call_chosen(cmd) {
+            Some(response) => response,
+            None => Box::pin(ready(Err(Error::NotReady("ReplicaService")))),
+        }
     }
 }

@@ -87,27 +87,12 @@ where
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.update(cx);
-        let n = self.endpoints.len();
-        if n == 0 {
-            return Poll::Pending;
-        }
-        let a = if n == 1 { 0 } else { rand::random_range(0..n) };
-        let mut best = self.is_ready(a, cx).then_some(a);
-        if n > 1 {
-            let b = (a + 1 + rand::random_range(0..n - 1)) % n;
-            if self.is_ready(b, cx) {
-                best = match best {
-                    // Loads are only read when there is a choice to make.
-                    Some(a) if self.endpoints[a].1.load() <= self.endpoints[b].1.load() => Some(a),
-                    _ => Some(b),
-                };
-            }
-        }
-        if best.is_none() {
-            // Both picks busy or unreachable: any ready endpoint will do.
-            best = (0..n).find(|&i| self.is_ready(i, cx));
-        }
-        match best {
+        let chosen = power_of_two_choices(
+            &mut self.endpoints,
+            |(_, endpoint)| matches!(endpoint.poll_ready(cx), Poll::Ready(Ok(()))),
+            |(_, endpoint)| endpoint.load(),
+        );
+        match chosen {
             Some(index) => {
                 self.chosen = Some(index);
                 Poll::Ready(Ok(()))
@@ -117,38 +102,69 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        self.call_chosen(request)
+        match self.call_chosen(request) {
+            Some(future) => Either::Left(future.map_err(Into::into as fn(S::Error) -> BoxError)),
+            None => Either::Right(ready(Err(Box::new(NotReady) as BoxError))),
+        }
     }
 }
 
 impl<D, K, S> P2c<D, K, S> {
-    fn is_ready<Req>(&mut self, index: usize, cx: &mut Context<'_>) -> bool
+    /// Calls the endpoint the last `poll_ready` chose and returns that endpoint's own
+    /// future, errors unboxed: for a wrapper that has its own error type and wants no
+    /// future layer of the balancer's. `None` when `poll_ready` has chosen none since
+    /// the last call.
+    pub fn call_chosen<Req>(&mut self, request: Req) -> Option<S::Future>
     where
         S: Service<Req>,
-    {
-        matches!(self.endpoints[index].1.poll_ready(cx), Poll::Ready(Ok(())))
-    }
-
-    fn call_chosen<Req>(&mut self, request: Req) -> P2cFuture<S::Future, S::Response, S::Error>
-    where
-        S: Service<Req>,
-        S::Error: Into<BoxError>,
     {
         // `poll_ready` chose an index, and nothing changed the endpoints since (that needs
         // `&mut self`, and every change clears the choice).
-        match self
-            .chosen
-            .take()
-            .and_then(|index| self.endpoints.get_mut(index))
-        {
-            Some((_, endpoint)) => Either::Left(
-                endpoint
-                    .call(request)
-                    .map_err(Into::into as fn(S::Error) -> BoxError),
-            ),
-            None => Either::Right(ready(Err(Box::new(NotReady) as BoxError))),
+        let index = self.chosen.take()?;
+        let (_, endpoint) = self.endpoints.get_mut(index)?;
+        Some(endpoint.call(request))
+    }
+
+    /// How many endpoints discovery has inserted and not removed.
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Whether discovery has no endpoint in place.
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+}
+
+/// Power of two choices: picks two of `endpoints` at random and returns the index of the
+/// less loaded of those that are `ready`, or of any ready endpoint when neither is.
+///
+/// `ready` is typically the endpoint's `poll_ready` (registering its wake-up); it is asked
+/// about the two picks, and about every endpoint in turn when neither pick is ready.
+/// Loads are read only when both picks are ready. The building block of [`P2c`], for
+/// balancers that keep their endpoints in their own shape.
+pub fn power_of_two_choices<T, L: PartialOrd>(
+    endpoints: &mut [T],
+    mut ready: impl FnMut(&mut T) -> bool,
+    mut load: impl FnMut(&T) -> L,
+) -> Option<usize> {
+    let n = endpoints.len();
+    if n == 0 {
+        return None;
+    }
+    let a = if n == 1 { 0 } else { rand::random_range(0..n) };
+    let mut best = ready(&mut endpoints[a]).then_some(a);
+    if n > 1 {
+        let b = (a + 1 + rand::random_range(0..n - 1)) % n;
+        if ready(&mut endpoints[b]) {
+            best = match best {
+                Some(a) if load(&endpoints[a]) <= load(&endpoints[b]) => Some(a),
+                _ => Some(b),
+            };
         }
     }
+    // Both picks busy or unreachable: any ready endpoint will do.
+    best.or_else(|| (0..n).find(|&i| ready(&mut endpoints[i])))
 }
 
 /// The future of a [`P2c`] call: the endpoint's, errors boxed.
@@ -219,6 +235,27 @@ mod tests {
             p2c.endpoints.len(),
             1,
             "the Insert for b replaced it, the Remove dropped a"
+        );
+    }
+
+    #[test]
+    fn two_choices_take_the_lighter_ready_pick_and_fall_back_to_any_ready_one() {
+        // Two endpoints: both are always the picks, so the lighter one always wins.
+        let mut two = [(true, 5), (true, 1)];
+        for _ in 0..20 {
+            assert_eq!(power_of_two_choices(&mut two, |e| e.0, |e| e.1), Some(1));
+        }
+        // Of many, only one ready: found whatever the picks were.
+        let mut many = [(false, 0); 8];
+        many[5].0 = true;
+        for _ in 0..20 {
+            assert_eq!(power_of_two_choices(&mut many, |e| e.0, |e| e.1), Some(5));
+        }
+        many[5].0 = false;
+        assert_eq!(power_of_two_choices(&mut many, |e| e.0, |e| e.1), None);
+        assert_eq!(
+            power_of_two_choices(&mut [] as &mut [(bool, u8)], |e| e.0, |e| e.1),
+            None
         );
     }
 
