@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p discovery-redis --bench throughput`
 //!
-//! With `-- sequential <direct|balanced|pod> <count>` it instead sends `count` GETs one
+//! With `-- sequential <direct|balanced|pod|balanced-two> <count>` it instead sends `count` GETs one
 //! at a time through one path and exits, for counting instructions per request with
 //! callgrind (BENCHMARKS.md shows how).
 //!
@@ -28,11 +28,16 @@ use tower::{Service, ServiceExt};
 const TASKS: usize = 64;
 const WINDOW: Duration = Duration::from_millis(250);
 const ROUNDS: usize = 40;
+/// Task `t` numbers its requests from `t * TASK_STRIDE`.
+const TASK_STRIDE: usize = 1_000_000;
 
 /// One caller's handle: each of the 64 tasks holds its own, as an application would.
 #[derive(Clone)]
 enum Client {
     Direct(MultiplexedConnection),
+    /// Direct connections to several pods, each task keeping to one (by task index): the
+    /// hand-written way to spread reads, without load awareness.
+    Spread(Vec<MultiplexedConnection>),
     Master(MasterConnection),
     Reads(ReplicaService),
     Pod(PodService),
@@ -57,6 +62,11 @@ impl Client {
         }
         match self {
             Client::Direct(conn) => {
+                let _: Value = cmd.query_async(conn).await.expect("direct");
+            }
+            Client::Spread(conns) => {
+                let pod = i / TASK_STRIDE % conns.len();
+                let conn = &mut conns[pod];
                 let _: Value = cmd.query_async(conn).await.expect("direct");
             }
             Client::Master(conn) => {
@@ -97,7 +107,7 @@ async fn measure(client: &Client, op: Op) -> Window {
             let mut client = client.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                let mut i = t * 1_000_000;
+                let mut i = t * TASK_STRIDE;
                 while Instant::now() < deadline {
                     let started = Instant::now();
                     client.run(op, i).await;
@@ -165,17 +175,44 @@ fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
     (at(1), at(2), at(3))
 }
 
-/// `sequential <direct|balanced|pod> <count>` on the command line.
+/// A redis-rs connection straight to pod `ordinal`.
+async fn direct(bench: &common::Bench, ordinal: u32) -> MultiplexedConnection {
+    bench
+        .redis
+        .connect(ordinal)
+        .await
+        .expect("direct connection")
+}
+
+/// Starts a Redis StatefulSet and writes keys `k0`..`k999` on its master, replicated.
+async fn seeded(spec: RedisSpec) -> common::Bench {
+    let bench = common::start(spec, RedisConfig::default()).await;
+    let mut master = bench.router.master().await.expect("master");
+    for i in 0..1000 {
+        master
+            .set::<_, _, ()>(format!("k{i}"), i)
+            .await
+            .expect("seed");
+    }
+    bench
+        .redis
+        .wait_for_replication()
+        .await
+        .expect("replicated");
+    bench
+}
+
+/// `sequential <direct|balanced|pod|balanced-two> <count>` on the command line.
 fn sequential_args() -> Option<(String, usize)> {
     let args: Vec<String> = std::env::args().collect();
     let at = args.iter().position(|a| a == "sequential")?;
     let path = args
         .get(at + 1)
-        .expect("sequential <direct|balanced|pod> <count>");
+        .expect("sequential <direct|balanced|pod|balanced-two> <count>");
     let count = args
         .get(at + 2)
         .and_then(|c| c.parse().ok())
-        .expect("sequential <direct|balanced|pod> <count>");
+        .expect("sequential <direct|balanced|pod|balanced-two> <count>");
     Some((path.clone(), count))
 }
 
@@ -190,40 +227,28 @@ fn main() {
         common::runtime()
     };
     runtime.block_on(async {
-        let bench =
-            common::start(RedisSpec::new("redis").replicas(2), RedisConfig::default()).await;
+        // One replica (replicas(2) = master + 1 replica), so the balanced service and the
+        // direct connection hit the same pod; and a set with two, where the balancer
+        // chooses and measures.
+        let bench = seeded(RedisSpec::new("redis").replicas(2)).await;
+        let pair = seeded(RedisSpec::new("cache").replicas(3)).await;
         let router = bench.router.clone();
-        let master_direct = bench.redis.connect(0).await.expect("direct master");
-        let replica_direct = bench.redis.connect(1).await.expect("direct replica");
         let replica = router
             .topology()
             .by_ordinal(1)
             .map(|pod| pod.peer.clone())
             .expect("pod 1 discovered");
-        let master = router.master().await.expect("master");
-        let mut seed = master.clone();
-        for i in 0..1000 {
-            seed.set::<_, _, ()>(format!("k{i}"), i)
-                .await
-                .expect("seed");
-        }
-        bench
-            .redis
-            .wait_for_replication()
-            .await
-            .expect("replicated");
-
-        // One replica only (replicas(2) = master + 1 replica), so the balanced service and
-        // the direct connection hit the same pod.
         let clients = [
-            Client::Direct(master_direct),
-            Client::Master(master),
-            Client::Direct(replica_direct),
+            Client::Direct(direct(&bench, 0).await),
+            Client::Master(router.master().await.expect("master")),
+            Client::Direct(direct(&bench, 1).await),
             // Each task clones its own balancer over the shared connections.
             Client::Reads(router.replica_service()),
             // The same pod through its `PodService` alone, to tell the balancer's share
             // of the cost from the pod service's.
             Client::Pod(router.pod_service(&replica)),
+            Client::Spread(vec![direct(&pair, 1).await, direct(&pair, 2).await]),
+            Client::Reads(pair.router.replica_service()),
         ];
         if let Some((path, count)) = sequential_args() {
             // One caller, one request at a time: for instruction counts under callgrind,
@@ -232,7 +257,8 @@ fn main() {
                 "direct" => 2,
                 "balanced" => 3,
                 "pod" => 4,
-                other => panic!("unknown path {other:?}: direct, balanced or pod"),
+                "balanced-two" => 6,
+                other => panic!("unknown path {other:?}: direct, balanced, pod or balanced-two"),
             };
             // In a spawned task, as the 64 callers below are, not in `block_on` itself.
             let mut client = clients[index].clone();
@@ -257,5 +283,11 @@ fn main() {
         report("GET via balanced replica service", &d, &o);
         let (d, o) = compare(&clients[2], &clients[4], Op::Get).await;
         report("GET via one pod's PodService (no balancer)", &d, &o);
+        let (d, o) = compare(&clients[5], &clients[6], Op::Get).await;
+        report(
+            "GET via balanced service over two replicas (vs direct, each task on one of them)",
+            &d,
+            &o,
+        );
     });
 }

@@ -52,7 +52,7 @@ mod snapshot;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
-pub use p2c::{NotReady, P2c, P2cFuture, power_of_two_choices};
+pub use p2c::{NotReady, P2c, P2cFuture};
 pub use peak_ewma::{Cost, PeakEwmaMeter, Started};
 pub use snapshot::SnapshotDiscover;
 pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};

@@ -13,6 +13,8 @@ use std::task::{Context, Poll};
 
 use futures::future::{Either, MapErr};
 use futures::{Stream, TryFutureExt};
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use tower::discover::Change;
 use tower::load::Load;
 use tower::{BoxError, Service};
@@ -28,6 +30,9 @@ pub struct P2c<D, K, S> {
     discover: D,
     endpoints: Vec<(K, S)>,
     chosen: Option<usize>,
+    /// A small fast generator of its own, as tower's balancer has: thread-local ChaCha
+    /// costs more per pick than the rest of the choice.
+    rng: SmallRng,
 }
 
 impl<D, K, S> fmt::Debug for P2c<D, K, S> {
@@ -45,6 +50,7 @@ impl<D, K, S> P2c<D, K, S> {
             discover,
             endpoints: Vec::new(),
             chosen: None,
+            rng: SmallRng::seed_from_u64(rand::random()),
         }
     }
 }
@@ -88,6 +94,7 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.update(cx);
         let chosen = power_of_two_choices(
+            &mut self.rng,
             &mut self.endpoints,
             |(_, endpoint)| matches!(endpoint.poll_ready(cx), Poll::Ready(Ok(()))),
             |(_, endpoint)| endpoint.load(),
@@ -141,9 +148,9 @@ impl<D, K, S> P2c<D, K, S> {
 ///
 /// `ready` is typically the endpoint's `poll_ready` (registering its wake-up); it is asked
 /// about the two picks, and about every endpoint in turn when neither pick is ready.
-/// Loads are read only when both picks are ready. The building block of [`P2c`], for
-/// balancers that keep their endpoints in their own shape.
-pub fn power_of_two_choices<T, L: PartialOrd>(
+/// Loads are read only when both picks are ready.
+fn power_of_two_choices<T, L: PartialOrd>(
+    rng: &mut SmallRng,
     endpoints: &mut [T],
     mut ready: impl FnMut(&mut T) -> bool,
     mut load: impl FnMut(&T) -> L,
@@ -152,10 +159,10 @@ pub fn power_of_two_choices<T, L: PartialOrd>(
     if n == 0 {
         return None;
     }
-    let a = if n == 1 { 0 } else { rand::random_range(0..n) };
+    let a = if n == 1 { 0 } else { rng.random_range(0..n) };
     let mut best = ready(&mut endpoints[a]).then_some(a);
     if n > 1 {
-        let b = (a + 1 + rand::random_range(0..n - 1)) % n;
+        let b = (a + 1 + rng.random_range(0..n - 1)) % n;
         if ready(&mut endpoints[b]) {
             best = match best {
                 Some(a) if load(&endpoints[a]) <= load(&endpoints[b]) => Some(a),
@@ -240,21 +247,28 @@ mod tests {
 
     #[test]
     fn two_choices_take_the_lighter_ready_pick_and_fall_back_to_any_ready_one() {
+        let rng = &mut SmallRng::seed_from_u64(7);
         // Two endpoints: both are always the picks, so the lighter one always wins.
         let mut two = [(true, 5), (true, 1)];
         for _ in 0..20 {
-            assert_eq!(power_of_two_choices(&mut two, |e| e.0, |e| e.1), Some(1));
+            assert_eq!(
+                power_of_two_choices(rng, &mut two, |e| e.0, |e| e.1),
+                Some(1)
+            );
         }
         // Of many, only one ready: found whatever the picks were.
         let mut many = [(false, 0); 8];
         many[5].0 = true;
         for _ in 0..20 {
-            assert_eq!(power_of_two_choices(&mut many, |e| e.0, |e| e.1), Some(5));
+            assert_eq!(
+                power_of_two_choices(rng, &mut many, |e| e.0, |e| e.1),
+                Some(5)
+            );
         }
         many[5].0 = false;
-        assert_eq!(power_of_two_choices(&mut many, |e| e.0, |e| e.1), None);
+        assert_eq!(power_of_two_choices(rng, &mut many, |e| e.0, |e| e.1), None);
         assert_eq!(
-            power_of_two_choices(&mut [] as &mut [(bool, u8)], |e| e.0, |e| e.1),
+            power_of_two_choices(rng, &mut [] as &mut [(bool, u8)], |e| e.0, |e| e.1),
             None
         );
     }
