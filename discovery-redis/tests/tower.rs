@@ -19,6 +19,24 @@ fn get(key: &str) -> redis::Cmd {
     cmd
 }
 
+/// One GET of `k` through `reads`, which must answer `v`.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "as an async fn, its future is not provably Send inside tokio::spawn"
+)]
+fn read_v<S>(reads: &mut S) -> impl Future<Output = ()> + Send + '_
+where
+    S: Service<redis::Cmd, Response = Value> + Send,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+{
+    async move {
+        let ready = reads.ready().await.expect("ready");
+        let value = ready.call(get("k")).await.expect("read");
+        assert_eq!(value, Value::BulkString(b"v".to_vec()));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_balanced_replica_service_spreads_reads_over_healthy_replicas() {
     let s = setup(RedisSpec::new("redis")).await;
@@ -49,14 +67,7 @@ async fn the_balanced_replica_service_spreads_reads_over_healthy_replicas() {
             let mut reads = reads.clone();
             tokio::spawn(async move {
                 for _ in 0..1000 / 16 + 1 {
-                    let value = reads
-                        .ready()
-                        .await
-                        .expect("ready")
-                        .call(get("k"))
-                        .await
-                        .expect("read");
-                    assert_eq!(value, Value::BulkString(b"v".to_vec()));
+                    read_v(&mut reads).await;
                 }
             })
         })
@@ -90,14 +101,7 @@ async fn towers_own_balancer_takes_the_replica_discover_as_is() {
     // Pod services carry their own peak-EWMA load, so tower's p2c needs no wrapper.
     let mut reads = Balance::new(ReplicaDiscover::new(&router));
     for _ in 0..200 {
-        let value = reads
-            .ready()
-            .await
-            .expect("ready")
-            .call(get("k"))
-            .await
-            .expect("read");
-        assert_eq!(value, Value::BulkString(b"v".to_vec()));
+        read_v(&mut reads).await;
     }
     let (one, two) = (s.calls(1, "get").await, s.calls(2, "get").await);
     assert_eq!(one + two, 200, "every read on a replica");
