@@ -1,21 +1,25 @@
-//! Point-SELECT throughput through `replica()` and `primary()` vs a direct mysql_async
-//! `Pool` to the same pod, same pool limits, 16 concurrent tasks, same run. Target: ratio
-//! >= 0.95.
+//! Point-SELECT throughput and p99 through `replica()` and `primary()` vs a direct
+//! mysql_async `Pool` to the same pod, same pool limits, 16 concurrent tasks, same run.
+//! Target: ratio >= 0.95.
 //!
 //! `cargo bench -p discovery-mysql --bench throughput`
+//!
+//! The paths take turns in short windows, which one goes first alternating, and the
+//! median of the paired ratios is reported (`discovery_testkit::measure` says why).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use discovery_mysql::MySqlCluster;
+use discovery_testkit::measure::{Window, compare};
 use discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, PoolConstraints, PoolOpts};
 
 const TASKS: usize = 16;
-const WINDOW: Duration = Duration::from_secs(3);
-const ROUNDS: usize = 5;
+const WINDOW: Duration = Duration::from_millis(500);
+const ROUNDS: usize = 30;
 const POOL_MAX: usize = 32;
 
 #[derive(Clone)]
@@ -47,8 +51,8 @@ impl Client {
     }
 }
 
-/// Point SELECTs from 16 tasks for the window; ops/s and p99.
-async fn measure(client: &Client) -> (f64, Duration) {
+/// Point SELECTs from 16 tasks for one window.
+async fn measure(client: &Client) -> Window {
     let deadline = Instant::now() + WINDOW;
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
@@ -66,31 +70,11 @@ async fn measure(client: &Client) -> (f64, Duration) {
             })
         })
         .collect();
-    let mut all = Vec::new();
+    let mut latencies = Vec::new();
     for task in tasks {
-        all.extend(task.await.expect("task"));
+        latencies.extend(task.await.expect("task"));
     }
-    all.sort_unstable();
-    (
-        all.len() as f64 / WINDOW.as_secs_f64(),
-        common::quantile(&all, 0.99),
-    )
-}
-
-fn report(name: &str, baseline: &[(f64, Duration)], ours: &[(f64, Duration)]) {
-    let median = |runs: &[(f64, Duration)]| {
-        let mut ops: Vec<f64> = runs.iter().map(|r| r.0).collect();
-        ops.sort_by(f64::total_cmp);
-        let mut p99: Vec<Duration> = runs.iter().map(|r| r.1).collect();
-        p99.sort_unstable();
-        (ops[ops.len() / 2], p99[p99.len() / 2])
-    };
-    let (b_ops, b_p99) = median(baseline);
-    let (o_ops, o_p99) = median(ours);
-    println!(
-        "{name}: direct Pool {b_ops:.0} ops/s p99 {b_p99:?} | discovery-mysql {o_ops:.0} ops/s p99 {o_p99:?} | ratio {:.3} (target >= 0.95)",
-        o_ops / b_ops
-    );
+    Window::from_latencies(latencies, WINDOW)
 }
 
 fn main() {
@@ -136,15 +120,12 @@ fn main() {
         for client in &clients {
             measure(client).await; // warm every pool to its working size
         }
-        let mut runs: [Vec<(f64, Duration)>; 4] = Default::default();
-        for _ in 0..ROUNDS {
-            // Interleaved so that drift on the shared 2-core machine hits both sides alike.
-            for (i, client) in clients.iter().enumerate() {
-                runs[i].push(measure(client).await);
-            }
+        for (name, direct, ours) in [
+            ("point SELECT via primary()", &clients[0], &clients[1]),
+            ("point SELECT via replica()", &clients[2], &clients[3]),
+        ] {
+            let comparison = compare(ROUNDS, || measure(direct), || measure(ours)).await;
+            println!("{name}: {comparison} (target >= 0.95 both)");
         }
-        let [pd, pr, rd, rr] = runs;
-        report("point SELECT via primary()", &pd, &pr);
-        report("point SELECT via replica()", &rd, &rr);
     });
 }

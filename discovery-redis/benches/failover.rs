@@ -5,6 +5,7 @@
 
 mod common;
 
+use discovery_testkit::measure::quantile;
 use std::time::{Duration, Instant};
 
 use discovery_redis::RedisConfig;
@@ -43,8 +44,8 @@ fn main() {
         times.sort_unstable();
         println!(
             "failover (SIGKILL master, promote replica) to first write on the new master, {TRIALS} trials: p50 {:?}, p95 {:?}, max {:?}; probe interval {interval:?}, target p95 <= {:?}",
-            common::quantile(&times, 0.5),
-            common::quantile(&times, 0.95),
+            quantile(&times, 0.5),
+            quantile(&times, 0.95),
             times.last().copied().unwrap_or_default(),
             interval.mul_f64(1.5)
         );

@@ -4,6 +4,7 @@
 
 mod common;
 
+use discovery_testkit::measure::quantile;
 use std::time::Duration;
 
 use discovery_redis::RedisConfig;
@@ -29,8 +30,8 @@ fn main() {
         rounds.sort_unstable();
         println!(
             "probe round over {PODS} pods ({ROUNDS} rounds): p50 {:?}, p95 {:?}, max {:?} (target < 50 ms)",
-            common::quantile(&rounds, 0.5),
-            common::quantile(&rounds, 0.95),
+            quantile(&rounds, 0.5),
+            quantile(&rounds, 0.95),
             rounds.last().copied().unwrap_or_default()
         );
     });

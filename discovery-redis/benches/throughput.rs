@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use discovery_redis::MasterConnection;
 use discovery_redis::RedisConfig;
 use discovery_redis::service::{PodService, ReplicaService};
+use discovery_testkit::measure::{Window, compare};
 use discovery_testkit::redis::RedisSpec;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Value};
@@ -93,12 +94,6 @@ impl Client {
     }
 }
 
-/// One window of one path: its throughput and its requests' p99 latency, in seconds.
-struct Window {
-    ops_per_sec: f64,
-    p99: f64,
-}
-
 /// Runs `op` from 64 tasks, each with its own clone of `client`, for one window.
 async fn measure(client: &Client, op: Op) -> Window {
     let deadline = Instant::now() + WINDOW;
@@ -122,57 +117,13 @@ async fn measure(client: &Client, op: Op) -> Window {
     for task in tasks {
         latencies.extend(task.await.expect("task"));
     }
-    latencies.sort_unstable();
-    Window {
-        ops_per_sec: latencies.len() as f64 / WINDOW.as_secs_f64(),
-        p99: common::quantile(&latencies, 0.99).as_secs_f64(),
-    }
+    Window::from_latencies(latencies, WINDOW)
 }
 
-/// Runs `ROUNDS` pairs of windows, direct and ours, which one goes first alternating so
-/// that neither inherits the other's wake; returns (direct, ours) windows.
-async fn compare(direct: &Client, ours: &Client, op: Op) -> (Vec<Window>, Vec<Window>) {
-    let (mut d, mut o) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        if round % 2 == 0 {
-            d.push(measure(direct, op).await);
-            o.push(measure(ours, op).await);
-        } else {
-            o.push(measure(ours, op).await);
-            d.push(measure(direct, op).await);
-        }
-    }
-    (d, o)
-}
-
-/// Prints both paths' median throughput and p99 over the windows, and the median and
-/// quartiles of the paired per-round ratios: throughput ours/direct and p99 direct/ours,
-/// so that >= 0.95 reads "at most ~5 % slower" for both.
-fn report(name: &str, direct: &[Window], ours: &[Window]) {
-    let median = |values: Vec<f64>| quartiles(values).1;
-    let pairs = || direct.iter().zip(ours);
-    let (t_low, t_mid, t_high) = quartiles(
-        pairs()
-            .map(|(d, o)| o.ops_per_sec / d.ops_per_sec)
-            .collect(),
-    );
-    let (l_low, l_mid, l_high) = quartiles(pairs().map(|(d, o)| d.p99 / o.p99).collect());
-    println!(
-        "{name}: direct {:.0} ops/s, p99 {:.0} µs | ours {:.0} ops/s, p99 {:.0} µs | \
-         throughput ratio {t_mid:.3} ({t_low:.3}..{t_high:.3}), \
-         p99 ratio {l_mid:.3} ({l_low:.3}..{l_high:.3}) (target >= 0.95 both)",
-        median(direct.iter().map(|w| w.ops_per_sec).collect()),
-        median(direct.iter().map(|w| w.p99).collect()) * 1e6,
-        median(ours.iter().map(|w| w.ops_per_sec).collect()),
-        median(ours.iter().map(|w| w.p99).collect()) * 1e6,
-    );
-}
-
-/// First quartile, median and third quartile.
-fn quartiles(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let at = |q: usize| values[(values.len() - 1) * q / 4];
-    (at(1), at(2), at(3))
+/// `ROUNDS` pairs of windows of `direct` and `ours`, printed as one line.
+async fn compare_and_report(name: &str, direct: &Client, ours: &Client, op: Op) {
+    let comparison = compare(ROUNDS, || measure(direct, op), || measure(ours, op)).await;
+    println!("{name}: {comparison} (target >= 0.95 both)");
 }
 
 /// A redis-rs connection straight to pod `ordinal`.
@@ -271,23 +222,26 @@ fn main() {
             .expect("sequential caller");
             return;
         }
-        let (d, o) = compare(&clients[0], &clients[1], Op::Set).await;
-        report("SET via master()", &d, &o);
+        compare_and_report("SET via master()", &clients[0], &clients[1], Op::Set).await;
         // The replica has applied every SET before reads are timed.
         bench
             .redis
             .wait_for_replication()
             .await
             .expect("replicated");
-        let (d, o) = compare(&clients[2], &clients[3], Op::Get).await;
-        report("GET via balanced replica service", &d, &o);
-        let (d, o) = compare(&clients[2], &clients[4], Op::Get).await;
-        report("GET via one pod's PodService (no balancer)", &d, &o);
-        let (d, o) = compare(&clients[5], &clients[6], Op::Get).await;
-        report(
+        let get = |name, direct, ours| compare_and_report(name, direct, ours, Op::Get);
+        get("GET via balanced replica service", &clients[2], &clients[3]).await;
+        get(
+            "GET via one pod's PodService (no balancer)",
+            &clients[2],
+            &clients[4],
+        )
+        .await;
+        get(
             "GET via balanced service over two replicas (vs direct, each task on one of them)",
-            &d,
-            &o,
-        );
+            &clients[5],
+            &clients[6],
+        )
+        .await;
     });
 }

@@ -15,6 +15,8 @@
 //!   replication, a least-privilege app user, promote/kill/restart/freeze/delay helpers and
 //!   TLS.
 //! - `tls` (feature `tls`): a test CA issuing certificates for pod FQDNs.
+//! - [`measure`]: paired short windows for comparing a client path against its baseline
+//!   on a small shared machine (what the benches use).
 //!
 //! # Examples
 //!
@@ -37,6 +39,7 @@ mod addr;
 mod cluster;
 mod dns;
 pub mod echo;
+pub mod measure;
 mod model;
 #[cfg(feature = "mysql")]
 pub mod mysql;

@@ -1,8 +1,6 @@
 #![allow(dead_code, reason = "each bench uses a different part")]
 //! Shared bench setup: a testkit cluster, a MariaDB StatefulSet, a cluster handle.
 
-use std::time::Duration;
-
 use discovery::{Config, Discovery};
 use discovery_mysql::{MySqlCluster, MySqlConfig};
 use discovery_testkit::Cluster;
@@ -36,15 +34,6 @@ pub(crate) async fn start(spec: MariaDbSpec, adjust: impl FnOnce(&mut MySqlConfi
         mysql,
         handle,
     }
-}
-
-/// The value at quantile `q` of sorted durations.
-pub(crate) fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {

@@ -1,8 +1,6 @@
 #![allow(dead_code, reason = "each bench uses a different part")]
 //! Shared bench setup: a testkit cluster, a Redis StatefulSet, a router.
 
-use std::time::Duration;
-
 use discovery::{Config, Discovery};
 use discovery_redis::{RedisConfig, RedisRouter};
 use discovery_testkit::Cluster;
@@ -34,15 +32,6 @@ pub(crate) async fn start(spec: RedisSpec, config: RedisConfig) -> Bench {
         redis,
         router,
     }
-}
-
-/// The value at quantile `q` of sorted durations.
-pub(crate) fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index]
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {
