@@ -18,7 +18,8 @@ use tokio_stream::wrappers::WatchStream;
 ///   this checks the version synchronously first.
 /// - A poll from the same task as the last `Pending` returns `Pending` without touching
 ///   the channel's waiter list (a lock shared by every receiver), since its waker is
-///   already registered.
+///   already registered; unless that `Pending` came from an exhausted budget, which
+///   registers nothing.
 ///
 /// A value may be yielded twice; consumers that diff snapshots see no change the second time.
 pub struct Latest<T> {
@@ -66,15 +67,66 @@ impl<T: Clone + Send + Sync + 'static> Stream for Latest<T> {
         {
             return Poll::Pending;
         }
+        // With the budget spent, `changed()` answers Pending and asks to be polled again
+        // without joining the waiter list: only a Pending with budget left registered.
+        let had_budget = tokio::task::coop::has_budget_remaining();
         match Pin::new(&mut self.changes).poll_next(cx) {
             Poll::Ready(value) => {
                 self.registered = None;
                 Poll::Ready(value)
             }
             Poll::Pending => {
-                self.registered = Some(cx.waker().clone());
+                self.registered = had_budget.then(|| cx.waker().clone());
                 Poll::Pending
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// Spends the current task's cooperative budget.
+    fn spend_budget(cx: &mut Context<'_>) {
+        while tokio::task::coop::has_budget_remaining() {
+            if let Poll::Ready(progress) = tokio::task::coop::poll_proceed(cx) {
+                progress.made_progress();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pending_from_a_spent_budget_still_registers_for_the_next_value() {
+        let (tx, rx) = watch::channel(0);
+        let mut latest = Latest::new(rx);
+        let (parking, parked) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            poll_fn(|cx| {
+                spend_budget(cx);
+                assert!(Pin::new(&mut latest).poll_next(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            let _ = parking.send(());
+            latest.next().await
+        });
+        parked.await.expect("the task ran");
+        // Let it park in `next()` (one thread: it runs while this task yields).
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        tx.send_replace(1);
+        let value = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("woken by the new value, not left waiting")
+            .expect("task");
+        assert_eq!(value, Some(1));
     }
 }
