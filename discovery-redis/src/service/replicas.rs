@@ -1,12 +1,11 @@
 //! [`ReplicaService`]: reads balanced over the healthy replicas.
 
-use std::future::{Future, ready};
-use std::pin::Pin;
+use std::future::ready;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use discovery::PeerKey;
-use discovery::balance::P2c;
+use discovery::balance::{P2c, WaitBound};
 use futures::future::BoxFuture;
 use redis::{Cmd, Value};
 use tower::Service;
@@ -22,17 +21,17 @@ use crate::select;
 /// left out.
 ///
 /// Its response future is the chosen pod's own: the load is measured inside it, and the
-/// bounded wait (what [`WaitForPeers`](discovery::balance::WaitForPeers) does for other
-/// balancers) is built in, because on loopback every future layer around a GET was a
-/// visible share of its cost (BENCHMARKS.md).
+/// bounded wait is [`WaitForPeers`](discovery::balance::WaitForPeers)'s timer
+/// ([`WaitBound`]) without its future layer, because on loopback every layer around a GET
+/// was a visible share of its cost (BENCHMARKS.md).
 ///
 /// Cloning gives another balancer over the same replicas and connections, for tasks that
 /// each want their own instead of sharing one behind a `Buffer`.
 pub struct ReplicaService {
     router: RedisRouter,
     balancer: P2c<ReplicaDiscover, PeerKey, PodService>,
-    /// Running while no replica is ready; when it fires, the next call fails.
-    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Runs while no replica is ready; when it runs out, the next call fails.
+    wait: WaitBound,
     /// The wait ran out: the next call fails with `NoReadablePod`.
     shed: bool,
 }
@@ -56,7 +55,7 @@ impl ReplicaService {
         Self {
             router: router.clone(),
             balancer: P2c::new(ReplicaDiscover::new(router)),
-            waiting: None,
+            wait: WaitBound::new(router.config().failover_wait),
             shed: false,
         }
     }
@@ -86,25 +85,18 @@ impl Service<Cmd> for ReplicaService {
         // The balancer never errs: it is ready or waits for a ready replica, with
         // discovery and the replicas it polled set to wake this task.
         if self.balancer.poll_ready(cx).is_ready() {
-            self.waiting = None;
+            self.wait.reset();
             self.shed = false;
             return Poll::Ready(Ok(()));
         }
-        let bound = self.router.config().failover_wait;
-        let waiting = self
-            .waiting
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
-        if waiting.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        self.waiting = None;
+        futures::ready!(self.wait.poll_expired(cx));
         self.shed = true;
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, cmd: Cmd) -> Self::Future {
         if std::mem::take(&mut self.shed) {
-            let error = self.no_readable_pod(self.router.config().failover_wait);
+            let error = self.no_readable_pod(self.wait.bound());
             return Box::pin(ready(Err(error)));
         }
         match self.balancer.call_chosen(cmd) {

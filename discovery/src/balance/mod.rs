@@ -55,4 +55,4 @@ pub use discover::{MakeFn, PeerDiscover};
 pub use p2c::{NotReady, P2c, P2cFuture};
 pub use peak_ewma::{Cost, PeakEwmaMeter, Started};
 pub use snapshot::SnapshotDiscover;
-pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};
+pub use wait::{NoReadyPeers, WaitBound, WaitForPeers, WaitForPeersLayer, WaitFuture};

@@ -26,9 +26,46 @@ use crate::watch::{Health, Watch};
 pub struct WaitForPeers<S> {
     inner: S,
     explain: Explain,
-    bound: Duration,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    wait: WaitBound,
     shed: bool,
+}
+
+/// The timer behind [`WaitForPeers`], for a balancer that bounds its own wait instead of
+/// taking the wrapper's response future: started by the first `Pending`, reset by the
+/// next `Ready`.
+#[derive(Debug)]
+pub struct WaitBound {
+    bound: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WaitBound {
+    /// Waits of at most `bound`.
+    pub fn new(bound: Duration) -> Self {
+        Self { bound, timer: None }
+    }
+
+    /// The bound.
+    pub fn bound(&self) -> Duration {
+        self.bound
+    }
+
+    /// The service became ready: the next wait starts afresh.
+    pub fn reset(&mut self) {
+        self.timer = None;
+    }
+
+    /// The service is not ready: `Pending` (with a wake-up at the bound) while the wait
+    /// lasts less than the bound, `Ready` once it has run out, which also resets it.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let bound = self.bound;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
+        futures::ready!(timer.as_mut().poll(cx));
+        self.timer = None;
+        Poll::Ready(())
+    }
 }
 
 /// Builds the error a shed request fails with, when it fails.
@@ -38,7 +75,7 @@ impl<S: fmt::Debug> fmt::Debug for WaitForPeers<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitForPeers")
             .field("inner", &self.inner)
-            .field("bound", &self.bound)
+            .field("bound", &self.wait.bound())
             .finish_non_exhaustive()
     }
 }
@@ -62,8 +99,7 @@ impl<S> WaitForPeers<S> {
         Self {
             inner,
             explain: Arc::new(explain),
-            bound,
-            deadline: None,
+            wait: WaitBound::new(bound),
             shed: false,
         }
     }
@@ -85,8 +121,7 @@ impl<S: Clone> Clone for WaitForPeers<S> {
         Self {
             inner: self.inner.clone(),
             explain: Arc::clone(&self.explain),
-            bound: self.bound,
-            deadline: None,
+            wait: WaitBound::new(self.wait.bound()),
             shed: false,
         }
     }
@@ -104,19 +139,12 @@ where
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         match self.inner.poll_ready(cx) {
             Poll::Ready(result) => {
-                self.deadline = None;
+                self.wait.reset();
                 self.shed = false;
                 Poll::Ready(result.map_err(Into::into))
             }
             Poll::Pending => {
-                let bound = self.bound;
-                let deadline = self
-                    .deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
-                if deadline.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                self.deadline = None;
+                futures::ready!(self.wait.poll_expired(cx));
                 self.shed = true;
                 Poll::Ready(Ok(()))
             }
@@ -125,7 +153,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         if std::mem::take(&mut self.shed) {
-            return WaitFuture::failed((self.explain)(self.bound));
+            return WaitFuture::failed((self.explain)(self.wait.bound()));
         }
         WaitFuture::inner(self.inner.call(request))
     }
@@ -248,5 +276,26 @@ impl fmt::Display for WaitForPeersLayer {
             self.bound,
             self.watch.service()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_runs_out_at_the_bound_and_a_ready_service_starts_the_next_afresh() {
+        let mut wait = WaitBound::new(Duration::from_secs(2));
+        let started = tokio::time::Instant::now();
+        assert!(futures::poll!(poll_fn(|cx| wait.poll_expired(cx))).is_pending());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        wait.reset();
+        // The first second no longer counts: two more to go.
+        poll_fn(|cx| wait.poll_expired(cx)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        // Run out, it starts afresh too.
+        assert!(futures::poll!(poll_fn(|cx| wait.poll_expired(cx))).is_pending());
     }
 }
