@@ -35,8 +35,8 @@ const DECAY: Duration = Duration::from_secs(1);
 /// Its [`Load`](tower::load::Load) is tower's peak-EWMA cost of its own calls (response
 /// time times calls in flight plus one), measured in its response future rather than by
 /// a wrapper, so tower's `p2c::Balance` can weigh pod services as they are. Response times
-/// are measured from the first time the load is read: a service nobody weighs (on its
-/// own, or the only replica) skips the two clock reads per call.
+/// are measured from the first time the load is read (see
+/// [`PeakEwmaMeter`]): a service nobody weighs skips the clock reads.
 pub struct PodService {
     router: RedisRouter,
     peer: Peer,
@@ -53,9 +53,6 @@ struct CallContext {
     peer: Peer,
     broken: AtomicBool,
     meter: PeakEwmaMeter,
-    /// Set once something reads the load: until then calls skip the clock reads, which
-    /// nobody would use (a pod service on its own, or alone in a balancer).
-    measured: AtomicBool,
 }
 
 /// One call in flight: its reference to the context counts it in the pod's load until
@@ -68,10 +65,7 @@ struct InFlight {
 impl InFlight {
     fn start(shared: &Arc<CallContext>) -> Self {
         Self {
-            started: shared
-                .measured
-                .load(Ordering::Relaxed)
-                .then(|| shared.meter.start()),
+            started: Some(shared.meter.start()),
             shared: Arc::clone(shared),
         }
     }
@@ -109,7 +103,6 @@ impl PodService {
                 peer: peer.clone(),
                 broken: AtomicBool::new(false),
                 meter: PeakEwmaMeter::new(DEFAULT_RTT, DECAY),
-                measured: AtomicBool::new(false),
             }),
             router,
             peer,
@@ -129,9 +122,6 @@ impl tower::load::Load for PodService {
     type Metric = Cost;
 
     fn load(&self) -> Cost {
-        if !self.shared.measured.load(Ordering::Relaxed) {
-            self.shared.measured.store(true, Ordering::Relaxed);
-        }
         // Each call in flight holds a reference, besides this service's own.
         let in_flight = Arc::strong_count(&self.shared) - 1;
         self.shared.meter.cost(in_flight)

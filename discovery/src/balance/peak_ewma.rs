@@ -25,7 +25,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Below this many decay periods since the last sample, `exp(-x)` is taken as
@@ -39,8 +39,14 @@ const SERIES_UP_TO: f64 = 1e-3;
 /// Two responses finishing at the same instant may keep only one sample between them: the
 /// estimate is stored, not locked, which an average over thousands does not notice. The
 /// meter does not count calls in flight: [`cost`](Self::cost) takes their number.
+///
+/// Calls are timed only once the cost has been read: a service nobody weighs (used on its
+/// own, or the only endpoint of a balancer) skips the two clock reads per call, and is
+/// measured from the first comparison on.
 pub struct PeakEwmaMeter {
     epoch: Instant,
+    /// Whether the cost has been read; until then `start` reads no clock.
+    read: AtomicBool,
     decay_ns: f64,
     /// `f64` bits: the current estimate, in nanoseconds.
     rtt_ns: AtomicU64,
@@ -53,7 +59,8 @@ pub struct PeakEwmaMeter {
 #[derive(Debug)]
 #[must_use = "a started call is measured when it is finished"]
 pub struct Started {
-    sent: Instant,
+    /// `None` while nobody had read the cost: nothing to record.
+    sent: Option<Instant>,
 }
 
 /// The load a [`PeakEwmaMeter`] reports: estimated nanoseconds of work queued at the
@@ -74,6 +81,7 @@ impl PeakEwmaMeter {
     pub fn new(default_rtt: Duration, decay: Duration) -> Self {
         Self {
             epoch: Instant::now(),
+            read: AtomicBool::new(false),
             decay_ns: nanos(decay).max(1) as f64,
             rtt_ns: AtomicU64::new((nanos(default_rtt) as f64).to_bits()),
             sampled_ns: AtomicU64::new(0),
@@ -83,15 +91,16 @@ impl PeakEwmaMeter {
     /// A call sent now.
     pub fn start(&self) -> Started {
         Started {
-            sent: Instant::now(),
+            sent: self.read.load(Ordering::Relaxed).then(Instant::now),
         }
     }
 
     /// Records how long `call` took.
     pub fn finish(&self, call: Started) {
+        let Some(sent) = call.sent else { return };
         let now = Instant::now();
         self.sample(
-            nanos(now.saturating_duration_since(call.sent)),
+            nanos(now.saturating_duration_since(sent)),
             nanos(now.saturating_duration_since(self.epoch)),
         );
     }
@@ -104,6 +113,9 @@ impl PeakEwmaMeter {
     /// The cost at `now` with `in_flight` calls out, for a caller comparing several meters
     /// with one clock read.
     pub fn cost_at(&self, now: Instant, in_flight: usize) -> Cost {
+        if !self.read.load(Ordering::Relaxed) {
+            self.read.store(true, Ordering::Relaxed);
+        }
         let now = nanos(now.saturating_duration_since(self.epoch));
         Cost(self.rtt() * self.weight_of_past(now) * (in_flight as f64 + 1.0))
     }
@@ -195,6 +207,23 @@ mod tests {
         let later = m.cost_at(m.epoch + Duration::from_secs(2), 0).nanos();
         assert!((later - 1_000.0 * (-2.0f64).exp()).abs() < 1e-6, "{later}");
         assert_eq!(m.rtt(), 1_000.0);
+    }
+
+    #[test]
+    fn calls_are_timed_only_once_the_cost_has_been_read() {
+        let m = meter(1_000_000);
+        let unread = m.start();
+        assert!(
+            unread.sent.is_none(),
+            "nobody compared it yet: no clock read"
+        );
+        m.finish(unread);
+        assert_eq!(m.rtt(), 1_000_000.0, "nothing recorded");
+        let _ = m.cost(0);
+        let read = m.start();
+        assert!(read.sent.is_some());
+        m.finish(read);
+        assert!(m.rtt() < 1_000_000.0, "a fast answer recorded");
     }
 
     #[test]
