@@ -68,10 +68,13 @@ async fn main() -> Result<(), BoxError> {
         let peer = peer.clone();
         service_fn(move |line: String| ask(peer.clone(), line))
     });
+    // A new pod starts at the default estimate and is chosen once that has faded below
+    // the measured pods' costs: a default near real round trips and a short decay let a
+    // scale-up take traffic within a second or two.
     let discover = PeakEwmaDiscover::new::<String>(
         discover,
-        Duration::from_millis(5),
-        Duration::from_secs(5),
+        Duration::from_millis(1),
+        Duration::from_secs(1),
         CompleteOnResponse::default(),
     );
     let mut balancer = WaitForPeers::new(Balance::new(discover), watch, Duration::from_secs(5));
