@@ -7,8 +7,8 @@
 //! service that already owns its response future (a pod connection) can keep the meter
 //! itself instead: [`start`](PeakEwmaMeter::start) when a call is made,
 //! [`finish`](PeakEwmaMeter::finish) when its response arrives or it is dropped. The
-//! estimate lives in atomics, so the future needs no lock, and the calls in flight are
-//! counted by the caller, who usually holds a reference count per call already.
+//! calls in flight are counted by the caller, who usually holds a reference count per
+//! call already.
 //!
 //! # Examples
 //!
@@ -25,7 +25,8 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Below this many decay periods since the last sample, `exp(-x)` is taken as
@@ -36,22 +37,27 @@ const SERIES_UP_TO: f64 = 1e-3;
 /// the estimate at once, faster ones pull it down gradually, and it fades toward zero
 /// while no response comes in) multiplied by the calls in flight plus one.
 ///
-/// Two responses finishing at the same instant may keep only one sample between them: the
-/// estimate is stored, not locked, which an average over thousands does not notice. The
-/// meter does not count calls in flight: [`cost`](Self::cost) takes their number.
+/// The meter does not count calls in flight: [`cost`](Self::cost) takes their number.
 ///
 /// Calls are timed only once the cost has been read: a service nobody weighs (used on its
-/// own, or the only endpoint of a balancer) skips the two clock reads per call, and is
-/// measured from the first comparison on.
+/// own, or the only endpoint of a balancer) skips the clock reads and the lock per call,
+/// and is measured from the first comparison on.
 pub struct PeakEwmaMeter {
     epoch: Instant,
     /// Whether the cost has been read; until then `start` reads no clock.
     read: AtomicBool,
     decay_ns: f64,
-    /// `f64` bits: the current estimate, in nanoseconds.
-    rtt_ns: AtomicU64,
-    /// Nanoseconds since `epoch` at the last sample.
-    sampled_ns: AtomicU64,
+    estimate: Mutex<Estimate>,
+}
+
+/// Behind a lock, as in tower: responses finish on the callers' threads while a balancer
+/// reads, and a lost update could drop a peak.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    /// The current estimate, in nanoseconds.
+    rtt_ns: f64,
+    /// Nanoseconds since `epoch` at the last update.
+    updated_ns: u64,
 }
 
 /// When a call was sent, from [`PeakEwmaMeter::start`]; give it back to
@@ -83,8 +89,10 @@ impl PeakEwmaMeter {
             epoch: Instant::now(),
             read: AtomicBool::new(false),
             decay_ns: nanos(decay).max(1) as f64,
-            rtt_ns: AtomicU64::new((nanos(default_rtt) as f64).to_bits()),
-            sampled_ns: AtomicU64::new(0),
+            estimate: Mutex::new(Estimate {
+                rtt_ns: nanos(default_rtt) as f64,
+                updated_ns: 0,
+            }),
         }
     }
 
@@ -112,35 +120,44 @@ impl PeakEwmaMeter {
 
     /// The cost at `now` with `in_flight` calls out, for a caller comparing several meters
     /// with one clock read.
+    ///
+    /// As in tower and Finagle, reading decays the estimate in place (an instant response
+    /// observed now), so responses pull it down only from where reads left it and the
+    /// cost stays led by peaks and calls in flight.
     pub fn cost_at(&self, now: Instant, in_flight: usize) -> Cost {
         if !self.read.load(Ordering::Relaxed) {
             self.read.store(true, Ordering::Relaxed);
         }
         let now = nanos(now.saturating_duration_since(self.epoch));
-        Cost(self.rtt() * self.weight_of_past(now) * (in_flight as f64 + 1.0))
+        self.sample(0, now);
+        Cost(self.rtt() * (in_flight as f64 + 1.0))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Estimate> {
+        // The estimate is two numbers, valid after any interrupted update.
+        self.estimate.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn rtt(&self) -> f64 {
-        f64::from_bits(self.rtt_ns.load(Ordering::Relaxed))
+        self.lock().rtt_ns
     }
 
     /// Records a response that took `rtt` nanoseconds and came `now` (since `epoch`).
     fn sample(&self, rtt: u64, now: u64) {
         let rtt = rtt as f64;
-        let current = self.rtt();
-        let next = if rtt > current {
-            rtt
+        let mut estimate = self.lock();
+        if rtt > estimate.rtt_ns {
+            estimate.rtt_ns = rtt;
         } else {
-            let weight = self.weight_of_past(now);
-            current * weight + rtt * (1.0 - weight)
-        };
-        self.rtt_ns.store(next.to_bits(), Ordering::Relaxed);
-        self.sampled_ns.store(now, Ordering::Relaxed);
+            let weight = self.weight_of_past(estimate.updated_ns, now);
+            estimate.rtt_ns = estimate.rtt_ns * weight + rtt * (1.0 - weight);
+        }
+        estimate.updated_ns = estimate.updated_ns.max(now);
     }
 
-    /// `exp(-elapsed / decay)`: how much of the estimate survives since the last sample.
-    fn weight_of_past(&self, now: u64) -> f64 {
-        let elapsed = now.saturating_sub(self.sampled_ns.load(Ordering::Relaxed)) as f64;
+    /// `exp(-elapsed / decay)`: how much of an estimate updated at `updated` survives at `now`.
+    fn weight_of_past(&self, updated: u64, now: u64) -> f64 {
+        let elapsed = now.saturating_sub(updated) as f64;
         let x = elapsed / self.decay_ns;
         if x < SERIES_UP_TO {
             1.0 - x + x * x / 2.0
@@ -195,18 +212,21 @@ mod tests {
         ] {
             let x = elapsed as f64 / 1e9;
             assert!(
-                (m.weight_of_past(elapsed) - (-x).exp()).abs() < 1e-9,
+                (m.weight_of_past(0, elapsed) - (-x).exp()).abs() < 1e-9,
                 "at {elapsed} ns"
             );
         }
     }
 
     #[test]
-    fn the_cost_fades_while_idle_without_changing_the_estimate() {
+    fn the_cost_fades_while_idle_and_reading_keeps_the_decay() {
         let m = meter(1_000);
         let later = m.cost_at(m.epoch + Duration::from_secs(2), 0).nanos();
         assert!((later - 1_000.0 * (-2.0f64).exp()).abs() < 1e-6, "{later}");
-        assert_eq!(m.rtt(), 1_000.0);
+        assert_eq!(m.rtt(), later, "the read decayed the estimate in place");
+        // A response now pulls down from there, not from the old estimate.
+        m.sample(50, 2_000_000_000);
+        assert!(m.rtt() <= later);
     }
 
     #[test]
@@ -219,11 +239,11 @@ mod tests {
         );
         m.finish(unread);
         assert_eq!(m.rtt(), 1_000_000.0, "nothing recorded");
-        let _ = m.cost(0);
-        let read = m.start();
-        assert!(read.sent.is_some());
-        m.finish(read);
-        assert!(m.rtt() < 1_000_000.0, "a fast answer recorded");
+        let read_at = m.cost(0);
+        let call = m.start();
+        assert!(call.sent.is_some());
+        m.finish(call);
+        assert!(m.rtt() < read_at.nanos(), "a fast answer recorded");
     }
 
     #[test]
