@@ -129,8 +129,8 @@ impl PeakEwmaMeter {
             self.read.store(true, Ordering::Relaxed);
         }
         let now = nanos(now.saturating_duration_since(self.epoch));
-        self.sample(0, now);
-        Cost(self.rtt() * (in_flight as f64 + 1.0))
+        let estimate = self.sample(0, now);
+        Cost(estimate * (in_flight as f64 + 1.0))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Estimate> {
@@ -142,8 +142,9 @@ impl PeakEwmaMeter {
         self.lock().rtt_ns
     }
 
-    /// Records a response that took `rtt` nanoseconds and came `now` (since `epoch`).
-    fn sample(&self, rtt: u64, now: u64) {
+    /// Records a response that took `rtt` nanoseconds and came `now` (since `epoch`);
+    /// returns the new estimate.
+    fn sample(&self, rtt: u64, now: u64) -> f64 {
         let rtt = rtt as f64;
         let mut estimate = self.lock();
         if rtt > estimate.rtt_ns {
@@ -153,6 +154,7 @@ impl PeakEwmaMeter {
             estimate.rtt_ns = estimate.rtt_ns * weight + rtt * (1.0 - weight);
         }
         estimate.updated_ns = estimate.updated_ns.max(now);
+        estimate.rtt_ns
     }
 
     /// `exp(-elapsed / decay)`: how much of an estimate updated at `updated` survives at `now`.
