@@ -9,7 +9,7 @@ use hickory_server::proto::rr::{Name, RecordType};
 
 use crate::Error;
 use crate::addr::AddressPool;
-use crate::dns::{DnsServer, Fault, Handler, Shared};
+use crate::dns::{DnsServer, Fault, Handler, ScriptedReply, Shared, absolute};
 use crate::model::{PodState, SetState, StatefulSetSpec};
 use crate::statefulset::StatefulSet;
 
@@ -210,6 +210,41 @@ impl Cluster {
             .fault
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = fault;
+    }
+
+    /// Answers `name` (any case, trailing dot optional) and `rtype` with `reply` instead
+    /// of the zone, until [`unscript`](Self::unscript) or [`unscript_all`](Self::unscript_all).
+    /// Faults set with [`set_fault`](Self::set_fault) still come first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if `name` or a name in `reply` is not a DNS name.
+    pub fn script(&self, name: &str, rtype: RecordType, reply: ScriptedReply) -> Result<(), Error> {
+        reply.sections(0)?;
+        let name = absolute(name)?;
+        self.scripts().insert((name, rtype), reply);
+        Ok(())
+    }
+
+    /// Answers `name` and `rtype` from the zone again.
+    pub fn unscript(&self, name: &str, rtype: RecordType) {
+        if let Ok(name) = absolute(name) {
+            self.scripts().remove(&(name, rtype));
+        }
+    }
+
+    /// Answers every question from the zone again.
+    pub fn unscript_all(&self) {
+        self.scripts().clear();
+    }
+
+    fn scripts(
+        &self,
+    ) -> RwLockWriteGuard<'_, std::collections::HashMap<(Name, RecordType), ScriptedReply>> {
+        self.shared
+            .scripts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes the TTL of every record from now on.

@@ -56,7 +56,7 @@ use std::sync::Once;
 
 pub use addr::AddressPool;
 pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TTL};
-pub use dns::Fault;
+pub use dns::{Fault, ScriptedRecord, ScriptedReply};
 pub use model::{IpFamily, Pod, ServicePort, StatefulSetSpec};
 pub use process::ServerProcess;
 pub use statefulset::StatefulSet;

@@ -10,7 +10,7 @@ use hickory_server::proto::rr::{Name, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::Fault;
+use super::{Fault, ScriptedReply};
 use super::answer::Zone;
 use crate::cluster::State;
 
@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) fault: Mutex<Fault>,
     pub(crate) total: AtomicU64,
     pub(crate) per_question: Mutex<HashMap<(Name, RecordType), u64>>,
+    /// Questions answered from a test's script instead of the zone.
+    pub(crate) scripts: RwLock<HashMap<(Name, RecordType), ScriptedReply>>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +73,16 @@ impl RequestHandler for Handler {
             Fault::Slow(delay) => tokio::time::sleep(delay).await,
         }
 
+        let script = shared
+            .scripts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(qname.to_lowercase(), qtype))
+            .cloned();
+        if let Some(script) = script {
+            return send_scripted(request, metadata, &script, shared, &mut response_handle).await;
+        }
+
         let reply = {
             let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
             let mut reply = Zone {
@@ -104,6 +116,42 @@ impl RequestHandler for Handler {
                 })
             }
         }
+    }
+}
+
+/// Sends a test's scripted reply, records, rcode and TC bit as written.
+async fn send_scripted<R: ResponseHandler>(
+    request: &Request,
+    mut metadata: Metadata,
+    script: &ScriptedReply,
+    shared: &Shared,
+    handle: &mut R,
+) -> ResponseInfo {
+    let ttl = shared
+        .state
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .ttl;
+    let Ok((answers, additionals)) = script.sections(ttl) else {
+        metadata.response_code = ResponseCode::ServFail;
+        return send_empty(request, metadata, handle).await;
+    };
+    metadata.response_code = <ResponseCode as From<u16>>::from(script.rcode());
+    metadata.truncation = script.is_truncated();
+    let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
+    let response = builder.build(
+        metadata,
+        answers.iter(),
+        std::iter::empty(),
+        std::iter::empty(),
+        additionals.iter(),
+    );
+    match handle.send_response(response).await {
+        Ok(info) => info,
+        Err(_) => ResponseInfo::from(Header {
+            metadata,
+            counts: HeaderCounts::default(),
+        }),
     }
 }
 

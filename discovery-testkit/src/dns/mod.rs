@@ -3,8 +3,11 @@
 mod answer;
 mod fault;
 mod handler;
+mod script;
 mod server;
 
 pub use fault::Fault;
+pub(crate) use script::absolute;
+pub use script::{ScriptedRecord, ScriptedReply};
 pub(crate) use handler::{Handler, Shared};
 pub(crate) use server::DnsServer;
