@@ -111,7 +111,14 @@ impl Discovery {
         let service = self.service(name)?;
         let concurrency = self.inner.config.max_concurrent_lookups;
         match resolve(&self.inner.dns, &service, concurrency).await? {
-            Resolution::Peers { peers, .. } => Ok(peers),
+            Resolution::Peers {
+                peers, rejected, ..
+            } => {
+                for record in &rejected {
+                    tracing::warn!(service = %service, name = %record.name, reason = %record.reason, "DNS answer names no pod of this Service; ignored");
+                }
+                Ok(peers)
+            }
             Resolution::NoReadyPods { .. } => Ok(PeerSet::empty()),
         }
     }

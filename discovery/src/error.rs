@@ -10,21 +10,87 @@ use crate::name::InvalidName;
 #[non_exhaustive]
 pub enum DnsFailure {
     /// The server answered with an error code such as SERVFAIL or REFUSED (CoreDNS answers
-    /// SERVFAIL for cluster names until its informers have synced).
-    #[error("the DNS server answered {0}")]
-    ServerError(String),
+    /// SERVFAIL for cluster names until its informers have synced). Records that came with
+    /// it are not used.
+    #[error("the DNS server answered {} (rcode {rcode})", rcode_name(*rcode))]
+    ServerError {
+        /// The response code, 1 to 4095.
+        rcode: u16,
+    },
     /// No answer within the query timeout.
     #[error("no answer from the DNS server within the timeout")]
     Timeout,
     /// The answer did not fit in UDP and the TCP retry failed too.
     #[error("the answer was truncated and the retry over TCP failed")]
     Truncated,
+    /// Even over TCP the answer did not fit in one DNS message (64 KiB): the Service has
+    /// more pods than DNS can list. See [`MAX_PODS`].
+    #[error(
+        "the answer does not fit in one DNS message even over TCP ({records} records arrived); \
+         DNS can list about {MAX_PODS} pods of one Service"
+    )]
+    TooLarge {
+        /// How many records of the asked type the truncated answer carried.
+        records: usize,
+    },
+    /// The answer contradicts itself, so it is not believed: the last known peers stay.
+    #[error("the DNS answer contradicts itself: {0}")]
+    Contradictory(Contradiction),
     /// Sockets failed: connection refused, network unreachable, and the like.
     #[error("I/O error talking to the DNS server: {0}")]
     Io(String),
     /// Anything else the DNS client reported.
     #[error("{0}")]
     Other(String),
+}
+
+/// The largest Service whose pods DNS lists whole, measured against the testkit's
+/// CoreDNS answers (BENCHMARKS.md): beyond it, even the A records of the Service do not
+/// fit in one 64 KiB message, and resolution fails with [`DnsFailure::TooLarge`].
+pub const MAX_PODS: usize = 4_000;
+
+/// How an answer contradicted itself. CoreDNS never answers this way; a broken or
+/// hostile server can.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Contradiction {
+    /// SRV records were there, but none named a pod of this Service on a usable port.
+    #[error("no SRV record names a pod of this Service ({rejected} rejected)")]
+    NoUsableRecord {
+        /// How many records were rejected.
+        rejected: usize,
+    },
+    /// SRV records name pods whose own names have no address (NODATA, a CNAME loop).
+    #[error("SRV records name pods without an address: {}", targets.join(", "))]
+    TargetsWithoutAddress {
+        /// The pods' names.
+        targets: Vec<String>,
+    },
+    /// The Service's name exists (NOERROR), yet has neither A nor AAAA records, although
+    /// its SRV answer or its port say it has pods.
+    #[error("the Service's name has neither A nor AAAA records")]
+    NoAddresses,
+}
+
+/// The mnemonic of a DNS response code (RFC 6895 §2.3).
+fn rcode_name(rcode: u16) -> &'static str {
+    match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        11 => "DSOTYPENI",
+        16 => "BADVERS",
+        17..=23 => "a TSIG/TKEY error",
+        _ => "an unassigned response code",
+    }
 }
 
 /// Everything that can go wrong in this crate.
@@ -72,13 +138,26 @@ pub enum Error {
 
     /// No port was given and the Service publishes several.
     #[error(
-        "service `{service}` publishes several ports ({ports}); name one as `_<name>._tcp.{service}` or give a number as `{service}:<port>`"
+        "service `{service}` publishes several ports ({}); name one as `_<name>._tcp.{service}` or give a number as `{service}:<port>`",
+        ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
     )]
     AmbiguousPort {
         /// The Service, as a DNS name.
         service: String,
-        /// The ports seen, comma-separated.
-        ports: String,
+        /// The ports seen, in increasing order.
+        ports: Vec<u16>,
+    },
+
+    /// A named port's SRV name exists but has no SRV records (NODATA). CoreDNS always
+    /// serves them for a named port, so the server is not answering like CoreDNS.
+    #[error(
+        "`{query}` exists but has no SRV records, which CoreDNS always serves for a named port; check that the DNS server is the cluster's (`nameserver`), or give the port number as `{service}:<port>` to use the A/AAAA records"
+    )]
+    NoSrvRecords {
+        /// The SRV name asked.
+        query: String,
+        /// The Service, as a DNS name.
+        service: String,
     },
 
     /// The Service publishes no SRV records (its ports are unnamed, or the DNS server does

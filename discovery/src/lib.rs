@@ -48,7 +48,7 @@ pub mod watch;
 
 pub use client::{Discovery, IntoServiceName};
 pub use config::{Config, NAMESERVER_ENV};
-pub use error::{DnsFailure, Error, Result, SharedError};
+pub use error::{Contradiction, DnsFailure, Error, MAX_PODS, Result, SharedError};
 pub use name::{Environment, HeadlessService, InvalidName, PortSpec, ServiceName};
 pub use peer::{Peer, PeerEvent, PeerKey, PeerSet};
 pub use secret::Secret;

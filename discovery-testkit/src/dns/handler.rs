@@ -10,8 +10,8 @@ use hickory_server::proto::rr::{Name, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use super::{Fault, ScriptedReply};
 use super::answer::Zone;
+use super::{Fault, ScriptedReply};
 use crate::cluster::State;
 
 /// What the handler shares with the [`Cluster`](crate::Cluster).

@@ -7,7 +7,7 @@ mod script;
 mod server;
 
 pub use fault::Fault;
+pub(crate) use handler::{Handler, Shared};
 pub(crate) use script::absolute;
 pub use script::{ScriptedRecord, ScriptedReply};
-pub(crate) use handler::{Handler, Shared};
 pub(crate) use server::DnsServer;

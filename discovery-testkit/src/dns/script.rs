@@ -175,8 +175,14 @@ impl ScriptedRecord {
             Self::Srv { name, port, target } => {
                 (name, RData::SRV(SRV::new(0, 100, *port, absolute(target)?)))
             }
-            Self::Address { name, ip: IpAddr::V4(v4) } => (name, RData::A(A(*v4))),
-            Self::Address { name, ip: IpAddr::V6(v6) } => (name, RData::AAAA(AAAA(*v6))),
+            Self::Address {
+                name,
+                ip: IpAddr::V4(v4),
+            } => (name, RData::A(A(*v4))),
+            Self::Address {
+                name,
+                ip: IpAddr::V6(v6),
+            } => (name, RData::AAAA(AAAA(*v6))),
             Self::Ptr { name, target } => (name, RData::PTR(PTR(absolute(target)?))),
             Self::Cname { name, target } => (name, RData::CNAME(CNAME(absolute(target)?))),
         };

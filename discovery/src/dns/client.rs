@@ -1,6 +1,6 @@
 //! [`DnsClient`]: queries through hickory's name-server pool, without its cache.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -28,8 +28,9 @@ pub(crate) struct DnsClient {
     servers: Arc<str>,
     /// The servers' TCP endpoints, for answers larger than one message.
     tcp_servers: Arc<[SocketAddr]>,
-    /// Questions whose answers did not fit in one message: asked over TCP directly.
-    oversized: Arc<Mutex<HashSet<(Name, RecordType)>>>,
+    /// Questions whose answers did not fit in a UDP message: asked over TCP directly, for
+    /// as many more queries as the count says, or until a TCP answer would fit again.
+    oversized: Arc<Mutex<HashMap<(Name, RecordType), u32>>>,
 }
 
 impl std::fmt::Debug for DnsClient {
@@ -107,8 +108,8 @@ impl DnsClient {
     /// [`Error::Dns`] for SERVFAIL, REFUSED, timeouts, I/O errors and truncation.
     pub(crate) async fn query(&self, name: &Name, rtype: RecordType) -> Result<Answer> {
         let question = (name.clone(), rtype);
-        if self.oversized().contains(&question) {
-            return self.query_tcp(name, rtype).await;
+        if self.tcp_first(&question) {
+            return self.query_tcp(&question).await;
         }
         let query = Query::query(name.clone(), rtype);
         let mut responses = self.pool.lookup(query, self.request);
@@ -118,22 +119,46 @@ impl DnsClient {
             Err(_elapsed) => return Err(Error::dns(shown(), DnsFailure::Timeout)),
             Ok(None) => return Err(Error::dns(shown(), DnsFailure::Other("no response".into()))),
             Ok(Some(Err(NetError::Truncated))) => {
-                tracing::debug!(%name, %rtype, "answer larger than one DNS message; asking over TCP directly from now on");
-                self.oversized().insert(question);
-                return self.query_tcp(name, rtype).await;
+                tracing::debug!(%name, %rtype, "answer larger than one DNS message; asking over TCP directly for a while");
+                self.oversized().insert(question.clone(), TCP_FIRST_QUERIES);
+                return self.query_tcp(&question).await;
             }
             Ok(Some(Err(e))) => return classify_error(e).map_err(|f| Error::dns(shown(), f)),
             Ok(Some(Ok(response))) => response,
         };
-        Ok(records(response.into_message(), name, rtype, true))
+        // hickory hands over NXDOMAIN with records and unassigned codes as responses:
+        // the code decides, not the records.
+        answer_of(response.into_message(), name, rtype).map_err(|f| Error::dns(shown(), f))
+    }
+
+    /// Whether `question` goes straight to TCP this time, counting the query.
+    fn tcp_first(&self, question: &(Name, RecordType)) -> bool {
+        let mut oversized = self.oversized();
+        let Some(left) = oversized.get_mut(question) else {
+            return false;
+        };
+        if *left == 0 {
+            // Try UDP again: the Service may have shrunk. If not, UDP says so at once.
+            oversized.remove(question);
+            return false;
+        }
+        *left -= 1;
+        true
     }
 
     /// The same question over TCP, keeping a truncated answer (marked incomplete).
-    async fn query_tcp(&self, name: &Name, rtype: RecordType) -> Result<Answer> {
+    async fn query_tcp(&self, question: &(Name, RecordType)) -> Result<Answer> {
+        let (name, rtype) = (&question.0, question.1);
         let mut failure = DnsFailure::Io("no TCP endpoint configured".into());
         for server in self.tcp_servers.iter() {
             match tcp::query(*server, name, rtype, self.timeout).await {
-                Ok(message) => {
+                Ok((message, size)) => {
+                    if !message.metadata.truncation
+                        && size <= usize::from(self.request.edns_payload_len)
+                    {
+                        // It would fit in UDP now: back to UDP from the next query.
+                        self.oversized().remove(question);
+                    }
                     return answer_of(message, name, rtype)
                         .map_err(|f| Error::dns(format!("{name} {rtype}"), f));
                 }
@@ -143,14 +168,19 @@ impl DnsClient {
         Err(Error::dns(format!("{name} {rtype}"), failure))
     }
 
-    fn oversized(&self) -> std::sync::MutexGuard<'_, HashSet<(Name, RecordType)>> {
+    fn oversized(&self) -> std::sync::MutexGuard<'_, HashMap<(Name, RecordType), u32>> {
         self.oversized
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Sorts a whole message (not pre-classified by hickory) into an [`Answer`].
+/// After a truncated UDP answer, how many more queries of that question go straight to
+/// TCP before UDP is tried again (unless a TCP answer shows it would fit sooner).
+const TCP_FIRST_QUERIES: u32 = 16;
+
+/// Sorts a whole message into an [`Answer`] by its response code: records count only
+/// under NOERROR.
 fn answer_of(message: Message, name: &Name, rtype: RecordType) -> Result<Answer, DnsFailure> {
     let complete = !message.metadata.truncation;
     let negative_ttl = message.authorities.iter().find_map(|r| match &r.data {
@@ -163,7 +193,9 @@ fn answer_of(message: Message, name: &Name, rtype: RecordType) -> Result<Answer,
             Answer::NoData { .. } => Answer::NoData { negative_ttl },
             answer => answer,
         }),
-        other => Err(DnsFailure::ServerError(other.to_string())),
+        other => Err(DnsFailure::ServerError {
+            rcode: u16::from(other),
+        }),
     }
 }
 
@@ -206,12 +238,14 @@ fn classify_error(error: NetError) -> Result<Answer, DnsFailure> {
             match response_code {
                 ResponseCode::NXDomain => Ok(Answer::NxDomain { negative_ttl }),
                 ResponseCode::NoError => Ok(Answer::NoData { negative_ttl }),
-                other => Err(DnsFailure::ServerError(other.to_string())),
+                other => Err(DnsFailure::ServerError {
+                    rcode: u16::from(other),
+                }),
             }
         }
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            Err(DnsFailure::ServerError(code.to_string()))
-        }
+        NetError::Dns(DnsError::ResponseCode(code)) => Err(DnsFailure::ServerError {
+            rcode: u16::from(code),
+        }),
         NetError::Timeout => Err(DnsFailure::Timeout),
         NetError::Truncated => Err(DnsFailure::Truncated),
         NetError::Io(e) => Err(DnsFailure::Io(e.to_string())),

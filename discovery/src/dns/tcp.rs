@@ -16,13 +16,14 @@ use tokio::net::TcpStream;
 
 use crate::error::DnsFailure;
 
-/// Asks `server` over TCP and returns the message if it is usable (see the module docs).
+/// Asks `server` over TCP and returns the message if it is usable (see the module docs),
+/// with its size in bytes.
 pub(crate) async fn query(
     server: SocketAddr,
     name: &Name,
     rtype: RecordType,
     timeout: Duration,
-) -> Result<Message, DnsFailure> {
+) -> Result<(Message, usize), DnsFailure> {
     tokio::time::timeout(timeout, exchange(server, name, rtype))
         .await
         .map_err(|_| DnsFailure::Timeout)?
@@ -32,7 +33,7 @@ async fn exchange(
     server: SocketAddr,
     name: &Name,
     rtype: RecordType,
-) -> Result<Message, DnsFailure> {
+) -> Result<(Message, usize), DnsFailure> {
     let id: u16 = rand::random();
     let mut request = Message::new(id, MessageType::Query, OpCode::Query);
     request.metadata.recursion_desired = true;
@@ -61,5 +62,5 @@ async fn exchange(
             "the answer's id does not match the query".into(),
         ));
     }
-    Ok(message)
+    Ok((message, reply.len()))
 }

@@ -69,6 +69,16 @@ pub(crate) fn check_label(input: &str, label: &str, role: LabelRole) -> Result<(
     Ok(())
 }
 
+/// An RFC 1123 label as Kubernetes hostnames are: 1 to 63 of `a-z`, `0-9` and `-`,
+/// starting and ending with a letter or digit.
+pub(crate) fn is_hostname_label(label: &[u8]) -> bool {
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    (1..=63).contains(&label.len())
+        && label.iter().all(|b| alnum(b) || *b == b'-')
+        && label.first().is_some_and(alnum)
+        && label.last().is_some_and(alnum)
+}
+
 /// Checks a Kubernetes port name (IANA_SVC_NAME): at most 15 characters, lower-case letters,
 /// digits and `-`, at least one letter, no `-` at either end and no `--`.
 pub(crate) fn check_port_name(input: &str, name: &str) -> Result<(), InvalidName> {

@@ -37,3 +37,5 @@ mod service;
 pub use environment::Environment;
 pub use parse::{InvalidName, PortSpec, ServiceName};
 pub use service::HeadlessService;
+
+pub(crate) use label::is_hostname_label;

@@ -2,9 +2,14 @@
 
 use std::net::IpAddr;
 
+use crate::name::is_hostname_label;
+
 /// The ordinal in `<statefulset>-<n>`, or `None` when the hostname is not of that shape
 /// or is the dashed form of the pod's own IP (`10-244-1-7`), which Kubernetes uses when
 /// the pod has no hostname under this Service.
+///
+/// The shape: `<statefulset>` is an RFC 1123 label (so `redis--1` has none), `<n>` a
+/// decimal without leading zeros that fits in a `u32`.
 ///
 /// Ordinals are read, never assumed: they need not start at 0 (`.spec.ordinals.start`)
 /// nor be contiguous.
@@ -16,7 +21,10 @@ pub(crate) fn parse(hostname: &str, ip: IpAddr) -> Option<u32> {
         return None;
     }
     let (prefix, digits) = hostname.rsplit_once('-')?;
-    if prefix.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_hostname_label(prefix.as_bytes())
+        || digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     if digits.len() > 1 && digits.starts_with('0') {
@@ -63,6 +71,12 @@ mod tests {
             ("redis-x1", None),
             ("redis-01", None),
             ("redis-99999999999", None),
+            ("redis-4294967295", Some(u32::MAX)),
+            ("redis-4294967296", None),
+            ("redis--1", None),
+            ("red_is-1", None),
+            ("Redis-1", None),
+            ("redis-+1", None),
             ("10-244-1-7", None),
         ];
         for (hostname, expected) in cases {

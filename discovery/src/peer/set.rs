@@ -13,9 +13,15 @@ pub struct PeerSet {
 }
 
 impl PeerSet {
-    /// Sorts `peers` and drops repeated names (the first occurrence wins).
+    /// Sorts `peers` and drops repeated names: of several addresses given one name, the
+    /// lowest wins, so the same answer always gives the same set, whatever order its
+    /// records came in.
     pub fn new(mut peers: Vec<Peer>) -> Self {
-        peers.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        peers.sort_by(|a, b| {
+            a.sort_key()
+                .cmp(&b.sort_key())
+                .then_with(|| a.addr().cmp(&b.addr()))
+        });
         peers.dedup_by(|b, a| a.fqdn() == b.fqdn());
         Self {
             peers: peers.into(),
@@ -153,6 +159,17 @@ mod tests {
             set.by_name("REDIS-2").map(Peer::ip),
             Some([10, 0, 0, 2].into())
         );
+    }
+
+    #[test]
+    fn of_two_addresses_for_one_name_the_lowest_wins_in_any_order() {
+        let a = peer("redis-0", [10, 0, 0, 9]);
+        let b = peer("redis-0", [10, 0, 0, 3]);
+        let one = PeerSet::new(vec![a.clone(), b.clone()]);
+        let other = PeerSet::new(vec![b, a]);
+        assert_eq!(one, other);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one.first().map(Peer::ip), Some([10, 0, 0, 3].into()));
     }
 
     #[test]

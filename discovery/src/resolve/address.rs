@@ -7,21 +7,29 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
+use super::scope::{Rejected, Scope, admit_ip};
 use super::srv::address_of;
-use super::{Resolution, ttl_or_default};
+use super::{Resolution, contradiction, ttl_or_default};
 use crate::dns::{Answer, DnsClient};
-use crate::error::{DnsFailure, Error, Result};
+use crate::error::{Contradiction, DnsFailure, Error, Result};
 use crate::name::HeadlessService;
 use crate::peer::{Peer, PeerSet, dashed_ip};
 
 /// Asks A and AAAA for the Service name, then PTR for each address not in `known` to
 /// learn the pod's name under this Service (`redis-0.redis.ns.svc...`). An address
 /// without such a PTR gets the dashed-IP name CoreDNS would give it, and no ordinal.
+///
+/// # Errors
+///
+/// DNS failures; [`Contradiction::NoAddresses`] when the name exists with neither A nor
+/// AAAA records; [`DnsFailure::TooLarge`] when not even the addresses fit in a message.
 pub(super) async fn peers(
     dns: &DnsClient,
     service: &HeadlessService,
+    scope: &Scope,
     port: u16,
     known: &HashMap<IpAddr, String>,
+    mut rejected: Vec<Rejected>,
     concurrency: usize,
 ) -> Result<Resolution> {
     let name = service.address_query()?;
@@ -47,15 +55,24 @@ pub(super) async fn peers(
         {
             if !complete {
                 // Thousands of pods: not even the addresses fit in one message.
-                return Err(Error::dns(format!("{name} A/AAAA"), DnsFailure::Truncated));
+                let failure = DnsFailure::TooLarge {
+                    records: records.len(),
+                };
+                return Err(Error::dns(format!("{name} A/AAAA"), failure));
             }
             addresses.extend(records.iter().filter_map(address_of).map(|(ip, _)| ip));
         }
     }
+    addresses.retain(|ip| admit_ip(*ip, &mut rejected));
     addresses.sort_unstable();
     addresses.dedup();
+    if addresses.is_empty() {
+        return Err(contradiction(
+            format!("{name} A/AAAA"),
+            Contradiction::NoAddresses,
+        ));
+    }
 
-    let suffix = format!(".{}", service.domain_name());
     let mut peers = Vec::with_capacity(addresses.len());
     let mut unnamed = Vec::new();
     for ip in addresses {
@@ -64,54 +81,70 @@ pub(super) async fn peers(
             None => unnamed.push(ip),
         }
     }
-    let named: Vec<(Peer, Option<Duration>)> = futures::stream::iter(unnamed)
-        .map(|ip| name_address(dns, ip, port, &suffix))
+    let suffix = service.domain_name();
+    let named: Vec<Named> = futures::stream::iter(unnamed)
+        .map(|ip| name_address(dns, scope, ip, port, &suffix))
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    for (peer, ptr_ttl) in named {
-        ttl = match (ttl, ptr_ttl) {
+    for named in named {
+        ttl = match (ttl, named.ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        peers.push(peer);
+        rejected.extend(named.rejected);
+        peers.push(named.peer);
     }
     Ok(Resolution::Peers {
         peers: PeerSet::new(peers),
         ttl: ttl_or_default(ttl),
+        rejected,
     })
 }
 
-/// Names one address from its PTR records: the name under this Service if there is one
-/// (CoreDNS publishes one PTR per Service that selects the pod), else the dashed IP.
+/// One address with the name its PTR records gave it.
+struct Named {
+    peer: Peer,
+    ttl: Option<Duration>,
+    rejected: Vec<Rejected>,
+}
+
+/// Names one address from its PTR records: the lowest name under this Service if there
+/// is one (CoreDNS publishes one PTR per Service that selects the pod), else the dashed IP.
+/// PTR names outside the Service are reported as rejected.
 ///
 /// A PTR that does not exist, or a server without reverse zones (NXDOMAIN, NODATA), just
 /// means "no name"; a failing server fails the resolution, so that a pod is never renamed
 /// back and forth by a flaky reverse lookup.
 async fn name_address(
     dns: &DnsClient,
+    scope: &Scope,
     ip: IpAddr,
     port: u16,
     suffix: &str,
-) -> Result<(Peer, Option<Duration>)> {
+) -> Result<Named> {
     let addr = SocketAddr::new(ip, port);
     let reverse = Name::from(ip);
     let answer = dns.query(&reverse, RecordType::PTR).await?;
     let ttl = answer.ttl();
+    let mut rejected = Vec::new();
+    let mut under_service: Vec<String> = Vec::new();
     if let Answer::Records { records, .. } = &answer {
-        let under_service = records.iter().find_map(|r| match &r.data {
-            RData::PTR(ptr) => {
-                let name = ptr.0.to_lowercase().to_ascii();
-                let trimmed = name.trim_end_matches('.');
-                let hostname = trimmed.strip_suffix(suffix)?;
-                (!hostname.is_empty() && !hostname.contains('.')).then(|| trimmed.to_owned())
+        for record in records {
+            if let RData::PTR(ptr) = &record.data
+                && let Some(fqdn) = scope.admit(&ptr.0, &mut rejected)
+            {
+                under_service.push(fqdn);
             }
-            _ => None,
-        });
-        if let Some(fqdn) = under_service {
-            return Ok((Peer::new(&fqdn, addr), ttl));
         }
     }
-    let fqdn = format!("{}{suffix}", dashed_ip(ip));
-    Ok((Peer::new(&fqdn, addr), ttl))
+    let fqdn = under_service
+        .into_iter()
+        .min()
+        .unwrap_or_else(|| format!("{}.{suffix}", dashed_ip(ip)));
+    Ok(Named {
+        peer: Peer::new(&fqdn, addr),
+        ttl,
+        rejected,
+    })
 }

@@ -12,9 +12,15 @@
 //! 4. NXDOMAIN for the Service: no pod is ready. For a named port, the Service name is
 //!    asked too, to tell "no ready pod" from "no such port".
 //!
+//! Only names of this Service's pods are believed ([`scope`]); everything else in an
+//! answer is dropped and reported. An answer that contradicts itself (SRV records whose
+//! pods have no address, or none usable) is an error, never an empty set: only NXDOMAIN
+//! says that no pod is ready.
+//!
 //! The refresh delay is the smallest TTL seen.
 
 mod address;
+mod scope;
 mod srv;
 
 use std::collections::HashMap;
@@ -23,15 +29,22 @@ use std::time::Duration;
 use hickory_resolver::proto::rr::RecordType;
 
 use crate::dns::{Answer, DnsClient};
-use crate::error::{Error, Result};
+use crate::error::{Contradiction, DnsFailure, Error, Result};
 use crate::name::{HeadlessService, PortSpec};
 use crate::peer::PeerSet;
+
+pub(crate) use scope::Rejected;
 
 /// What one resolution found.
 #[derive(Debug, Clone)]
 pub(crate) enum Resolution {
-    /// The ready pods, and how long the answer may be trusted.
-    Peers { peers: PeerSet, ttl: Duration },
+    /// The ready pods, how long the answer may be trusted, and the records that were
+    /// dropped because they named no pod of this Service.
+    Peers {
+        peers: PeerSet,
+        ttl: Duration,
+        rejected: Vec<Rejected>,
+    },
     /// NXDOMAIN for the Service: no ready pod, for `ttl` if the server said.
     NoReadyPods { ttl: Option<Duration> },
 }
@@ -46,20 +59,24 @@ pub(crate) async fn resolve(
     concurrency: usize,
 ) -> Result<Resolution> {
     let srv_name = service.srv_query()?;
+    let scope = scope::Scope::new(service)?;
     match dns.query(&srv_name, RecordType::SRV).await? {
         Answer::Records {
             records,
             additionals,
             complete,
         } => {
-            let srv = srv::SrvAnswer::new(service, &records, &additionals)?;
+            let mut rejected = Vec::new();
+            let srv = srv::SrvAnswer::new(service, &scope, &records, &additionals, &mut rejected);
             if complete {
-                srv.peers(dns, concurrency).await
+                srv?.peers(dns, rejected, concurrency).await
             } else {
                 // Too large for one message: the addresses give the full set, the SRV
                 // records and glue that fit name most of it, PTR names the rest.
+                let srv = srv?;
                 let port = srv.port_for_all();
-                address::peers(dns, service, port, &srv.names_by_ip(), concurrency).await
+                let known = srv.names_by_ip();
+                address::peers(dns, service, &scope, port, &known, rejected, concurrency).await
             }
         }
         Answer::NxDomain { negative_ttl } => match service.port() {
@@ -72,9 +89,14 @@ pub(crate) async fn resolve(
         },
         Answer::NoData { .. } => match service.port() {
             PortSpec::Number(port) => {
-                address::peers(dns, service, *port, &HashMap::new(), concurrency).await
+                let known = HashMap::new();
+                address::peers(dns, service, &scope, *port, &known, Vec::new(), concurrency).await
             }
-            PortSpec::Any | PortSpec::Named { .. } => Err(Error::PortRequired {
+            PortSpec::Any => Err(Error::PortRequired {
+                service: service.domain_name(),
+            }),
+            PortSpec::Named { .. } => Err(Error::NoSrvRecords {
+                query: srv_name.to_ascii(),
                 service: service.domain_name(),
             }),
         },
@@ -102,8 +124,17 @@ async fn no_such_port_or_no_pods(
             Answer::NoData { .. } => continue,
         }
     }
-    // The name exists with neither A nor AAAA: nothing is ready to connect to.
-    Ok(Resolution::NoReadyPods { ttl: negative_ttl })
+    // The name exists with neither A nor AAAA: CoreDNS answers NXDOMAIN for a headless
+    // Service without ready pods, so this is not an answer to act on.
+    Err(contradiction(
+        format!("{name} A/AAAA"),
+        Contradiction::NoAddresses,
+    ))
+}
+
+/// A contradictory answer to `query` (`name TYPE`), as an error.
+fn contradiction(query: String, why: Contradiction) -> Error {
+    Error::dns(query, DnsFailure::Contradictory(why))
 }
 
 /// The TTL to pace the next refresh by: the smallest seen, or a default.

@@ -15,11 +15,16 @@ pub enum Health {
     /// The first resolution has not finished yet (a lazily started watch).
     Starting,
     /// The last resolution got an answer.
+    #[non_exhaustive]
     Healthy {
         /// When that answer came.
         last_success: Instant,
+        /// Records dropped so far because they named no pod of this Service.
+        rejected: u64,
     },
-    /// Resolutions have been failing; the peers are those of the last good answer.
+    /// Resolutions have been failing, or answers contradict themselves; the peers are
+    /// those of the last good answer.
+    #[non_exhaustive]
     Degraded {
         /// When the first failure of this run happened.
         since: Instant,
@@ -29,6 +34,8 @@ pub enum Health {
         error: SharedError,
         /// When DNS last answered, if ever.
         last_success: Option<Instant>,
+        /// Records dropped so far because they named no pod of this Service.
+        rejected: u64,
     },
 }
 
@@ -55,8 +62,38 @@ impl Health {
     pub fn last_success(&self) -> Option<Instant> {
         match self {
             Health::Starting => None,
-            Health::Healthy { last_success } => Some(*last_success),
+            Health::Healthy { last_success, .. } => Some(*last_success),
             Health::Degraded { last_success, .. } => *last_success,
+        }
+    }
+
+    /// How many records answers have carried that named no pod of this Service (another
+    /// namespace or zone, a bad label, SRV target `.` or port 0, an address no pod can
+    /// have). They are dropped, never dialled; a count above zero means the DNS server
+    /// is broken or lying.
+    pub fn rejected(&self) -> u64 {
+        match self {
+            Health::Starting => 0,
+            Health::Healthy { rejected, .. } | Health::Degraded { rejected, .. } => *rejected,
+        }
+    }
+
+    /// Whether `self` and `other` say the same thing to someone following health: the
+    /// same variant and, when degraded, the same streak failing for the same reason.
+    /// Timestamps and counts do not count, so a subscriber is woken for news only.
+    pub(crate) fn same_state(&self, other: &Health) -> bool {
+        match (self, other) {
+            (Health::Starting, Health::Starting)
+            | (Health::Healthy { .. }, Health::Healthy { .. }) => true,
+            (
+                Health::Degraded {
+                    since: a, error: x, ..
+                },
+                Health::Degraded {
+                    since: b, error: y, ..
+                },
+            ) => a == b && x.to_string() == y.to_string(),
+            _ => false,
         }
     }
 }

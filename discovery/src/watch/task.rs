@@ -1,5 +1,6 @@
 //! The background task of one watch: resolve, publish, sleep, repeat.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use crate::dns::DnsClient;
 use crate::error::{Error, Result};
 use crate::name::HeadlessService;
 use crate::peer::PeerSet;
-use crate::resolve::{Resolution, resolve, ttl_or_default};
+use crate::resolve::{Rejected, Resolution, resolve, ttl_or_default};
 
 /// Everything the refresh loop owns. Handles talk to it through the two `watch` channels
 /// it publishes on and the `Notify` that asks for an early refresh.
@@ -31,6 +32,10 @@ pub(crate) struct Refresher {
     /// When NXDOMAIN started while we still had peers (the grace period's start).
     empty_since: Option<Instant>,
     last_success: Option<Instant>,
+    /// Records dropped so far for naming no pod of this Service.
+    rejected: u64,
+    /// The names already warned about, so a lying server is logged once per name.
+    warned: HashSet<String>,
 }
 
 /// What the first, inline resolution of an eagerly started watch found.
@@ -61,13 +66,22 @@ impl Refresher {
             refresh,
             empty_since: None,
             last_success: None,
+            rejected: 0,
+            warned: HashSet::new(),
         }
     }
 
     /// Resolves once for an eager start; errors go straight back to the caller.
     pub(crate) async fn first(&mut self) -> Result<FirstAnswer> {
         let (peers, ttl) = match resolve(&self.dns, &self.service, self.concurrency).await? {
-            Resolution::Peers { peers, ttl } => (peers, ttl),
+            Resolution::Peers {
+                peers,
+                ttl,
+                rejected,
+            } => {
+                self.note_rejected(&rejected);
+                (peers, ttl)
+            }
             Resolution::NoReadyPods { ttl } => (PeerSet::empty(), ttl_or_default(ttl)),
         };
         self.mark_healthy();
@@ -103,8 +117,13 @@ impl Refresher {
         let result = resolve(&self.dns, &self.service, self.concurrency).await;
         let elapsed = started.elapsed();
         match result {
-            Ok(Resolution::Peers { peers, ttl }) => {
+            Ok(Resolution::Peers {
+                peers,
+                ttl,
+                rejected,
+            }) => {
                 debug!(service = %self.service, ?elapsed, peers = peers.len(), ?ttl, outcome = "answer", "refreshed");
+                self.note_rejected(&rejected);
                 self.mark_healthy();
                 self.empty_since = None;
                 self.publish(peers);
@@ -160,6 +179,17 @@ impl Refresher {
         });
     }
 
+    /// Counts the records an answer carried that named no pod of this Service, and warns
+    /// once per name.
+    fn note_rejected(&mut self, rejected: &[Rejected]) {
+        self.rejected += rejected.len() as u64;
+        for record in rejected {
+            if self.warned.insert(record.name.clone()) {
+                warn!(service = %self.service, name = %record.name, reason = %record.reason, "DNS answer names no pod of this Service; ignored");
+            }
+        }
+    }
+
     fn mark_healthy(&mut self) {
         let now = Instant::now();
         self.last_success = Some(now);
@@ -169,8 +199,10 @@ impl Refresher {
         {
             warn!(service = %self.service, after = ?since.elapsed(), failures, "DNS recovered");
         }
-        self.health
-            .send_replace(Health::Healthy { last_success: now });
+        self.set_health(Health::Healthy {
+            last_success: now,
+            rejected: self.rejected,
+        });
     }
 
     fn mark_degraded(&mut self, error: Error) {
@@ -183,11 +215,22 @@ impl Refresher {
                 Instant::now()
             }
         };
-        self.health.send_replace(Health::Degraded {
+        self.set_health(Health::Degraded {
             since,
             failures,
             error,
             last_success: self.last_success,
+            rejected: self.rejected,
+        });
+    }
+
+    /// Stores `health`, waking subscribers only when it says something new (a healthy
+    /// refresh after a healthy refresh is no news).
+    fn set_health(&self, health: Health) {
+        self.health.send_if_modified(|current| {
+            let news = !current.same_state(&health);
+            *current = health;
+            news
         });
     }
 }
