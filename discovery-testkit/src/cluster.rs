@@ -257,6 +257,11 @@ impl Cluster {
         self.shared.total.load(Ordering::Relaxed)
     }
 
+    /// How many of those queries came over TCP.
+    pub fn tcp_queries(&self) -> u64 {
+        self.shared.over_tcp.load(Ordering::Relaxed)
+    }
+
     /// How many queries asked for `name` (absolute or not, any case) and `rtype`.
     pub fn queries_for(&self, name: &str, rtype: RecordType) -> u64 {
         let Ok(name) = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))) else {

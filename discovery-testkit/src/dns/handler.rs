@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
 use hickory_server::proto::rr::{Name, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -20,6 +21,7 @@ pub(crate) struct Shared {
     pub(crate) state: RwLock<State>,
     pub(crate) fault: Mutex<Fault>,
     pub(crate) total: AtomicU64,
+    pub(crate) over_tcp: AtomicU64,
     pub(crate) per_question: Mutex<HashMap<(Name, RecordType), u64>>,
     /// Questions answered from a test's script instead of the zone.
     pub(crate) scripts: RwLock<HashMap<(Name, RecordType), ScriptedReply>>,
@@ -46,6 +48,9 @@ impl RequestHandler for Handler {
         let qname: Name = query.name().into();
         let qtype = query.query_type();
         shared.total.fetch_add(1, Ordering::Relaxed);
+        if request.protocol() == Protocol::Tcp {
+            shared.over_tcp.fetch_add(1, Ordering::Relaxed);
+        }
         *shared
             .per_question
             .lock()

@@ -157,9 +157,14 @@ impl ScriptedRecord {
     /// The PTR record of `ip` (its reverse name) pointing to `target`.
     pub fn ptr_for(ip: IpAddr, target: &str) -> Self {
         Self::Ptr {
-            name: Name::from(ip).to_ascii(),
+            name: Self::reverse_name(ip),
             target: target.to_owned(),
         }
+    }
+
+    /// The name PTR queries for `ip` ask: `d.c.b.a.in-addr.arpa.` or the `ip6.arpa.` form.
+    pub fn reverse_name(ip: IpAddr) -> String {
+        Name::from(ip).to_ascii()
     }
 
     /// A CNAME record.

@@ -96,10 +96,26 @@ pub(super) async fn peers(
         peers.push(named.peer);
     }
     Ok(Resolution::Peers {
-        peers: PeerSet::new(peers),
+        peers: PeerSet::new(one_address_per_name(peers, &suffix)),
         ttl: ttl_or_default(ttl),
         rejected,
     })
+}
+
+/// Every address is a ready endpoint, so none is lost when PTR names two of them alike:
+/// the lowest keeps the name, the others get their dashed-IP names (and no ordinal).
+fn one_address_per_name(mut peers: Vec<Peer>, suffix: &str) -> Vec<Peer> {
+    peers.sort_by(|a, b| a.fqdn().cmp(b.fqdn()).then(a.addr().cmp(&b.addr())));
+    let mut previous: Option<String> = None;
+    for peer in &mut peers {
+        if previous.as_deref() == Some(peer.fqdn()) {
+            let addr = peer.addr();
+            *peer = Peer::new(&format!("{}.{suffix}", dashed_ip(addr.ip())), addr);
+        } else {
+            previous = Some(peer.fqdn().to_owned());
+        }
+    }
+    peers
 }
 
 /// One address with the name its PTR records gave it.
