@@ -1,11 +1,13 @@
 //! `discovery`: resolve or watch a headless Service, or run the demo.
 //!
-//! Exit codes: 0 success, 1 resolution failure (one line on stderr), 2 usage error.
+//! Exit codes: see [`exit`]: 0 success, 1 failure, 2 usage error, 3 nothing to use (no
+//! ready pod, no master/primary). Every failure prints one line on stderr.
 
 #![forbid(unsafe_code)]
 
 mod args;
 mod cmd;
+mod exit;
 mod output;
 
 use std::process::ExitCode;
@@ -35,18 +37,18 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Resolve(target) => cmd::resolve::run(target).await.map_err(|e| e.to_string()),
-            Command::Watch(target) => cmd::watch::run(target).await.map_err(|e| e.to_string()),
-            Command::Demo(args) => cmd::demo::run(args).await,
+            Command::Resolve(target) => cmd::resolve::run(target).await,
+            Command::Watch(target) => cmd::watch::run(target).await,
+            Command::Demo(args) => cmd::demo::run(args).await.map_err(exit::Failure::Failed),
             Command::Redis(args::RedisCommand::Topology(args)) => cmd::redis::topology(args).await,
             Command::Mysql(args::MySqlCommand::Topology(args)) => cmd::mysql::topology(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("discovery: {reason}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("discovery: {failure}");
+            failure.code()
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `discovery` binary, run as a subprocess against a testkit cluster.
 
+use std::net::IpAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -114,11 +115,63 @@ async fn exit_codes_say_what_failed() {
     let usage = run(&["resolve", "redis", "--nameserver", "not-an-address"]).await;
     assert_eq!(usage.status.code(), Some(2));
 
-    let bad_name = run(&["resolve", "Redis_0.cache", "--nameserver", &ns]).await;
-    assert_eq!(bad_name.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&bad_name.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains("invalid service name"), "{stderr}");
+    let long = format!("{}.cache", "r".repeat(64));
+    let longest = format!("{}.{}", "r".repeat(63), "n".repeat(63));
+    let long_domain = format!("{}.{}", "a".repeat(40), "b".repeat(40));
+    let domain = ["--cluster-domain", "Bad_Domain"];
+    let namespace = ["-n", "BAD NS"];
+    let usage_errors: [(&[&str], &str); 6] = [
+        (&["Redis_0.cache"], "invalid service name"),
+        (&[""], "the name is empty"),
+        (&[&long], "64 characters long"),
+        (&[&longest, "--cluster-domain", &long_domain], "too long"),
+        (&["redis", namespace[0], namespace[1]], "namespace"),
+        (&["redis", domain[0], domain[1]], "cluster_domain"),
+    ];
+    for (args, says) in usage_errors {
+        let mut all = vec!["resolve"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--nameserver", &ns]);
+        let out = run(&all).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Malformed"),
+            "no raw hickory text: {stderr}"
+        );
+    }
+
+    let mut bad_env = discovery();
+    bad_env
+        .args(["resolve", "redis.cache"])
+        .env("DISCOVERY_NAMESERVER", "nowhere");
+    let out = tokio::task::spawn_blocking(move || bad_env.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DISCOVERY_NAMESERVER"));
+
+    let unset = run(&[
+        "redis",
+        "topology",
+        "_redis._tcp.redis.cache",
+        "--nameserver",
+        &ns,
+        "--password-env",
+        "DISCOVERY_TEST_SURELY_UNSET",
+    ])
+    .await;
+    assert_eq!(unset.status.code(), Some(2), "{unset:?}");
+
+    let none = run(&["resolve", "_redis._tcp.nothing.cache", "--nameserver", &ns]).await;
+    assert_eq!(none.status.code(), Some(3), "{none:?}");
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        stderr.contains("no ready pod, or no such Service"),
+        "{stderr}"
+    );
 
     cluster.set_fault(Fault::ServFail);
     let failed = run(&["resolve", "_redis._tcp.redis.cache", "--nameserver", &ns]).await;
@@ -126,6 +179,40 @@ async fn exit_codes_say_what_failed() {
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("DNS query"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_contradictory_answer_is_a_failure_not_an_empty_list() {
+    use discovery_testkit::{RecordType, ScriptedRecord, ScriptedReply};
+
+    let (cluster, _set) = redis_cluster(2).await;
+    let srv = "_redis._tcp.redis.cache.svc.cluster.local";
+    let target = "redis-5.redis.cache.svc.cluster.local";
+    cluster
+        .script(
+            srv,
+            RecordType::SRV,
+            ScriptedReply::records([ScriptedRecord::srv(srv, 6379, target)]),
+        )
+        .expect("script");
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        cluster
+            .script(target, rtype, ScriptedReply::nodata())
+            .expect("script");
+    }
+    let ns = cluster.dns_addr().to_string();
+    let out = run(&[
+        "resolve",
+        "_redis._tcp.redis.cache",
+        "--nameserver",
+        &ns,
+        "--json",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stdout.is_empty(), "no `[]`: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("contradicts itself"), "{stderr}");
 }
 
 /// Kills the child on drop, also when the test panics.
@@ -285,7 +372,92 @@ async fn redis_topology_shows_roles_and_the_master() {
         "{text}"
     );
     assert!(!text.contains("pw-123") && !String::from_utf8_lossy(&out.stderr).contains("pw-123"));
+
+    // No master: the check answered, but there is nothing to write to.
+    redis.kill(1).expect("kill the master");
+    let out = run_with_password(args(false)).await;
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no master"), "{stderr}");
     let _ = std::fs::remove_file(ca);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_password_never_goes_to_a_pod_outside_the_service() {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+    use discovery_testkit::{RecordType, ScriptedRecord as R, ScriptedReply};
+
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let redis = RedisStatefulSet::start(
+        &cluster,
+        RedisSpec::new("redis").replicas(1).password("pw-456"),
+    )
+    .await
+    .expect("redis pod");
+    // A listener at an address a lying DNS server hands out, counting who connects.
+    let trap_ip = cluster.addresses().next_v4().expect("an address");
+    let trap = tokio::net::TcpListener::bind(SocketAddr::from((trap_ip, 0)))
+        .await
+        .expect("bind");
+    let port = trap.local_addr().expect("addr").port();
+    let dialled = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&dialled);
+    let accepting = tokio::spawn(async move {
+        while trap.accept().await.is_ok() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+
+    let srv = "_redis._tcp.redis.default.svc.cluster.local";
+    let pod = "redis-0.redis.default.svc.cluster.local";
+    let pod_ip = redis.addr(0).expect("pod address").ip();
+    let IpAddr::V4(pod_v4) = pod_ip else {
+        panic!("IPv4 pods")
+    };
+    for foreign in [
+        "evil.example.com",
+        "redis-0.redis.kube-system.svc.cluster.local",
+    ] {
+        let reply = ScriptedReply::records([R::srv(srv, 6379, pod), R::srv(srv, port, foreign)])
+            .with_additional(R::a(pod, pod_v4))
+            .with_additional(R::a(foreign, trap_ip));
+        cluster
+            .script(srv, RecordType::SRV, reply.clone())
+            .expect("script");
+        let mut cmd = discovery();
+        cmd.args([
+            "redis",
+            "topology",
+            "_redis._tcp.redis",
+            "--nameserver",
+            &cluster.dns_addr().to_string(),
+            "--password-env",
+            "REDIS_PW",
+            "--json",
+        ])
+        .env("REDIS_PW", "pw-456");
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+            .await
+            .expect("join");
+        assert!(out.status.success(), "{out:?}");
+        let topology: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(
+            topology["pods"].as_array().map(Vec::len),
+            Some(1),
+            "{topology}"
+        );
+        assert_eq!(topology["pods"][0]["fqdn"], pod);
+    }
+    assert_eq!(
+        dialled.load(Ordering::SeqCst),
+        0,
+        "a foreign address was dialled"
+    );
+    accepting.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,4 +552,26 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
         table.contains("primary: mysql-1.mysql.default.svc.cluster.local"),
         "{table}"
     );
+
+    // A wrong password: no pod could be asked, which is no success.
+    let mut cmd = discovery();
+    cmd.args([
+        "mysql",
+        "topology",
+        "_mysql._tcp.mysql",
+        "--nameserver",
+        &ns,
+        "--user",
+        mysql.user(),
+        "--password-env",
+        "MYSQL_PW",
+    ])
+    .env("MYSQL_PW", "not-the-password");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no pod could be probed"), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
 }

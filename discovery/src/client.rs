@@ -91,14 +91,14 @@ impl Discovery {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidName`](crate::Error::InvalidName) if it does not parse.
+    /// [`Error::InvalidName`](crate::Error::InvalidName) if it does not parse, or if its
+    /// longest DNS name (the SRV name of a pod) would exceed the 253 characters DNS allows.
     pub fn service(&self, name: impl IntoServiceName) -> Result<HeadlessService> {
         let name = name.into_service_name()?;
-        Ok(HeadlessService::new(
-            &name,
-            &self.inner.namespace,
-            &self.inner.cluster_domain,
-        ))
+        let service =
+            HeadlessService::new(&name, &self.inner.namespace, &self.inner.cluster_domain);
+        service.check_length(&name.to_string())?;
+        Ok(service)
     }
 
     /// Resolves a Service once. No ready pod (NXDOMAIN) is an empty set, not an error.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::name::{LabelRole, check_label};
 
 /// The environment variable that points discovery at a given DNS server (`ip:port`),
 /// as the testkit, local demos and minikube-from-the-host need.
@@ -136,6 +137,17 @@ impl Config {
         }
         if self.max_concurrent_lookups == 0 {
             return fail("max_concurrent_lookups must be at least 1".into());
+        }
+        if let Some(namespace) = &self.namespace {
+            check_label(namespace, namespace, LabelRole::Namespace)
+                .map_err(|e| Error::InvalidConfig(format!("namespace: {}", e.reason())))?;
+        }
+        if let Some(domain) = &self.cluster_domain {
+            let trimmed = domain.trim_end_matches('.');
+            for label in trimmed.split('.') {
+                check_label(domain, label, LabelRole::Domain)
+                    .map_err(|e| Error::InvalidConfig(format!("cluster_domain: {}", e.reason())))?;
+            }
         }
         Ok(())
     }

@@ -58,6 +58,14 @@ async fn redis_part(cluster: &Cluster, discovery: &Discovery) -> Result<RedisSta
             .incr("demo:visits", 1)
             .await
             .map_err(|e| e.to_string())?;
+        // Replication is asynchronous: WAIT until both replicas have the write, so the
+        // read below sees it and the crash below cannot lose it.
+        let replicated: i64 = redis::cmd("WAIT")
+            .arg(2)
+            .arg(2000)
+            .query_async(&mut master)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut replica = router
             .replica(&ReadFrom::ReplicaPreferred)
             .await
@@ -67,13 +75,16 @@ async fn redis_part(cluster: &Cluster, discovery: &Discovery) -> Result<RedisSta
             .await
             .map_err(|e| e.to_string())?;
         lines.push(format!(
-            "  write {i}: INCR -> {n} on {}; GET -> {seen:?} on {}",
+            "  write {i}: INCR -> {n} on {} (WAIT: on {replicated} replicas); GET -> {seen:?} on {}",
             master.pod().hostname(),
             replica.pod().hostname()
         ));
     }
     println!("{}", lines.join("\n"));
 
+    println!(
+        "  (Redis replicates asynchronously: a write no replica has yet is lost when the master\n   crashes. WAIT made sure these were on both replicas before the SIGKILL.)"
+    );
     step("Redis failover: SIGKILL redis-0, promote redis-1 (REPLICAOF NO ONE)");
     redis.kill(0).map_err(|e| e.to_string())?;
     redis.promote(1).await.map_err(|e| e.to_string())?;

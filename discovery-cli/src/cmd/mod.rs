@@ -11,6 +11,7 @@ pub(crate) mod watch;
 use discovery::{Config, Discovery, ServiceName};
 
 use crate::args::Target;
+use crate::exit::Failure;
 
 /// The discovery client and parsed name a `resolve`/`watch` command asks for.
 pub(crate) fn client(target: &Target) -> Result<(Discovery, ServiceName), discovery::Error> {
@@ -27,6 +28,6 @@ pub(crate) fn client(target: &Target) -> Result<(Discovery, ServiceName), discov
 
 /// A password from the environment variable `var` (never from the command line, where
 /// `ps` and shell history would show it).
-pub(crate) fn password(var: &str) -> Result<String, String> {
-    std::env::var(var).map_err(|_| format!("--password-env: ${var} is not set"))
+pub(crate) fn password(var: &str) -> Result<String, Failure> {
+    std::env::var(var).map_err(|_| Failure::Usage(format!("--password-env: ${var} is not set")))
 }

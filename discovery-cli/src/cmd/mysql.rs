@@ -2,11 +2,14 @@
 
 use discovery_mysql::{MySqlCluster, MySqlConfig, MySqlTls, PrimaryChoice, Secret, Topology};
 
+use super::follow::Leader;
 use crate::args::MySqlTopology;
+use crate::exit::Failure;
 use crate::output::aligned;
 
-pub(crate) async fn topology(args: MySqlTopology) -> Result<(), String> {
-    let (discovery, name) = super::client(&args.target).map_err(|e| e.to_string())?;
+/// Exits 0 with one master/primary, 3 with none or several, 1 when no pod could be probed.
+pub(crate) async fn topology(args: MySqlTopology) -> Result<(), Failure> {
+    let (discovery, name) = super::client(&args.target)?;
     let mut config = MySqlConfig::default();
     config.user = args.user.clone();
     if let Some(var) = &args.password_env {
@@ -17,15 +20,34 @@ pub(crate) async fn topology(args: MySqlTopology) -> Result<(), String> {
     }
     let cluster = MySqlCluster::connect(&discovery, name, config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::adapter)?;
     super::follow::follow(
         cluster.topology_changes(),
         args.target.json,
         args.watch,
-        summary,
-        table,
+        super::follow::Views {
+            summary,
+            table,
+            verdict,
+        },
     )
     .await
+}
+
+fn verdict(topology: &Topology) -> Result<(), Failure> {
+    let leader = match &topology.primary {
+        PrimaryChoice::One(_) => Leader::One,
+        PrimaryChoice::None => Leader::None,
+        PrimaryChoice::Ambiguous(keys) => Leader::Several(keys),
+    };
+    let unprobed = topology.pods.iter().map(|p| {
+        if p.report.is_none() {
+            p.error.as_deref()
+        } else {
+            None
+        }
+    });
+    super::follow::verdict("primary", leader, unprobed)
 }
 
 /// What a person watching cares about: roles, threads, health, the primary.

@@ -2,11 +2,14 @@
 
 use discovery_redis::{MasterChoice, RedisConfig, RedisRouter, RedisTls, Secret, Topology};
 
+use super::follow::Leader;
 use crate::args::RedisTopology;
+use crate::exit::Failure;
 use crate::output::aligned;
 
-pub(crate) async fn topology(args: RedisTopology) -> Result<(), String> {
-    let (discovery, name) = super::client(&args.target).map_err(|e| e.to_string())?;
+/// Exits 0 with one master/primary, 3 with none or several, 1 when no pod could be probed.
+pub(crate) async fn topology(args: RedisTopology) -> Result<(), Failure> {
+    let (discovery, name) = super::client(&args.target)?;
     let mut config = RedisConfig::default();
     config.username = args.user.clone();
     if let Some(var) = &args.password_env {
@@ -17,15 +20,34 @@ pub(crate) async fn topology(args: RedisTopology) -> Result<(), String> {
     }
     let router = RedisRouter::connect(&discovery, name, config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::adapter)?;
     super::follow::follow(
         router.topology_changes(),
         args.target.json,
         args.watch,
-        summary,
-        table,
+        super::follow::Views {
+            summary,
+            table,
+            verdict,
+        },
     )
     .await
+}
+
+fn verdict(topology: &Topology) -> Result<(), Failure> {
+    let leader = match &topology.master {
+        MasterChoice::One(_) => Leader::One,
+        MasterChoice::None => Leader::None,
+        MasterChoice::Ambiguous(keys) => Leader::Several(keys),
+    };
+    let unprobed = topology.pods.iter().map(|p| {
+        if p.report.is_none() {
+            p.error.as_deref()
+        } else {
+            None
+        }
+    });
+    super::follow::verdict("master", leader, unprobed)
 }
 
 /// What a person watching cares about: who is what, who is linked, who is master.

@@ -6,9 +6,10 @@ use discovery::{Health, PeerEvent};
 use futures::StreamExt;
 
 use crate::args::Target;
+use crate::exit::Failure;
 use crate::output;
 
-pub(crate) async fn run(target: Target) -> Result<(), discovery::Error> {
+pub(crate) async fn run(target: Target) -> Result<(), Failure> {
     let (discovery, name) = super::client(&target)?;
     let watch = discovery.watch(name).await?;
     let mut events = watch.subscribe();

@@ -367,12 +367,25 @@ impl RedisStatefulSet {
             let offset = pod::info_number(&mut conn, "master_repl_offset").await?;
             offsets.insert(master, offset.unwrap_or(0));
         }
-        for (ordinal, master) in replicas {
-            let mut conn = self.connect(ordinal).await?;
-            let target = offsets.get(&master).copied().unwrap_or(0);
+        for (ordinal, master) in &replicas {
+            let mut conn = self.connect(*ordinal).await?;
+            let target = offsets.get(master).copied().unwrap_or(0);
             pod::wait_for_offset(&mut conn, target, START_TIMEOUT)
                 .await
                 .map_err(|e| Error::Process(format!("redis pod {ordinal}: {e}")))?;
+        }
+        // A link that is up is not yet a stream that flows: after a diskless full sync,
+        // Redis 7 sends a replica nothing until its next REPLCONF ACK (up to 1 s later).
+        // A marker write acknowledged by every replica (WAIT) proves the stream flows.
+        for master in offsets.keys() {
+            let expected = replicas.iter().filter(|(_, m)| m == master).count();
+            if expected == 0 {
+                continue;
+            }
+            let mut conn = self.connect(*master).await?;
+            pod::wait_for_acks(&mut conn, expected, START_TIMEOUT)
+                .await
+                .map_err(|e| Error::Process(format!("redis pod {master}: {e}")))?;
         }
         Ok(())
     }

@@ -57,7 +57,10 @@ pub(super) fn spawn(
         .arg("--logfile")
         .arg(dir.join("redis.log"))
         // Fast failure detection between pods, as tests kill and freeze them.
-        .args(["--repl-timeout", "5", "--repl-ping-replica-period", "1"]);
+        .args(["--repl-timeout", "5", "--repl-ping-replica-period", "1"])
+        // A diskless full sync waits 5 s by default for more replicas to join it: every
+        // set (and every replica made after a failover) would take that long to link.
+        .args(["--repl-diskless-sync-delay", "0"]);
     if let Some(master) = upstream {
         command.args([
             "--replicaof",
@@ -188,4 +191,33 @@ pub(super) async fn wait_for_offset(
     Err(format!(
         "not caught up to offset {offset} after {timeout:?}"
     ))
+}
+
+/// Sends a marker through the replication stream of this master (a PUBLISH, which Redis
+/// propagates, so no key is left behind) and waits until `replicas` replicas have
+/// acknowledged it (`WAIT` on the same connection).
+pub(super) async fn wait_for_acks(
+    conn: &mut MultiplexedConnection,
+    replicas: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("discovery-testkit:replication-marker")
+        .arg("1")
+        .query_async(conn)
+        .await
+        .map_err(|e| format!("PUBLISH marker: {e}"))?;
+    let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let acked: usize = redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(millis)
+        .query_async(conn)
+        .await
+        .map_err(|e| format!("WAIT: {e}"))?;
+    if acked < replicas {
+        return Err(format!(
+            "{acked} of {replicas} replicas acknowledged the marker within {timeout:?}"
+        ));
+    }
+    Ok(())
 }

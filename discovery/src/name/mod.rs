@@ -38,4 +38,4 @@ pub use environment::Environment;
 pub use parse::{InvalidName, PortSpec, ServiceName};
 pub use service::HeadlessService;
 
-pub(crate) use label::is_hostname_label;
+pub(crate) use label::{LabelRole, check_label, is_hostname_label};

@@ -4,7 +4,8 @@ use std::fmt;
 
 use hickory_resolver::proto::rr::Name;
 
-use super::{PortSpec, ServiceName};
+use super::label::MAX_LABEL_LEN;
+use super::{InvalidName, PortSpec, ServiceName};
 
 /// A headless Service with every part known: name, namespace, cluster domain and port.
 ///
@@ -58,6 +59,35 @@ impl HeadlessService {
         )
     }
 
+    /// Fails if the names queried for this Service, or a pod's name under it (with the
+    /// longest hostname a pod can have, 63 characters), would exceed what DNS allows.
+    pub(crate) fn check_length(&self, input: &str) -> Result<(), InvalidName> {
+        const MAX_NAME: usize = 253;
+        let longest = self
+            .srv_name()
+            .len()
+            .max(self.domain_name().len() + 1 + MAX_LABEL_LEN);
+        if longest > MAX_NAME {
+            return Err(InvalidName::new(
+                input,
+                format!(
+                    "`{}` is too long: its pods' names would have up to {longest} characters, and DNS allows {MAX_NAME}",
+                    self.domain_name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn srv_name(&self) -> String {
+        match &self.port {
+            PortSpec::Named { name, protocol } => {
+                format!("_{name}._{protocol}.{}", self.domain_name())
+            }
+            PortSpec::Any | PortSpec::Number(_) => self.domain_name(),
+        }
+    }
+
     /// The absolute name whose A/AAAA records list the ready pods.
     pub(crate) fn address_query(&self) -> Result<Name, crate::Error> {
         absolute(&self.domain_name())
@@ -66,12 +96,7 @@ impl HeadlessService {
     /// The absolute name to ask for SRV records: `_<port>._<proto>.svc...` for a named port,
     /// otherwise the bare Service, which CoreDNS answers with every endpoint and port.
     pub(crate) fn srv_query(&self) -> Result<Name, crate::Error> {
-        match &self.port {
-            PortSpec::Named { name, protocol } => {
-                absolute(&format!("_{name}._{protocol}.{}", self.domain_name()))
-            }
-            PortSpec::Any | PortSpec::Number(_) => self.address_query(),
-        }
+        absolute(&self.srv_name())
     }
 }
 
