@@ -456,3 +456,37 @@ async fn healthy_refreshes_wake_no_health_subscriber() {
         .expect("watch lives");
     assert!(health.borrow_and_update().is_degraded());
 }
+
+#[tokio::test]
+async fn too_many_pods_for_one_message_says_so() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let set = redis(&cluster).await;
+    cluster
+        .script(SRV, RecordType::SRV, oversized(&set))
+        .expect("script");
+    // Not even the addresses fit: TC set over TCP too, with what fitted.
+    let partial = ScriptedReply::records([R::a(SERVICE, v4(ip(&set, 0)))]).truncated();
+    cluster
+        .script(SERVICE, RecordType::A, partial)
+        .expect("script");
+    let error = discovery(&cluster)
+        .resolve("_redis._tcp.redis")
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(
+            &error,
+            Error::Dns {
+                failure: DnsFailure::TooLarge { records: 1 },
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("1 records arrived") && message.contains("about 4000 IPv4 pods"),
+        "{message}"
+    );
+    assert!(!message.contains("retry over TCP failed"), "{message}");
+}
