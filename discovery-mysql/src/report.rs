@@ -201,4 +201,68 @@ mod tests {
         );
         assert_eq!(Flavor::from_version("8.4.3"), Flavor::MySql);
     }
+
+    /// Column names a status row can carry, in both spellings, and some it never does.
+    const COLUMNS: [&str; 16] = [
+        "Source_Host",
+        "Master_Host",
+        "Source_Port",
+        "Master_Port",
+        "Replica_IO_Running",
+        "Slave_IO_Running",
+        "Replica_SQL_Running",
+        "Slave_SQL_Running",
+        "Seconds_Behind_Source",
+        "Seconds_Behind_Master",
+        "Last_IO_Error",
+        "Last_SQL_Error",
+        "Last_IO_Error_Message",
+        "Last_SQL_Error_Message",
+        "Gtid_IO_Pos",
+        "Unknown_Column",
+    ];
+
+    fn cell() -> impl proptest::strategy::Strategy<Value = mysql_async::Value> {
+        use mysql_async::Value;
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::NULL),
+            prop::sample::select(vec![
+                "Yes",
+                "No",
+                "Connecting",
+                "",
+                "3306",
+                "-1",
+                "18446744073709551616",
+                "10.0.0.1"
+            ])
+            .prop_map(|s| Value::Bytes(s.as_bytes().to_vec())),
+            prop::collection::vec(any::<u8>(), 0..12).prop_map(Value::Bytes),
+            any::<i64>().prop_map(Value::Int),
+            any::<u64>().prop_map(Value::UInt),
+            any::<f64>().prop_map(Value::Double),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any SHOW REPLICA STATUS row (columns in any order, repeated, missing, cells of
+        /// any type) is read without panicking, the same way every time.
+        #[test]
+        fn status_rows_never_panic(
+            cells in proptest::collection::vec((proptest::sample::select(COLUMNS.to_vec()), cell()), 0..20),
+        ) {
+            use mysql_async::consts::ColumnType;
+            use mysql_common::packets::Column;
+            let columns: std::sync::Arc<[Column]> = cells
+                .iter()
+                .map(|(name, _)| Column::new(ColumnType::MYSQL_TYPE_VAR_STRING).with_name(name.as_bytes()))
+                .collect();
+            let values = cells.into_iter().map(|(_, v)| v).collect();
+            let row = mysql_common::row::new_row(values, columns);
+            let first = Replication::from_row(&row);
+            proptest::prop_assert_eq!(&first, &Replication::from_row(&row));
+            let _ = (first.threads_running(), first.is_active());
+        }
+    }
 }

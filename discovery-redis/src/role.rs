@@ -303,4 +303,84 @@ mod tests {
         assert!(RoleReport::from_role(&Value::Nil, None).is_none());
         assert!(RoleReport::from_role(&Value::Array(vec![bulk("chef")]), None).is_none());
     }
+
+    /// A RESP value of the shapes ROLE replies have, with arbitrary content.
+    fn resp() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(Value::Int),
+            prop::sample::select(vec![
+                "master",
+                "slave",
+                "replica",
+                "sentinel",
+                "connected",
+                "sync",
+                "6379",
+                "-1",
+                ""
+            ])
+            .prop_map(bulk),
+            ".{0,12}".prop_map(|s: String| Value::SimpleString(s)),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(Value::BulkString),
+            Just(Value::Nil),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop::collection::vec(inner, 0..6).prop_map(Value::Array)
+        })
+    }
+
+    /// INFO text built from the fields the parser reads, with arbitrary values.
+    fn info() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            "role",
+            "master_host",
+            "master_port",
+            "master_link_status",
+            "slave_repl_offset",
+            "master_repl_offset",
+            "master_sync_in_progress",
+            "loading",
+            "slave0",
+            "slave12",
+            "slave",
+            "slavex",
+            "master_last_io_seconds_ago",
+            "# Replication",
+        ]);
+        let value = prop_oneof![
+            prop::sample::select(vec![
+                "master",
+                "slave",
+                "up",
+                "down",
+                "1",
+                "0",
+                "ip=10.0.0.2,port=6379,state=online,offset=9,lag=0"
+            ])
+            .prop_map(str::to_owned),
+            ".{0,24}",
+        ];
+        prop::collection::vec((key, value), 0..12).prop_map(|lines| {
+            lines
+                .into_iter()
+                .map(|(k, v)| format!("{k}:{v}\r\n"))
+                .collect()
+        })
+    }
+
+    proptest::proptest! {
+        /// Any reply, however odd, is read without panicking, and the same reply always
+        /// reads the same way.
+        #[test]
+        fn role_and_info_replies_never_panic(role in resp(), info in proptest::option::of(info())) {
+            let first = RoleReport::from_role(&role, info.as_deref());
+            proptest::prop_assert_eq!(&first, &RoleReport::from_role(&role, info.as_deref()));
+            if let Some(info) = &info {
+                let alone = RoleReport::from_info(info);
+                proptest::prop_assert_eq!(&alone, &RoleReport::from_info(info));
+            }
+        }
+    }
 }

@@ -206,6 +206,16 @@ pub(crate) fn absolute(name: &str) -> Result<Name, Error> {
         format!("{name}.")
     };
     Name::from_ascii(&absolute)
+        .or_else(|_| {
+            // Labels a zone file would refuse (`-redis`) still go on the wire as raw
+            // bytes, as a hostile server sends them.
+            Name::from_labels(
+                absolute
+                    .split('.')
+                    .filter(|l| !l.is_empty())
+                    .map(str::as_bytes),
+            )
+        })
         .map(|n| n.to_lowercase())
         .map_err(|e| Error::Spec(format!("`{name}` is not a DNS name: {e}")))
 }

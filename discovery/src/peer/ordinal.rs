@@ -90,6 +90,28 @@ mod tests {
         assert_eq!(parse("10-244-1-8", v4()), Some(8));
     }
 
+    proptest::proptest! {
+        /// Whatever the label, an ordinal is read exactly when the grammar says so:
+        /// `<RFC 1123 label>-<decimal without leading zeros, fits in u32>`.
+        #[test]
+        fn ordinals_follow_the_statefulset_grammar(
+            prefix in "[a-z0-9-]{0,8}",
+            digits in "[0-9]{0,11}",
+            dash in proptest::bool::ANY,
+        ) {
+            let hostname = if dash { format!("{prefix}-{digits}") } else { format!("{prefix}{digits}") };
+            // The reference grammar, written apart from `parse`.
+            let expected = hostname.rsplit_once('-').and_then(|(name, n)| {
+                let name_ok = !name.is_empty() && !name.starts_with('-') && !name.ends_with('-');
+                let n_ok = !n.is_empty() && (n == "0" || !n.starts_with('0'));
+                if name_ok && n_ok { n.parse::<u32>().ok() } else { None }
+            });
+            // The pod's own dashed IP has no ordinal; an address no name can match avoids it.
+            let ip = IpAddr::from([10, 255, 255, 254]);
+            proptest::prop_assert_eq!(parse(&hostname, ip), expected, "{}", hostname);
+        }
+    }
+
     #[test]
     fn dashed_forms_match_coredns() {
         assert_eq!(dashed(v4()), "10-244-1-7");
