@@ -225,3 +225,83 @@ async fn a_frozen_pod_does_not_hold_up_a_probe_round() {
     );
     s.redis.thaw(2).expect("thaw");
 }
+
+/// A planned switchover (writes paused, candidate caught up, promoted, repointed) under a
+/// write loop: every write the router acknowledged is on the new master, and the loop
+/// sees only typed errors.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planned_switchover_loses_no_acknowledged_write() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicU64::new(0));
+    let switched = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (router, stop, after, switched) = (
+            router.clone(),
+            stop.clone(),
+            after.clone(),
+            switched.clone(),
+        );
+        async move {
+            let mut acknowledged = Vec::new();
+            let mut errors: Vec<Error> = Vec::new();
+            let mut master = router.master().await.expect("master");
+            for i in 0u64.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let was_switched = switched.load(Ordering::SeqCst);
+                let mut set = redis::cmd("SET");
+                set.arg(format!("w:{i}")).arg(i);
+                match master.query(&set).await {
+                    Ok(_) => {
+                        acknowledged.push(i);
+                        if was_switched {
+                            after.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (acknowledged, errors)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.redis
+        .switchover(1, Duration::from_secs(2))
+        .await
+        .expect("switchover to redis-1");
+    switched.store(true, Ordering::SeqCst);
+    eventually(
+        "writes on the new master",
+        Duration::from_secs(10),
+        || async { after.load(Ordering::SeqCst) >= 20 },
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let (acknowledged, errors) = writer.await.expect("writer");
+    for error in &errors {
+        assert!(error.is_transient(), "{error}");
+    }
+
+    let mut new_master = s.redis.connect(1).await.expect("redis-1");
+    let mut missing = Vec::new();
+    for i in &acknowledged {
+        let value: Option<u64> = new_master.get(format!("w:{i}")).await.expect("GET");
+        if value != Some(*i) {
+            missing.push(*i);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged writes are not on the new master: {missing:?}",
+        missing.len(),
+        acknowledged.len()
+    );
+    // The old master follows the new one: nothing is writable beside it.
+    let mut old = s.redis.connect(0).await.expect("redis-0");
+    let refused: redis::RedisResult<()> = old.set("x", 1).await;
+    assert!(refused.is_err(), "the old master still takes writes");
+}

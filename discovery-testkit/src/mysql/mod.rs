@@ -390,13 +390,22 @@ impl MariaDbStatefulSet {
             position = pod::value::<String>(&mut conn, "SELECT @@gtid_binlog_pos").await?;
         }
         let mut conn = self.admin(ordinal).await?;
-        let mut statements = Vec::new();
         if let Some(position) = position.filter(|p| !p.is_empty()) {
-            statements.push(format!("SELECT MASTER_GTID_WAIT('{position}', 5)"));
+            // Never promote a candidate that has not applied everything the old primary
+            // acknowledged: that is how a planned switchover loses writes.
+            let waited = pod::value::<i64>(
+                &mut conn,
+                &format!("SELECT MASTER_GTID_WAIT('{position}', 5)"),
+            )
+            .await?;
+            if waited != Some(0) {
+                return Err(Error::Process(format!(
+                    "mysql pod {ordinal} did not reach the old primary's GTID position {position} within 5 s; not promoted (the old primary stays read_only)"
+                )));
+            }
         }
-        statements.extend(
-            ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"].map(str::to_owned),
-        );
+        let statements =
+            ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"].map(str::to_owned);
         pod::run(&mut conn, &statements).await?;
         let others: Vec<u32> = {
             let mut state = self.state();

@@ -269,6 +269,66 @@ impl RedisStatefulSet {
         Ok(())
     }
 
+    /// A planned switchover to `ordinal`, done the safe way, so that no acknowledged write
+    /// is lost: writes paused on the current master (`CLIENT PAUSE WRITE`), the candidate
+    /// caught up with its offset, the candidate promoted and every other pod (the old
+    /// master too) repointed to it, then the pause lifted: clients still on the old master
+    /// now meet `READONLY` instead of writing where nobody reads.
+    ///
+    /// The one place these steps live: the examples' drill and the tests share them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if no other pod is master; [`Error::Process`] if the candidate does
+    /// not catch up within `pause` (writes resume on the old master, nothing is promoted)
+    /// or a command fails.
+    pub async fn switchover(&self, ordinal: u32, pause: Duration) -> Result<(), Error> {
+        let old = {
+            let state = self.state();
+            state
+                .upstream
+                .iter()
+                .find(|(o, u)| {
+                    **u == Upstream::None && **o != ordinal && state.processes.contains_key(o)
+                })
+                .map(|(o, _)| *o)
+                .ok_or_else(|| Error::Spec("no other running redis master to switch from".into()))?
+        };
+        let mut master = self.connect(old).await?;
+        let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(millis)
+            .arg("WRITE")
+            .query_async(&mut master)
+            .await
+            .map_err(|e| Error::Process(format!("CLIENT PAUSE WRITE on redis pod {old}: {e}")))?;
+        let caught_up = async {
+            let offset = pod::info_number(&mut master, "master_repl_offset")
+                .await?
+                .unwrap_or(0);
+            let mut candidate = self.connect(ordinal).await?;
+            pod::wait_for_offset(&mut candidate, offset, pause)
+                .await
+                .map_err(|e| Error::Process(format!("redis pod {ordinal}: {e}")))
+        }
+        .await;
+        if let Err(error) = caught_up {
+            let _: Result<(), _> = redis::cmd("CLIENT")
+                .arg("UNPAUSE")
+                .query_async(&mut master)
+                .await;
+            return Err(error);
+        }
+        self.promote(ordinal).await?;
+        let _: () = redis::cmd("CLIENT")
+            .arg("UNPAUSE")
+            .query_async(&mut master)
+            .await
+            .map_err(|e| Error::Process(format!("CLIENT UNPAUSE on redis pod {old}: {e}")))?;
+        Ok(())
+    }
+
     /// Scales the StatefulSet up by one pod: a new `redis-server` replicating the current
     /// master, published in DNS once it answers, as a StatefulSet controller would.
     /// Returns its ordinal.
