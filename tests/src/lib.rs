@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bind;
+pub mod soak;
 
 use std::future::Future;
 use std::time::Duration;

@@ -247,6 +247,7 @@ impl RedisStatefulSet {
 
     /// Promotes a replica: `REPLICAOF NO ONE` on it, then `REPLICAOF <it>` on every other
     /// running pod (the old master included, if it runs), as Sentinel or an operator would.
+    /// Killed pods restart as its replicas.
     ///
     /// # Errors
     ///
@@ -254,15 +255,28 @@ impl RedisStatefulSet {
     pub async fn promote(&self, ordinal: u32) -> Result<(), Error> {
         let mut new_master = self.connect(ordinal).await?;
         pod::replicaof(&mut new_master, None).await?;
-        self.state().upstream.insert(ordinal, Upstream::None);
         let ip = self.ip(ordinal)?;
-        let others: Vec<u32> = self
-            .state()
-            .processes
-            .keys()
-            .copied()
-            .filter(|o| *o != ordinal)
-            .collect();
+        let others: Vec<u32> = {
+            let mut state = self.state();
+            state.upstream.insert(ordinal, Upstream::None);
+            // A killed pod restarts as a replica of the new master, never as a second
+            // master with an empty dataset (as the MariaDB set does).
+            let killed: Vec<u32> = state
+                .upstream
+                .keys()
+                .copied()
+                .filter(|o| *o != ordinal && !state.processes.contains_key(o))
+                .collect();
+            for pod in killed {
+                state.upstream.insert(pod, Upstream::Of(ordinal));
+            }
+            state
+                .processes
+                .keys()
+                .copied()
+                .filter(|o| *o != ordinal)
+                .collect()
+        };
         for other in others {
             self.repoint(other, ordinal, ip).await?;
         }

@@ -1,0 +1,160 @@
+//! The soak on a real Redis set: writers through `RedisRouter::master()`, faults from a
+//! [`Schedule`], then every acknowledged key looked up on the final master.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use discovery::{Config, Discovery};
+use discovery_redis::{RedisConfig, RedisRouter};
+use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use discovery_testkit::{Cluster, Fault as DnsFault};
+use redis::AsyncCommands;
+
+use super::{Fault, FaultWindow, Outcome, Report, Schedule, Write, check};
+
+/// The SDK settings the soak runs with, and the bound each write must meet: the wait
+/// for a master, a connect and a response, and one retry after a refusal.
+fn sdk_config() -> (RedisConfig, Duration) {
+    let mut config = RedisConfig::default();
+    config.probe_interval = Duration::from_millis(200);
+    config.failover_wait = Duration::from_secs(3);
+    config.connect_timeout = Duration::from_millis(500);
+    config.response_timeout = Duration::from_secs(1);
+    let bound = config.failover_wait + (config.connect_timeout + config.response_timeout) * 2;
+    (config, bound)
+}
+
+/// Runs one schedule with `writers` concurrent writers and checks the history.
+///
+/// # Panics
+///
+/// When the set cannot be started or healed: a broken harness, not a finding.
+pub async fn run(schedule: &Schedule, writers: usize) -> Report {
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let set = RedisStatefulSet::start(&cluster, RedisSpec::new("redis"))
+        .await
+        .expect("redis pods");
+    let mut dns = Config::default();
+    dns.nameserver = Some(cluster.dns_addr());
+    dns.namespace = Some("default".into());
+    dns.cluster_domain = Some("cluster.local".into());
+    dns.min_refresh = Duration::from_millis(200);
+    let discovery = Discovery::new(dns).expect("discovery");
+    let (config, bound) = sdk_config();
+    let router = RedisRouter::connect(&discovery, set.service_name().as_str(), config)
+        .await
+        .expect("router");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| tokio::spawn(writer(router.clone(), w, Arc::clone(&stop))))
+        .collect();
+    let mut faults = Vec::new();
+    let mut master = 0u32;
+    for (pause, fault) in &schedule.steps {
+        tokio::time::sleep(*pause).await;
+        let started = Instant::now();
+        master = inject(&cluster, &set, master, *fault).await;
+        faults.push(FaultWindow {
+            fault: *fault,
+            started,
+            healed: Instant::now(),
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut writes = Vec::new();
+    for task in tasks {
+        writes.extend(task.await.expect("writer"));
+    }
+
+    set.wait_for_replication().await.expect("healed");
+    let mut final_master = set.connect(master).await.expect("final master");
+    let mut held = std::collections::HashSet::new();
+    for write in writes.iter().filter(|w| w.outcome == Outcome::Ok) {
+        let value: Option<String> = final_master.get(&write.key).await.expect("GET");
+        if value.is_some() {
+            held.insert(write.key.clone());
+        }
+    }
+    check(&writes, &faults, bound, |key| held.contains(key))
+}
+
+/// Writes unique keys through the router's master until told to stop.
+async fn writer(router: RedisRouter, id: usize, stop: Arc<AtomicBool>) -> Vec<Write> {
+    let mut history = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let key = format!("soak:{id}:{n}");
+        n += 1;
+        let started = Instant::now();
+        let mut pod = None;
+        let result = match router.master().await {
+            Ok(mut master) => {
+                pod = Some(master.pod().hostname().to_owned());
+                master
+                    .set::<_, _, ()>(&key, n)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        history.push(Write {
+            key,
+            pod,
+            started,
+            ended: Instant::now(),
+            outcome: match result {
+                Ok(()) => Outcome::Ok,
+                Err(e) => Outcome::Failed(e),
+            },
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    history
+}
+
+/// Applies one fault and heals it; returns the master afterwards.
+async fn inject(cluster: &Cluster, set: &RedisStatefulSet, master: u32, fault: Fault) -> u32 {
+    let replica = (master + 1) % 3;
+    match fault {
+        Fault::KillLeader => {
+            set.kill(master).expect("kill");
+            set.promote(replica).await.expect("promote");
+            set.restart(master).await.expect("restart");
+            set.make_replica_of(master, replica).await.expect("repoint");
+            replica
+        }
+        Fault::Freeze { leader } => {
+            let pod = if leader { master } else { replica };
+            set.freeze(pod).expect("freeze");
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            set.thaw(pod).expect("thaw");
+            master
+        }
+        Fault::Switchover => {
+            set.switchover(replica, Duration::from_secs(2))
+                .await
+                .expect("switchover");
+            replica
+        }
+        Fault::DnsServFail | Fault::DnsSilence => {
+            cluster.set_fault(if fault == Fault::DnsServFail {
+                DnsFault::ServFail
+            } else {
+                DnsFault::NoAnswer
+            });
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            cluster.set_fault(DnsFault::None);
+            master
+        }
+        Fault::ReplacePod => {
+            set.kill(replica).expect("kill");
+            set.statefulset().replace_pod(replica).expect("new IP");
+            set.restart(replica).await.expect("restart at the new IP");
+            set.make_replica_of(replica, master).await.expect("repoint");
+            master
+        }
+    }
+}
