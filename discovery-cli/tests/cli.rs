@@ -475,7 +475,7 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
         .await
         .expect("stop mysql-2's SQL thread");
     let ns = cluster.dns_addr().to_string();
-    let run_with_password = |json: bool| {
+    let run_as = |password: &str, json: bool| {
         let mut cmd = discovery();
         cmd.args([
             "mysql",
@@ -488,7 +488,7 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
             "--password-env",
             "MYSQL_PW",
         ])
-        .env("MYSQL_PW", mysql.password());
+        .env("MYSQL_PW", password);
         if json {
             cmd.arg("--json");
         }
@@ -499,7 +499,7 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
         }
     };
 
-    let out = run_with_password(true).await;
+    let out = run_as(mysql.password(), true).await;
     assert!(
         out.status.success(),
         "{}",
@@ -523,7 +523,7 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
             .is_some_and(|g| g.starts_with("0-"))
     );
 
-    let out = run_with_password(false).await;
+    let out = run_as(mysql.password(), false).await;
     assert!(
         out.status.success(),
         "{}",
@@ -554,22 +554,7 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
     );
 
     // A wrong password: no pod could be asked, which is no success.
-    let mut cmd = discovery();
-    cmd.args([
-        "mysql",
-        "topology",
-        "_mysql._tcp.mysql",
-        "--nameserver",
-        &ns,
-        "--user",
-        mysql.user(),
-        "--password-env",
-        "MYSQL_PW",
-    ])
-    .env("MYSQL_PW", "not-the-password");
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
-        .await
-        .expect("join");
+    let out = run_as("not-the-password", false).await;
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no pod could be probed"), "{stderr}");

@@ -56,6 +56,18 @@ fn contradiction(error: &Error) -> Option<&Contradiction> {
     }
 }
 
+/// Answers the Service's SRV question with `reply`.
+fn lie(cluster: &Cluster, reply: ScriptedReply) {
+    lie(&cluster, reply);
+}
+
+/// Answers both address questions of `name` with `reply`.
+fn lie_about_addresses(cluster: &Cluster, name: &str, reply: impl Fn() -> ScriptedReply) {
+    for rtype in [RecordType::A, RecordType::AAAA] {
+        cluster.script(name, rtype, reply()).expect("script");
+    }
+}
+
 /// Waits until the watch is degraded, then checks it kept `peers`.
 async fn degraded_keeping(watch: &Watch, peers: &PeerSet) -> String {
     let reason = eventually(
@@ -73,21 +85,18 @@ async fn srv_targets_outside_the_service_are_never_peers() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = redis(&cluster).await;
     let foreign = "redis-0.redis.kube-system.svc.cluster.local";
-    cluster
-        .script(
-            SRV,
-            RecordType::SRV,
-            ScriptedReply::records([
-                R::srv(SRV, 6379, &pod("redis-1")),
-                R::srv(SRV, 6379, "evil.example.com"),
-                R::srv(SRV, 6379, foreign),
-                R::srv(SRV, 6379, &format!("deeper.{}", pod("redis-2"))),
-            ])
-            .with_additional(R::a(&pod("redis-1"), v4(ip(&set, 1))))
-            .with_additional(R::a("evil.example.com", [127, 9, 9, 9]))
-            .with_additional(R::a(foreign, [127, 9, 9, 8])),
-        )
-        .expect("script");
+    lie(
+        &cluster,
+        ScriptedReply::records([
+            R::srv(SRV, 6379, &pod("redis-1")),
+            R::srv(SRV, 6379, "evil.example.com"),
+            R::srv(SRV, 6379, foreign),
+            R::srv(SRV, 6379, &format!("deeper.{}", pod("redis-2"))),
+        ])
+        .with_additional(R::a(&pod("redis-1"), v4(ip(&set, 1))))
+        .with_additional(R::a("evil.example.com", [127, 9, 9, 9]))
+        .with_additional(R::a(foreign, [127, 9, 9, 8])),
+    );
     let d = discovery(&cluster);
     let peers = d.resolve("_redis._tcp.redis").await.expect("resolves");
     assert_eq!(hosts(&peers), [(Some(1), "redis-1".to_owned())]);
@@ -109,7 +118,7 @@ async fn an_answer_of_foreign_targets_only_keeps_the_last_good_set() {
 
     let lie = ScriptedReply::records([R::srv(SRV, 6379, "evil.example.com")])
         .with_additional(R::a("evil.example.com", [127, 9, 9, 9]));
-    cluster.script(SRV, RecordType::SRV, lie).expect("script");
+    lie(&cluster, lie);
     let error = d
         .resolve("_redis._tcp.redis")
         .await
@@ -134,25 +143,14 @@ async fn srv_targets_without_addresses_are_a_broken_answer_not_an_empty_set() {
     // Targets without glue whose own names answer NODATA, and one in a CNAME loop.
     let ghost = pod("redis-7");
     let looped = pod("redis-8");
-    cluster
-        .script(
-            SRV,
-            RecordType::SRV,
-            ScriptedReply::records([R::srv(SRV, 6379, &ghost), R::srv(SRV, 6379, &looped)]),
-        )
-        .expect("script");
-    for rtype in [RecordType::A, RecordType::AAAA] {
-        cluster
-            .script(&ghost, rtype, ScriptedReply::nodata())
-            .expect("script");
-        cluster
-            .script(
-                &looped,
-                rtype,
-                ScriptedReply::records([R::cname(&looped, &looped)]),
-            )
-            .expect("script");
-    }
+    lie(
+        &cluster,
+        ScriptedReply::records([R::srv(SRV, 6379, &ghost), R::srv(SRV, 6379, &looped)]),
+    );
+    lie_about_addresses(&cluster, &ghost, ScriptedReply::nodata);
+    lie_about_addresses(&cluster, &looped, || {
+        ScriptedReply::records([R::cname(&looped, &looped)])
+    });
     let error = d.resolve("_redis._tcp.redis").await.expect_err("broken");
     assert_eq!(
         contradiction(&error),
@@ -169,13 +167,7 @@ async fn srv_targets_without_addresses_are_a_broken_answer_not_an_empty_set() {
 async fn an_srv_target_of_root_is_no_pod() {
     let cluster = Cluster::start().await.expect("cluster");
     let _set = redis(&cluster).await;
-    cluster
-        .script(
-            SRV,
-            RecordType::SRV,
-            ScriptedReply::records([R::srv(SRV, 6379, ".")]),
-        )
-        .expect("script");
+    lie(&cluster, ScriptedReply::records([R::srv(SRV, 6379, ".")]));
     let error = discovery(&cluster)
         .resolve("_redis._tcp.redis")
         .await
@@ -190,20 +182,13 @@ async fn an_srv_target_of_root_is_no_pod() {
 async fn a_truncated_srv_answer_with_no_addresses_is_broken() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = redis(&cluster).await;
-    cluster
-        .script(
-            SRV,
-            RecordType::SRV,
-            ScriptedReply::records([R::srv(SRV, 6379, &pod("redis-0"))])
-                .with_additional(R::a(&pod("redis-0"), v4(ip(&set, 0))))
-                .truncated(),
-        )
-        .expect("script");
-    for rtype in [RecordType::A, RecordType::AAAA] {
-        cluster
-            .script(SERVICE, rtype, ScriptedReply::nodata())
-            .expect("script");
-    }
+    lie(
+        &cluster,
+        ScriptedReply::records([R::srv(SRV, 6379, &pod("redis-0"))])
+            .with_additional(R::a(&pod("redis-0"), v4(ip(&set, 0))))
+            .truncated(),
+    );
+    lie_about_addresses(&cluster, SERVICE, ScriptedReply::nodata);
     let error = discovery(&cluster)
         .resolve("_redis._tcp.redis")
         .await
@@ -225,9 +210,7 @@ async fn records_under_a_failure_rcode_are_not_believed() {
             .with_additional(R::a(&pod("redis-0"), v4(ip(&set, 0))))
     };
     for rcode in [11, 15] {
-        cluster
-            .script(SRV, RecordType::SRV, lie().with_rcode(rcode))
-            .expect("script");
+        lie(&cluster, lie().with_rcode(rcode));
         let error = d
             .resolve("_redis._tcp.redis")
             .await
@@ -239,9 +222,7 @@ async fn records_under_a_failure_rcode_are_not_believed() {
         assert!(error.is_transient());
     }
     // Rcode 15 without records is a failure too, not NODATA ("give a port").
-    cluster
-        .script(SRV, RecordType::SRV, ScriptedReply::nodata().with_rcode(15))
-        .expect("script");
+    lie(&cluster, ScriptedReply::nodata().with_rcode(15));
     let error = d
         .resolve("_redis._tcp.redis")
         .await
@@ -249,9 +230,7 @@ async fn records_under_a_failure_rcode_are_not_believed() {
     assert!(error.to_string().contains("rcode 15"), "{error}");
 
     // NXDOMAIN means what it says, records or not: the Service's own name decides.
-    cluster
-        .script(SRV, RecordType::SRV, lie().with_rcode(3))
-        .expect("script");
+    lie(&cluster, lie().with_rcode(3));
     for rtype in [RecordType::A, RecordType::AAAA] {
         let with_records = ScriptedReply::records([R::a(SERVICE, v4(ip(&set, 0)))]).with_rcode(3);
         cluster
@@ -271,23 +250,20 @@ async fn odd_names_ports_and_addresses_are_dropped_or_given_no_ordinal() {
     let set = redis(&cluster).await;
     let escaped = format!("red\\.is-1.{SERVICE}");
     let double = pod("redis--1");
-    cluster
-        .script(
-            SRV,
-            RecordType::SRV,
-            ScriptedReply::records([
-                R::srv(SRV, 6379, &escaped),
-                R::srv(SRV, 6379, &double),
-                R::srv(SRV, 0, &pod("redis-2")),
-                R::srv(SRV, 6379, &pod("redis-0")),
-            ])
-            .with_additional(R::a(&escaped, v4(ip(&set, 1))))
-            .with_additional(R::a(&double, v4(ip(&set, 1))))
-            .with_additional(R::a(&pod("redis-2"), v4(ip(&set, 2))))
-            // IPv4-mapped IPv6 glue: no pod has it; the pod's own A record is used.
-            .with_additional(R::aaaa(&pod("redis-0"), v4(ip(&set, 0)).to_ipv6_mapped())),
-        )
-        .expect("script");
+    lie(
+        &cluster,
+        ScriptedReply::records([
+            R::srv(SRV, 6379, &escaped),
+            R::srv(SRV, 6379, &double),
+            R::srv(SRV, 0, &pod("redis-2")),
+            R::srv(SRV, 6379, &pod("redis-0")),
+        ])
+        .with_additional(R::a(&escaped, v4(ip(&set, 1))))
+        .with_additional(R::a(&double, v4(ip(&set, 1))))
+        .with_additional(R::a(&pod("redis-2"), v4(ip(&set, 2))))
+        // IPv4-mapped IPv6 glue: no pod has it; the pod's own A record is used.
+        .with_additional(R::aaaa(&pod("redis-0"), v4(ip(&set, 0)).to_ipv6_mapped())),
+    );
     let d = discovery(&cluster);
     let peers = d.resolve("_redis._tcp.redis").await.expect("resolves");
     assert_eq!(
@@ -344,9 +320,7 @@ async fn two_addresses_named_alike_by_ptr_resolve_the_same_way_every_time() {
 async fn nodata_for_a_named_port_says_what_happened() {
     let cluster = Cluster::start().await.expect("cluster");
     let _set = redis(&cluster).await;
-    cluster
-        .script(SRV, RecordType::SRV, ScriptedReply::nodata())
-        .expect("script");
+    lie(&cluster, ScriptedReply::nodata());
     let error = discovery(&cluster)
         .resolve("_redis._tcp.redis")
         .await
@@ -371,9 +345,7 @@ fn oversized(set: &StatefulSet) -> ScriptedReply {
 async fn a_shrinking_set_goes_back_to_udp() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = redis(&cluster).await;
-    cluster
-        .script(SRV, RecordType::SRV, oversized(&set))
-        .expect("script");
+    lie(&cluster, oversized(&set));
     let d = discovery(&cluster);
     let peers = d.resolve("_redis._tcp.redis").await.expect("resolves");
     assert_eq!(peers.len(), 3, "completed from the A records");
@@ -409,9 +381,7 @@ async fn a_shrinking_set_goes_back_to_udp() {
 async fn a_set_still_too_large_retries_udp_after_a_bounded_number_of_queries() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = redis(&cluster).await;
-    cluster
-        .script(SRV, RecordType::SRV, oversized(&set))
-        .expect("script");
+    lie(&cluster, oversized(&set));
     let d = discovery(&cluster);
     for _ in 0..20 {
         assert_eq!(
@@ -461,9 +431,7 @@ async fn healthy_refreshes_wake_no_health_subscriber() {
 async fn too_many_pods_for_one_message_says_so() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = redis(&cluster).await;
-    cluster
-        .script(SRV, RecordType::SRV, oversized(&set))
-        .expect("script");
+    lie(&cluster, oversized(&set));
     // Not even the addresses fit: TC set over TCP too, with what fitted.
     let partial = ScriptedReply::records([R::a(SERVICE, v4(ip(&set, 0)))]).truncated();
     cluster

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery::{Config, Discovery};
 use discovery_redis::{RedisConfig, RedisRouter};
 use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 use discovery_testkit::{Cluster, Fault as DnsFault};
@@ -35,12 +34,7 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
     let set = RedisStatefulSet::start(&cluster, RedisSpec::new("redis"))
         .await
         .expect("redis pods");
-    let mut dns = Config::default();
-    dns.nameserver = Some(cluster.dns_addr());
-    dns.namespace = Some("default".into());
-    dns.cluster_domain = Some("cluster.local".into());
-    dns.min_refresh = Duration::from_millis(200);
-    let discovery = Discovery::new(dns).expect("discovery");
+    let discovery = crate::discovery(&cluster);
     let (config, bound) = sdk_config();
     let router = RedisRouter::connect(&discovery, set.service_name().as_str(), config)
         .await
