@@ -116,9 +116,9 @@ async fn an_answer_of_foreign_targets_only_keeps_the_last_good_set() {
     let good = watch.peers();
     assert_eq!(good.len(), 3);
 
-    let lie = ScriptedReply::records([R::srv(SRV, 6379, "evil.example.com")])
+    let foreign_only = ScriptedReply::records([R::srv(SRV, 6379, "evil.example.com")])
         .with_additional(R::a("evil.example.com", [127, 9, 9, 9]));
-    lie(&cluster, lie);
+    lie(&cluster, foreign_only);
     let error = d
         .resolve("_redis._tcp.redis")
         .await
@@ -205,12 +205,12 @@ async fn records_under_a_failure_rcode_are_not_believed() {
     let cluster = Cluster::start().await.expect("cluster");
     let set = redis(&cluster).await;
     let d = discovery(&cluster);
-    let lie = || {
+    let pod_zero = || {
         ScriptedReply::records([R::srv(SRV, 6379, &pod("redis-0"))])
             .with_additional(R::a(&pod("redis-0"), v4(ip(&set, 0))))
     };
     for rcode in [11, 15] {
-        lie(&cluster, lie().with_rcode(rcode));
+        lie(&cluster, pod_zero().with_rcode(rcode));
         let error = d
             .resolve("_redis._tcp.redis")
             .await
@@ -230,7 +230,7 @@ async fn records_under_a_failure_rcode_are_not_believed() {
     assert!(error.to_string().contains("rcode 15"), "{error}");
 
     // NXDOMAIN means what it says, records or not: the Service's own name decides.
-    lie(&cluster, lie().with_rcode(3));
+    lie(&cluster, pod_zero().with_rcode(3));
     for rtype in [RecordType::A, RecordType::AAAA] {
         let with_records = ScriptedReply::records([R::a(SERVICE, v4(ip(&set, 0)))]).with_rcode(3);
         cluster
