@@ -58,7 +58,7 @@ fn contradiction(error: &Error) -> Option<&Contradiction> {
 
 /// Answers the Service's SRV question with `reply`.
 fn lie(cluster: &Cluster, reply: ScriptedReply) {
-    lie(&cluster, reply);
+    cluster.script(SRV, RecordType::SRV, reply).expect("script");
 }
 
 /// Answers both address questions of `name` with `reply`.
