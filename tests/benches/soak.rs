@@ -55,11 +55,14 @@ async fn main() {
                 None => per_fault.push((name, *gap, 1)),
             }
         }
-        for (fault, failed) in &report.failed_in {
-            let _ = (fault, failed);
-        }
     }
     for (fault, worst, count) in per_fault {
-        println!("{fault}: {count} times, longest write gap {worst:?}");
+        let failed: usize = totals
+            .iter()
+            .flat_map(|r| &r.failed_in)
+            .filter(|(f, _)| format!("{f:?}") == fault)
+            .map(|(_, n)| n)
+            .sum();
+        println!("{fault}: {count} times, {failed} failed writes, longest write gap {worst:?}");
     }
 }
