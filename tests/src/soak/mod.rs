@@ -261,7 +261,7 @@ mod tests {
         let report = check(&writes, &faults, ms(100), |key| key == "e");
         assert_eq!(
             report.lost,
-            ["a", "b"],
+            ["a@?", "b@?"],
             "long before the kill: lost for no reason"
         );
         assert_eq!(report.lost_to_crashes, 1, "c, just before the kill");
