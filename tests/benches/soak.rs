@@ -42,6 +42,15 @@ async fn main() {
         "acknowledged writes lost within 500 ms before a SIGKILL: {}",
         sum(|r| r.lost_to_crashes)
     );
+    println!("replica reads answered: {}", sum(|r| r.reads));
+    println!(
+        "replica reads failed (all typed): {}",
+        sum(|r| r.reads_failed)
+    );
+    println!(
+        "replica reads failed outside any fault: {}",
+        sum(|r| r.reads_failed_outside_faults)
+    );
     println!("requests over the bound: {}", sum(|r| r.over_bound.len()));
     let mut per_fault: Vec<(String, std::time::Duration, usize)> = Vec::new();
     for report in &totals {

@@ -31,6 +31,8 @@ async fn a_seeded_fault_schedule_on_redis_loses_no_write_it_should_keep() {
     );
     assert!(report.over_bound.is_empty(), "{report}");
     assert_eq!(report.failed_outside_faults, 0, "{report}");
+    assert!(report.reads > 100, "{report}");
+    assert_eq!(report.reads_failed_outside_faults, 0, "{report}");
     // A planned switchover costs no write.
     let switchover_failures: usize = report
         .failed_in

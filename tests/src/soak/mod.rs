@@ -128,6 +128,35 @@ pub struct Report {
     pub over_bound: Vec<Duration>,
     /// The longest gap between acknowledged writes that overlaps each fault.
     pub longest_unavailability: Vec<(Fault, Duration)>,
+    /// Replica reads answered.
+    pub reads: usize,
+    /// Replica reads that failed (typed errors).
+    pub reads_failed: usize,
+    /// Replica reads that failed outside every fault window.
+    pub reads_failed_outside_faults: usize,
+}
+
+/// Adds replica reads to `report`: `reads` are requests like writes, whose keys are not
+/// checked (replication is asynchronous), only their outcome and duration.
+pub fn check_reads(report: &mut Report, reads: &[Write], faults: &[FaultWindow], bound: Duration) {
+    for read in reads {
+        let took = read.ended.duration_since(read.started);
+        if took > bound {
+            report.over_bound.push(took);
+        }
+        match read.outcome {
+            Outcome::Ok => report.reads += 1,
+            Outcome::Failed(_) => {
+                report.reads_failed += 1;
+                let during = faults
+                    .iter()
+                    .any(|f| read.ended >= f.started && read.started <= f.healed + bound);
+                if !during {
+                    report.reads_failed_outside_faults += 1;
+                }
+            }
+        }
+    }
 }
 
 /// How long before a kill an acknowledged write may still be unreplicated.
@@ -205,6 +234,11 @@ impl fmt::Display for Report {
             "lost acknowledged writes: {} not explained by a crash, {} within {REPLICATION_WINDOW:?} before a kill",
             self.lost.len(),
             self.lost_to_crashes
+        )?;
+        writeln!(
+            f,
+            "replica reads: {} answered, {} failed (typed), {} outside any fault",
+            self.reads, self.reads_failed, self.reads_failed_outside_faults
         )?;
         writeln!(f, "requests over the bound: {}", self.over_bound.len())?;
         for (fault, n) in &self.failed_in {

@@ -1,16 +1,17 @@
-//! The soak on a real Redis set: writers through `RedisRouter::master()`, faults from a
-//! [`Schedule`], then every acknowledged key looked up on the final master.
+//! The soak on a real Redis set: writers through `RedisRouter::master()`, a reader through
+//! `replica(&ReadFrom::Replica)`, faults from a [`Schedule`], then every acknowledged key
+//! looked up on the final master.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_redis::{RedisConfig, RedisRouter};
+use discovery_redis::{ReadFrom, RedisConfig, RedisRouter};
 use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 use discovery_testkit::{Cluster, Fault as DnsFault};
 use redis::AsyncCommands;
 
-use super::{Fault, FaultWindow, Outcome, Report, Schedule, Write, check};
+use super::{Fault, FaultWindow, Outcome, Report, Schedule, Write, check, check_reads};
 
 /// The SDK settings the soak runs with, and the bound each write must meet: the wait
 /// for a master, a connect and a response, and one retry after a refusal.
@@ -44,6 +45,7 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
     let tasks: Vec<_> = (0..writers)
         .map(|w| tokio::spawn(writer(router.clone(), w, Arc::clone(&stop))))
         .collect();
+    let reads = tokio::spawn(reader(router.clone(), Arc::clone(&stop)));
     let mut faults = Vec::new();
     let mut master = 0u32;
     for (pause, fault) in &schedule.steps {
@@ -62,6 +64,7 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
     for task in tasks {
         writes.extend(task.await.expect("writer"));
     }
+    let reads = reads.await.expect("reader");
 
     set.wait_for_replication().await.expect("healed");
     let mut final_master = set.connect(master).await.expect("final master");
@@ -72,7 +75,45 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
             held.insert(write.key.clone());
         }
     }
-    check(&writes, &faults, bound, |key| held.contains(key))
+    let mut report = check(&writes, &faults, bound, |key| held.contains(key));
+    check_reads(&mut report, &reads, &faults, bound);
+    report
+}
+
+/// Reads recent keys from replicas (`ReadFrom::Replica`: a failure when none is fit, so
+/// no silent fallback hides a replica problem) until told to stop.
+async fn reader(router: RedisRouter, stop: Arc<AtomicBool>) -> Vec<Write> {
+    let mut history = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        let key = format!("soak:0:{n}");
+        n += 1;
+        let started = Instant::now();
+        let mut pod = None;
+        let result = match router.replica(&ReadFrom::Replica).await {
+            Ok(mut replica) => {
+                pod = Some(replica.pod().hostname().to_owned());
+                replica
+                    .get::<_, Option<u64>>(&key)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        history.push(Write {
+            key,
+            pod,
+            started,
+            ended: Instant::now(),
+            outcome: match result {
+                Ok(()) => Outcome::Ok,
+                Err(e) => Outcome::Failed(e),
+            },
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    history
 }
 
 /// Writes unique keys through the router's master until told to stop.
