@@ -77,7 +77,8 @@ impl Schedule {
 pub enum Outcome {
     /// Acknowledged.
     Ok,
-    /// Failed with the crate's typed error (its text).
+    /// Failed: the SDK's `Error` when no pod could be chosen, else the redis-rs error the
+    /// command met (its text).
     Failed(String),
 }
 
@@ -112,7 +113,7 @@ pub struct FaultWindow {
 pub struct Report {
     /// Writes acknowledged.
     pub acknowledged: usize,
-    /// Writes that failed (typed errors).
+    /// Writes that failed.
     pub failed: usize,
     /// Acknowledged writes missing from the final leader, not explained by a crash, as
     /// `key@pod`.
@@ -130,7 +131,7 @@ pub struct Report {
     pub longest_unavailability: Vec<(Fault, Duration)>,
     /// Replica reads answered.
     pub reads: usize,
-    /// Replica reads that failed (typed errors).
+    /// Replica reads that failed.
     pub reads_failed: usize,
     /// Replica reads that failed outside every fault window.
     pub reads_failed_outside_faults: usize,
@@ -226,7 +227,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "writes: {} acknowledged, {} failed (typed), {} outside any fault",
+            "writes: {} acknowledged, {} failed, {} outside any fault",
             self.acknowledged, self.failed, self.failed_outside_faults
         )?;
         writeln!(
@@ -237,7 +238,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "replica reads: {} answered, {} failed (typed), {} outside any fault",
+            "replica reads: {} answered, {} failed, {} outside any fault",
             self.reads, self.reads_failed, self.reads_failed_outside_faults
         )?;
         writeln!(f, "requests over the bound: {}", self.over_bound.len())?;

@@ -83,67 +83,61 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
 /// Reads recent keys from replicas (`ReadFrom::Replica`: a failure when none is fit, so
 /// no silent fallback hides a replica problem) until told to stop.
 async fn reader(router: RedisRouter, stop: Arc<AtomicBool>) -> Vec<Write> {
-    let mut history = Vec::new();
-    let mut n = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        let key = format!("soak:0:{n}");
-        n += 1;
-        let started = Instant::now();
-        let mut pod = None;
-        let result = match router.replica(&ReadFrom::Replica).await {
-            Ok(mut replica) => {
-                pod = Some(replica.pod().hostname().to_owned());
-                replica
-                    .get::<_, Option<u64>>(&key)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        history.push(Write {
-            key,
-            pod,
-            started,
-            ended: Instant::now(),
-            outcome: match result {
-                Ok(()) => Outcome::Ok,
-                Err(e) => Outcome::Failed(e),
-            },
-        });
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    history
+    requests(&stop, |n| {
+        let router = router.clone();
+        async move {
+            let key = format!("soak:0:{n}");
+            let mut replica = router.replica(&ReadFrom::Replica).await?;
+            let pod = replica.pod().hostname().to_owned();
+            let read = replica.get::<_, Option<u64>>(&key).await.map(|_| ());
+            Ok((key, pod, read))
+        }
+    })
+    .await
 }
 
 /// Writes unique keys through the router's master until told to stop.
 async fn writer(router: RedisRouter, id: usize, stop: Arc<AtomicBool>) -> Vec<Write> {
+    requests(&stop, |n| {
+        let router = router.clone();
+        async move {
+            let key = format!("soak:{id}:{n}");
+            let mut master = router.master().await?;
+            let pod = master.pod().hostname().to_owned();
+            let written = master.set::<_, _, ()>(&key, n).await;
+            Ok((key, pod, written))
+        }
+    })
+    .await
+}
+
+/// The answer of one request: its key and pod, and the command's result; or the error
+/// that kept it from reaching a pod.
+type Sent = Result<(String, String, redis::RedisResult<()>), discovery_redis::Error>;
+
+/// Sends request `n` = 0, 1, … every 5 ms until `stop`, recording each with its timing.
+async fn requests<F, Fut>(stop: &AtomicBool, mut request: F) -> Vec<Write>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Sent>,
+{
     let mut history = Vec::new();
-    let mut n = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        let key = format!("soak:{id}:{n}");
-        n += 1;
+    for n in 0u64.. {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
         let started = Instant::now();
-        let mut pod = None;
-        let result = match router.master().await {
-            Ok(mut master) => {
-                pod = Some(master.pod().hostname().to_owned());
-                master
-                    .set::<_, _, ()>(&key, n)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Err(e) => Err(e.to_string()),
+        let (key, pod, outcome) = match request(n).await {
+            Ok((key, pod, Ok(()))) => (key, Some(pod), Outcome::Ok),
+            Ok((key, pod, Err(e))) => (key, Some(pod), Outcome::Failed(e.to_string())),
+            Err(e) => (format!("request {n}"), None, Outcome::Failed(e.to_string())),
         };
         history.push(Write {
             key,
             pod,
             started,
             ended: Instant::now(),
-            outcome: match result {
-                Ok(()) => Outcome::Ok,
-                Err(e) => Outcome::Failed(e),
-            },
+            outcome,
         });
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
