@@ -67,7 +67,14 @@ pub(crate) async fn resolve(
             complete,
         } => {
             let mut rejected = Vec::new();
-            let srv = srv::SrvAnswer::new(service, &scope, &records, &additionals, &mut rejected);
+            let srv = srv::SrvAnswer::new(
+                service,
+                &srv_name,
+                &scope,
+                &records,
+                &additionals,
+                &mut rejected,
+            );
             if complete {
                 srv?.peers(dns, rejected, concurrency).await
             } else {

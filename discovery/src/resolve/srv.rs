@@ -35,6 +35,7 @@ impl<'a> SrvAnswer<'a> {
     /// and the Service publishes several.
     pub(super) fn new(
         service: &HeadlessService,
+        srv_name: &Name,
         scope: &Scope,
         records: &'a [Record],
         additionals: &[Record],
@@ -58,7 +59,7 @@ impl<'a> SrvAnswer<'a> {
                 srvs.push((srv, fqdn, record.ttl));
             }
         }
-        let query = format!("{} SRV", service.srv_query()?);
+        let query = format!("{srv_name} SRV");
         if srvs.is_empty() {
             return Err(contradiction(
                 query,
