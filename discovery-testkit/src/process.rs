@@ -2,6 +2,7 @@
 
 use std::io;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Where a server program is: on the `PATH`, or in the sbin/bin directories Debian
 /// installs servers to (`mariadbd` lives in /usr/sbin, which a user's `PATH` may lack).
@@ -22,6 +23,8 @@ pub(crate) fn find_program(name: &str) -> Option<std::path::PathBuf> {
 pub struct ServerProcess {
     child: Child,
     name: String,
+    /// Set between SIGSTOP and SIGCONT: a frozen pod cannot be asked or told anything.
+    frozen: AtomicBool,
 }
 
 impl ServerProcess {
@@ -40,6 +43,7 @@ impl ServerProcess {
         Ok(Self {
             child,
             name: name.to_owned(),
+            frozen: AtomicBool::new(false),
         })
     }
 
@@ -59,7 +63,14 @@ impl ServerProcess {
     ///
     /// If the signal could not be sent.
     pub fn freeze(&self) -> io::Result<()> {
-        self.signal("STOP")
+        self.signal("STOP")?;
+        self.frozen.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether it is frozen (SIGSTOP sent, SIGCONT not yet).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
     }
 
     /// Lets a frozen process run again (SIGCONT).
@@ -68,7 +79,9 @@ impl ServerProcess {
     ///
     /// If the signal could not be sent.
     pub fn thaw(&self) -> io::Result<()> {
-        self.signal("CONT")
+        self.signal("CONT")?;
+        self.frozen.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Kills it at once (SIGKILL), as a node failure or OOM kill would, and reaps it.

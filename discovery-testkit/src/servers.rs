@@ -46,6 +46,11 @@ pub(crate) fn signal(
     f(process).map_err(|e| Error::Process(e.to_string()))
 }
 
+/// Whether the pod runs and is not frozen: only then can it be asked or told anything.
+pub(crate) fn answers(processes: &BTreeMap<u32, ServerProcess>, ordinal: u32) -> bool {
+    processes.get(&ordinal).is_some_and(|p| !p.is_frozen())
+}
+
 /// The pod's IP.
 pub(crate) fn pod_ip(set: &StatefulSet, kind: &str, ordinal: u32) -> Result<IpAddr, Error> {
     set.pod(ordinal)

@@ -101,3 +101,36 @@ async fn a_killed_primary_rejoins_as_a_replica_of_the_new_one() -> TestResult {
     assert!(ids.contains(&2), "{ids:?}");
     Ok(())
 }
+
+/// A primary frozen through a failover wakes up writable, a second primary that nobody
+/// fenced; `rejoin` rebuilds it from the new primary, dropping what only it took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_frozen_through_a_failover_is_unfenced_until_it_rejoins() -> TestResult {
+    let cluster = Cluster::start().await?;
+    let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql")).await?;
+    let mut primary = app(&mysql, 0).await?;
+    primary
+        .query_drop("CREATE TABLE t (id INT PRIMARY KEY)")
+        .await?;
+    mysql.wait_for_replication().await?;
+    mysql.freeze(0)?;
+    // Promoting must not wait on the frozen pod: it can neither go read_only nor answer.
+    tokio::time::timeout(Duration::from_secs(10), mysql.promote(1)).await??;
+    mysql.thaw(0)?;
+    let read_only: Option<u8> = primary.query_first("SELECT @@read_only").await?;
+    assert_eq!(read_only, Some(0), "nobody told the old primary");
+    primary.query_drop("INSERT INTO t VALUES (1)").await?;
+    mysql.rejoin(0).await?;
+    mysql.wait_for_replication().await?;
+    let mut rejoined = app(&mysql, 0).await?;
+    let read_only: Option<u8> = rejoined.query_first("SELECT @@read_only").await?;
+    assert_eq!(read_only, Some(1));
+    let ids: Vec<i32> = rejoined.query("SELECT id FROM t").await?;
+    assert!(ids.is_empty(), "the unfenced write is gone: {ids:?}");
+    let mut new_primary = app(&mysql, 1).await?;
+    new_primary.query_drop("INSERT INTO t VALUES (2)").await?;
+    mysql.wait_for_replication().await?;
+    let ids: Vec<i32> = rejoined.query("SELECT id FROM t").await?;
+    assert_eq!(ids, [2], "it follows the new primary");
+    Ok(())
+}

@@ -58,3 +58,49 @@ async fn a_write_right_after_start_reaches_every_replica_at_once() -> TestResult
     }
     Ok(())
 }
+
+async fn role(
+    redis: &RedisStatefulSet,
+    ordinal: u32,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let mut conn = redis.connect(ordinal).await?;
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+    match role.first() {
+        Some(redis::Value::BulkString(bytes)) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        other => Err(format!("ROLE answered {other:?}").into()),
+    }
+}
+
+/// A master frozen through a failover wakes up a master that nobody fenced, taking
+/// writes; `rejoin` makes it a replica of the new master, whose full sync drops them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_frozen_through_a_failover_is_unfenced_until_it_rejoins() -> TestResult {
+    let cluster = Cluster::start().await?;
+    let redis = RedisStatefulSet::start(&cluster, RedisSpec::new("redis")).await?;
+    redis.freeze(0)?;
+    // Promoting must not wait on the frozen pod, which cannot be told.
+    tokio::time::timeout(Duration::from_secs(10), redis.promote(1)).await??;
+    assert_eq!(role(&redis, 2).await?, "slave");
+    redis.thaw(0)?;
+    assert_eq!(
+        role(&redis, 0).await?,
+        "master",
+        "nobody told the old master"
+    );
+    let mut old = redis.connect(0).await?;
+    let _: () = redis::cmd("SET")
+        .arg("stranded")
+        .arg(1)
+        .query_async(&mut old)
+        .await?;
+    redis.rejoin(0).await?;
+    redis.wait_for_replication().await?;
+    assert_eq!(role(&redis, 0).await?, "slave");
+    let mut old = redis.connect(0).await?;
+    let stranded: Option<i64> = redis::cmd("GET")
+        .arg("stranded")
+        .query_async(&mut old)
+        .await?;
+    assert_eq!(stranded, None, "the full sync dropped the unfenced write");
+    Ok(())
+}

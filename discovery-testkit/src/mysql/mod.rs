@@ -369,19 +369,30 @@ impl MariaDbStatefulSet {
     /// and every other pod (killed ones when they restart) replicates the new primary.
     /// DNS does not change: roles are not in DNS.
     ///
+    /// A frozen pod cannot be told: a frozen old primary wakes up writable, a second
+    /// primary, until [`rejoin`](Self::rejoin) rebuilds it.
+    ///
     /// # Errors
     ///
     /// [`Error::Process`] if a statement fails.
     pub async fn promote(&self, ordinal: u32) -> Result<(), Error> {
         let old: Vec<u32> = {
-            let state = self.state();
-            state
+            let mut state = self.state();
+            let old: Vec<u32> = state
                 .upstream
                 .iter()
                 .filter(|(o, u)| **u == Upstream::None && **o != ordinal)
                 .map(|(o, _)| *o)
                 .filter(|o| state.processes.contains_key(o))
-                .collect()
+                .collect();
+            // Frozen through the failover, it may hold writes the new primary never got.
+            let frozen: Vec<u32> = old
+                .iter()
+                .copied()
+                .filter(|o| !servers::answers(&state.processes, *o))
+                .collect();
+            state.needs_clone.extend(&frozen);
+            old.into_iter().filter(|o| !frozen.contains(o)).collect()
         };
         let mut position = None;
         for primary in old {
@@ -421,7 +432,7 @@ impl MariaDbStatefulSet {
             }
             others
                 .into_iter()
-                .filter(|o| state.processes.contains_key(o))
+                .filter(|o| servers::answers(&state.processes, *o))
                 .collect()
         };
         let promoted = {
@@ -449,6 +460,33 @@ impl MariaDbStatefulSet {
             }
         }
         Ok(())
+    }
+
+    /// Makes a pod that missed a failover (frozen through it) replicate the primary it
+    /// should follow now. A thawed old primary is writable and takes writes until this
+    /// runs; it is then rebuilt as a clone of the primary, dropping them, as the
+    /// Kubernetes tutorial's `clone-mysql` would. A replica is just repointed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if the pod should be the primary; [`Error::Process`] if it does not
+    /// come back.
+    pub async fn rejoin(&self, ordinal: u32) -> Result<(), Error> {
+        let (upstream, diverged) = {
+            let state = self.state();
+            let upstream = state.upstream.get(&ordinal).copied();
+            (upstream, state.needs_clone.contains(&ordinal))
+        };
+        match upstream {
+            Some(Upstream::Of(_)) if diverged => {
+                self.kill(ordinal)?;
+                self.restart(ordinal).await
+            }
+            Some(Upstream::Of(primary)) => self.repoint(ordinal, primary, "current_pos").await,
+            _ => Err(Error::Spec(format!(
+                "mariadb pod {ordinal} is the primary; there is nothing to rejoin"
+            ))),
+        }
     }
 
     /// Makes one pod a `read_only` replica of `primary` behind everyone's back: DNS does

@@ -247,7 +247,9 @@ impl RedisStatefulSet {
 
     /// Promotes a replica: `REPLICAOF NO ONE` on it, then `REPLICAOF <it>` on every other
     /// running pod (the old master included, if it runs), as Sentinel or an operator would.
-    /// Killed pods restart as its replicas.
+    /// Killed pods restart as its replicas. A frozen pod cannot be told: it wakes up in
+    /// its old role (a frozen old master as a second master, with no fencing) until
+    /// [`rejoin`](Self::rejoin) repoints it, as Sentinel does once it sees it again.
     ///
     /// # Errors
     ///
@@ -260,21 +262,22 @@ impl RedisStatefulSet {
             let mut state = self.state();
             state.upstream.insert(ordinal, Upstream::None);
             // A killed pod restarts as a replica of the new master, never as a second
-            // master with an empty dataset (as the MariaDB set does).
-            let killed: Vec<u32> = state
+            // master with an empty dataset (as the MariaDB set does); a frozen one follows
+            // it once it is told to (`rejoin`).
+            let unreachable: Vec<u32> = state
                 .upstream
                 .keys()
                 .copied()
-                .filter(|o| *o != ordinal && !state.processes.contains_key(o))
+                .filter(|o| *o != ordinal && !servers::answers(&state.processes, *o))
                 .collect();
-            for pod in killed {
+            for pod in unreachable {
                 state.upstream.insert(pod, Upstream::Of(ordinal));
             }
             state
                 .processes
                 .keys()
                 .copied()
-                .filter(|o| *o != ordinal)
+                .filter(|o| *o != ordinal && servers::answers(&state.processes, *o))
                 .collect()
         };
         for other in others {
@@ -388,6 +391,24 @@ impl RedisStatefulSet {
     pub async fn make_replica_of(&self, ordinal: u32, master: u32) -> Result<(), Error> {
         let ip = self.ip(master)?;
         self.repoint(ordinal, master, ip).await
+    }
+
+    /// Makes a pod that missed a failover (frozen through it) replicate the master it
+    /// should follow now. A thawed old master still calls itself master and takes writes
+    /// until this runs; its full resync then drops them, as it would in a real cluster.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if the pod should be a master; [`Error::Process`] if the command
+    /// fails.
+    pub async fn rejoin(&self, ordinal: u32) -> Result<(), Error> {
+        let upstream = self.state().upstream.get(&ordinal).copied();
+        match upstream {
+            Some(Upstream::Of(master)) => self.make_replica_of(ordinal, master).await,
+            _ => Err(Error::Spec(format!(
+                "redis pod {ordinal} is the master; there is nothing to rejoin"
+            ))),
+        }
     }
 
     /// Freezes the pod's server (SIGSTOP): connections hang instead of failing.

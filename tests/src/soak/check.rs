@@ -1,0 +1,438 @@
+//! The history checker: what the recorded requests say, against what the final leader
+//! holds.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::history::{Kind, Outcome, RAW, Request};
+use super::schedule::{Fault, FaultWindow};
+
+/// How long before a kill an acknowledged write may still be unreplicated.
+pub const REPLICATION_WINDOW: Duration = Duration::from_millis(500);
+
+/// The documented deadline of each path: a request that takes longer is a finding.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// A write: the wait for a leader, then each allowed attempt's connect and response.
+    pub write: Duration,
+    /// A replica read.
+    pub read: Duration,
+    /// A read-your-writes read: the replica's wait for the position, or the fallback.
+    pub read_your_writes: Duration,
+}
+
+impl Bounds {
+    fn of(&self, kind: Kind) -> Duration {
+        match kind {
+            Kind::Write => self.write,
+            Kind::Read => self.read,
+            Kind::ReadYourWrite => self.read_your_writes,
+        }
+    }
+}
+
+/// What the checker found.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    /// Writes acknowledged.
+    pub acknowledged: usize,
+    /// Writes that failed.
+    pub failed: usize,
+    /// Acknowledged writes missing from the final leader that no fault explains, as
+    /// `key@pod`. Must be empty.
+    pub lost: Vec<String>,
+    /// Acknowledged writes missing from the final leader, acknowledged shortly before a
+    /// leader was killed (asynchronous replication may lose them).
+    pub lost_to_crashes: usize,
+    /// Acknowledged writes missing from the final leader, acknowledged by a frozen old
+    /// leader that nobody fenced.
+    pub lost_to_frozen: usize,
+    /// Writes only a frozen old leader held when it rejoined (acknowledged or not).
+    pub stranded: usize,
+    /// Writes sent to a pod while the SDK named another as leader, as
+    /// `key@pod (leader …)`. Must be empty.
+    pub sent_to_non_leader: Vec<String>,
+    /// Failed writes per fault kind, counted for the first fault whose window they fell
+    /// in.
+    pub failed_in: BTreeMap<Fault, usize>,
+    /// Failed writes outside every fault window.
+    pub failed_outside_faults: usize,
+    /// Failures of every kind of request, per error variant.
+    pub failures: BTreeMap<String, usize>,
+    /// Requests that took longer than their path's bound.
+    pub over_bound: Vec<(Kind, Duration)>,
+    /// The longest gap between acknowledged writes that overlaps each fault.
+    pub longest_unavailability: Vec<(Fault, Duration)>,
+    /// Replica reads answered.
+    pub reads: usize,
+    /// Replica reads that failed.
+    pub reads_failed: usize,
+    /// Reads (of either kind) that failed outside every fault window.
+    pub reads_failed_outside_faults: usize,
+    /// Read-your-writes reads that saw their write.
+    pub read_your_writes: usize,
+    /// ... of which a replica (not the pod that took the write) served.
+    pub read_your_writes_on_replicas: usize,
+    /// Read-your-writes reads that did not see their own write, as `key@pod`. Must be
+    /// empty.
+    pub read_your_writes_missed: Vec<String>,
+    /// Read-your-writes reads that did not see a write the cluster then lost (to a
+    /// crash or an unfenced frozen leader).
+    pub read_your_writes_of_lost_writes: usize,
+    /// Read-your-writes reads that failed.
+    pub read_your_writes_failed: usize,
+}
+
+impl Report {
+    /// Failures whose error did not come as the crate's typed `Error`.
+    pub fn raw_failures(&self) -> usize {
+        self.failures.get(RAW).copied().unwrap_or(0)
+    }
+
+    /// Failed writes during faults of `kind`.
+    pub fn failed_during(&self, kind: Fault) -> usize {
+        self.failed_in.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Adds another run's findings to these (for totals over many schedules).
+    pub fn absorb(&mut self, other: Report) {
+        self.acknowledged += other.acknowledged;
+        self.failed += other.failed;
+        self.lost.extend(other.lost);
+        self.lost_to_crashes += other.lost_to_crashes;
+        self.lost_to_frozen += other.lost_to_frozen;
+        self.stranded += other.stranded;
+        self.sent_to_non_leader.extend(other.sent_to_non_leader);
+        for (fault, n) in other.failed_in {
+            *self.failed_in.entry(fault).or_default() += n;
+        }
+        self.failed_outside_faults += other.failed_outside_faults;
+        for (variant, n) in other.failures {
+            *self.failures.entry(variant).or_default() += n;
+        }
+        self.over_bound.extend(other.over_bound);
+        self.longest_unavailability
+            .extend(other.longest_unavailability);
+        self.reads += other.reads;
+        self.reads_failed += other.reads_failed;
+        self.reads_failed_outside_faults += other.reads_failed_outside_faults;
+        self.read_your_writes += other.read_your_writes;
+        self.read_your_writes_on_replicas += other.read_your_writes_on_replicas;
+        self.read_your_writes_missed
+            .extend(other.read_your_writes_missed);
+        self.read_your_writes_of_lost_writes += other.read_your_writes_of_lost_writes;
+        self.read_your_writes_failed += other.read_your_writes_failed;
+    }
+}
+
+/// Checks a history: `present(key)` says whether the final leader holds the key.
+pub fn check(
+    history: &[Request],
+    faults: &[FaultWindow],
+    bounds: Bounds,
+    mut present: impl FnMut(&str) -> bool,
+) -> Report {
+    let mut report = Report {
+        stranded: faults.iter().map(|f| f.stranded).sum(),
+        ..Report::default()
+    };
+    let mut acked: Vec<&Request> = Vec::new();
+    for request in history {
+        let bound = bounds.of(request.kind);
+        let took = request.ended.duration_since(request.started);
+        if took > bound {
+            report.over_bound.push((request.kind, took));
+        }
+        let fault = faults
+            .iter()
+            .find(|f| f.overlaps(request.started, request.ended, bound));
+        let pod = request.pod.as_deref().unwrap_or("?");
+        if request.sent_to_non_leader() {
+            let leader = request.leader[0].as_deref().unwrap_or("?");
+            report
+                .sent_to_non_leader
+                .push(format!("{}@{pod} (leader {leader})", request.key));
+        }
+        if let Outcome::Failed { variant, .. } = &request.outcome {
+            *report.failures.entry(variant.clone()).or_default() += 1;
+        }
+        match (request.kind, &request.outcome) {
+            (Kind::Write, Outcome::Ok) => {
+                report.acknowledged += 1;
+                acked.push(request);
+                if !present(&request.key) {
+                    match explain_loss(request, faults) {
+                        Some(Fault::KillLeader) => report.lost_to_crashes += 1,
+                        Some(_) => report.lost_to_frozen += 1,
+                        None => report.lost.push(format!("{}@{pod}", request.key)),
+                    }
+                }
+            }
+            (Kind::Write, _) => {
+                report.failed += 1;
+                match fault {
+                    Some(f) => *report.failed_in.entry(f.fault).or_default() += 1,
+                    None => report.failed_outside_faults += 1,
+                }
+            }
+            (Kind::Read, Outcome::Ok) => report.reads += 1,
+            (Kind::ReadYourWrite, Outcome::Ok) => {
+                report.read_your_writes += 1;
+                if request.pod != request.leader[0] {
+                    report.read_your_writes_on_replicas += 1;
+                }
+            }
+            // A write the cluster lost (counted above) cannot be read back; its token
+            // may still look reached, since MariaDB compares only a domain's sequence
+            // number and the new primary's history passes it.
+            (Kind::ReadYourWrite | Kind::Read, Outcome::Missed) if !present(&request.key) => {
+                report.read_your_writes_of_lost_writes += 1;
+            }
+            (Kind::ReadYourWrite | Kind::Read, Outcome::Missed) => report
+                .read_your_writes_missed
+                .push(format!("{}@{pod}", request.key)),
+            (Kind::Read | Kind::ReadYourWrite, Outcome::Failed { .. }) => {
+                if request.kind == Kind::Read {
+                    report.reads_failed += 1;
+                } else {
+                    report.read_your_writes_failed += 1;
+                }
+                if fault.is_none() {
+                    report.reads_failed_outside_faults += 1;
+                }
+            }
+        }
+    }
+    acked.sort_by_key(|w| w.ended);
+    for fault in faults {
+        let longest = acked
+            .windows(2)
+            .filter(|pair| pair[1].ended >= fault.started && pair[0].ended <= fault.healed)
+            .map(|pair| pair[1].ended.duration_since(pair[0].ended))
+            .max()
+            .unwrap_or_default();
+        report.longest_unavailability.push((fault.fault, longest));
+    }
+    report
+}
+
+/// The fault that may have cost an acknowledged write: a kill shortly after it (its
+/// unreplicated tail), or a frozen leader that took it and was not fenced.
+fn explain_loss(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
+    faults
+        .iter()
+        .find(|f| {
+            let before = f.started >= write.ended
+                && f.started.duration_since(write.ended) <= REPLICATION_WINDOW;
+            match f.fault {
+                Fault::KillLeader => before,
+                Fault::FailoverFromFrozen => {
+                    write.pod.as_deref() == Some(f.pod.as_str())
+                        && (before || (write.ended >= f.started && write.ended <= f.healed))
+                }
+                _ => false,
+            }
+        })
+        .map(|f| f.fault)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "writes: {} acknowledged, {} failed, {} outside any fault",
+            self.acknowledged, self.failed, self.failed_outside_faults
+        )?;
+        writeln!(
+            f,
+            "lost acknowledged writes: {} no fault explains, {} within {REPLICATION_WINDOW:?} before a kill, {} taken by a frozen old leader",
+            self.lost.len(),
+            self.lost_to_crashes,
+            self.lost_to_frozen
+        )?;
+        writeln!(
+            f,
+            "writes only a frozen old leader held at its rejoin: {}",
+            self.stranded
+        )?;
+        writeln!(
+            f,
+            "writes sent to a pod the SDK did not name leader: {}",
+            self.sent_to_non_leader.len()
+        )?;
+        writeln!(
+            f,
+            "replica reads: {} answered, {} failed; reads failed outside any fault: {}",
+            self.reads, self.reads_failed, self.reads_failed_outside_faults
+        )?;
+        writeln!(
+            f,
+            "read-your-writes: {} saw their write ({} on a replica), {} missed it, {} missed a write the cluster lost, {} failed",
+            self.read_your_writes,
+            self.read_your_writes_on_replicas,
+            self.read_your_writes_missed.len(),
+            self.read_your_writes_of_lost_writes,
+            self.read_your_writes_failed
+        )?;
+        writeln!(f, "requests over their bound: {}", self.over_bound.len())?;
+        for (variant, n) in &self.failures {
+            writeln!(f, "failures as {variant}: {n}")?;
+        }
+        for (fault, n) in &self.failed_in {
+            writeln!(f, "failed writes during {fault:?}: {n}")?;
+        }
+        let mut worst: BTreeMap<Fault, (usize, Duration)> = BTreeMap::new();
+        for (fault, gap) in &self.longest_unavailability {
+            let (times, w) = worst.entry(*fault).or_default();
+            *times += 1;
+            *w = (*w).max(*gap);
+        }
+        for (fault, (times, gap)) in worst {
+            writeln!(
+                f,
+                "{fault:?}: {times} times, longest gap between acknowledged writes {gap:?}"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::soak::history::Pending;
+
+    fn request(kind: Kind, key: &str, pod: &str, at: Instant, outcome: Outcome) -> Request {
+        let mut pending = Pending::start(kind, key);
+        pending.pod(pod);
+        pending.leader(0, Some("db-0".to_owned()));
+        pending.leader(1, Some("db-0".to_owned()));
+        let mut request = pending.finish(outcome);
+        request.started = at;
+        request.ended = at + Duration::from_millis(1);
+        request
+    }
+
+    fn window(fault: Fault, pod: &str, started: Instant, healed: Instant) -> FaultWindow {
+        FaultWindow {
+            fault,
+            pod: pod.to_owned(),
+            started,
+            healed,
+            stranded: 0,
+        }
+    }
+
+    /// Shaped like the adapters' errors: the variant is what `Debug` opens with.
+    #[derive(Debug)]
+    enum Error {
+        NoMaster { waited: Duration },
+    }
+
+    impl fmt::Display for Error {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let Error::NoMaster { waited } = self;
+            write!(f, "no master after {waited:?}")
+        }
+    }
+
+    #[test]
+    fn the_checker_tells_fault_losses_from_real_ones() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let write = |key, pod, at, ok: bool| {
+            let outcome = if ok {
+                Outcome::Ok
+            } else {
+                Outcome::typed(&Error::NoMaster { waited: ms(3000) })
+            };
+            request(Kind::Write, key, pod, t0 + ms(at), outcome)
+        };
+        let history = [
+            write("a", "db-0", 0, true),
+            write("b", "db-0", 10, true),
+            write("c", "db-0", 900, true),
+            write("d", "db-0", 1000, false),
+            write("e", "db-1", 2000, true),
+            // Taken by db-1 while frozen and failed over from: no fencing.
+            write("f", "db-1", 3100, true),
+            // Taken by db-2 during the same window: not the frozen pod, so a real loss.
+            write("g", "db-2", 3100, true),
+        ];
+        let faults = [
+            window(Fault::KillLeader, "db-0", t0 + ms(950), t0 + ms(1500)),
+            window(
+                Fault::FailoverFromFrozen,
+                "db-1",
+                t0 + ms(3000),
+                t0 + ms(3500),
+            ),
+        ];
+        let bounds = Bounds {
+            write: ms(100),
+            read: ms(100),
+            read_your_writes: ms(100),
+        };
+        let report = check(&history, &faults, bounds, |key| key == "e");
+        assert_eq!(report.lost, ["a@db-0", "b@db-0", "g@db-2"]);
+        assert_eq!(report.lost_to_crashes, 1, "c, just before the kill");
+        assert_eq!(report.lost_to_frozen, 1, "f, on the frozen pod");
+        assert_eq!(report.failed_during(Fault::KillLeader), 1);
+        assert_eq!(report.failures.get("NoMaster"), Some(&1));
+        assert_eq!(report.raw_failures(), 0);
+        assert_eq!(
+            report.sent_to_non_leader,
+            [
+                "e@db-1 (leader db-0)",
+                "f@db-1 (leader db-0)",
+                "g@db-2 (leader db-0)"
+            ]
+        );
+        assert_eq!(
+            report.longest_unavailability[0],
+            (Fault::KillLeader, ms(1100))
+        );
+        assert!(report.over_bound.is_empty());
+    }
+
+    #[test]
+    fn read_your_writes_misses_and_replica_share_are_counted() {
+        let t0 = Instant::now();
+        let ryw = |key, pod, outcome| request(Kind::ReadYourWrite, key, pod, t0, outcome);
+        let history = [
+            ryw("a", "db-1", Outcome::Ok),
+            ryw("b", "db-0", Outcome::Ok),
+            ryw("c", "db-2", Outcome::Missed),
+            ryw("d", "db-2", Outcome::raw(&"broken pipe")),
+            ryw("lost", "db-2", Outcome::Missed),
+        ];
+        let bounds = Bounds {
+            write: Duration::ZERO,
+            read: Duration::ZERO,
+            read_your_writes: Duration::from_secs(1),
+        };
+        let report = check(&history, &[], bounds, |key| key != "lost");
+        assert_eq!(report.read_your_writes, 2);
+        assert_eq!(report.read_your_writes_of_lost_writes, 1);
+        assert_eq!(
+            report.read_your_writes_on_replicas, 1,
+            "a; b was the leader"
+        );
+        assert_eq!(report.read_your_writes_missed, ["c@db-2"]);
+        assert_eq!(report.read_your_writes_failed, 1);
+        assert_eq!(report.reads_failed_outside_faults, 1);
+        assert_eq!(report.raw_failures(), 1);
+        assert!(report.sent_to_non_leader.is_empty(), "reads are not writes");
+    }
+
+    #[test]
+    fn schedules_are_seeded() {
+        use crate::soak::Schedule;
+        assert_eq!(Schedule::new(7, 5).steps, Schedule::new(7, 5).steps);
+        let all = Schedule::new(7, 0).then_every_kind();
+        assert_eq!(all.steps.len(), Fault::ALL.len());
+    }
+}
