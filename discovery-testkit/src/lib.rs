@@ -10,10 +10,10 @@
 //!   ([`AddressPool`]), so tests run in parallel, and pods of one set share a port.
 //! - [`echo`]: tiny servers that say which pod answered.
 //! - `redis` (feature `redis`): a StatefulSet of real `redis-server` pods with replication,
-//!   kill/restart/promote/freeze helpers, passwords and TLS.
+//!   kill/restart/promote/switchover/freeze/rejoin helpers, passwords and TLS.
 //! - `mysql` (feature `mysql`): a StatefulSet of real `mariadbd` pods with GTID
-//!   replication, a least-privilege app user, promote/kill/restart/freeze/delay helpers and
-//!   TLS.
+//!   replication, a least-privilege app user, promote/kill/restart/freeze/rejoin/delay
+//!   helpers and TLS.
 //! - `tls` (feature `tls`): a test CA issuing certificates for pod FQDNs.
 //! - [`measure`]: paired short windows for comparing a client path against its baseline
 //!   on a small shared machine (what the benches use).

@@ -1,7 +1,7 @@
 //! The long fault soak: `cargo bench -p discovery-e2e --bench soak -- <redis|mysql>
 //! [schedules] [faults]` runs that many seeded schedules (default 50 of 8 faults, seeds
 //! 0, 1, …) on a real Redis or MariaDB set and prints each run's headline and the
-//! checker's totals, as recorded in BENCHMARKS.md.
+//! checker's totals, as recorded in BENCHMARKS.md. `--seed N` runs schedule N alone.
 
 use discovery_e2e::soak::{Report, Schedule, mysql, redis};
 
@@ -13,11 +13,25 @@ async fn main() {
         .find(|a| *a == "redis" || *a == "mysql")
         .cloned()
         .unwrap_or_else(|| "redis".to_owned());
-    let numbers: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let numbers: Vec<usize> = args
+        .iter()
+        .take_while(|a| *a != "--seed")
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let schedules = numbers.first().copied().unwrap_or(50);
     let faults = numbers.get(1).copied().unwrap_or(8);
+    // `--seed N`: only that schedule, to look again at what one run found.
+    let only: Option<u64> = args
+        .iter()
+        .position(|a| a == "--seed")
+        .and_then(|i| args.get(i + 1)?.parse().ok());
+    let seeds: Vec<u64> = match only {
+        Some(seed) => vec![seed],
+        None => (0..schedules as u64).collect(),
+    };
     let mut totals = Report::default();
-    for seed in 0..schedules as u64 {
+    let runs = seeds.len();
+    for seed in seeds {
         let schedule = Schedule::new(seed, faults);
         let report = match store.as_str() {
             "mysql" => mysql::run(&schedule).await,
@@ -35,7 +49,7 @@ async fn main() {
         );
         totals.absorb(report);
     }
-    println!("\n{schedules} schedules x {faults} faults on {store}\n{totals}");
+    println!("\n{runs} schedules x {faults} faults on {store}\n{totals}");
     if !totals.lost.is_empty() || !totals.sent_to_non_leader.is_empty() {
         println!("lost: {:?}", totals.lost);
         println!("sent to a non-leader: {:?}", totals.sent_to_non_leader);

@@ -71,6 +71,8 @@ pub struct Request {
     pub pod: Option<String>,
     /// The SDK's leader (hostname) just before and just after the request was sent.
     pub leader: [Option<String>; 2],
+    /// The probe round (when it finished) each of those leaders came from.
+    pub rounds: [Option<Instant>; 2],
     /// When it was sent.
     pub started: Instant,
     /// When the answer came.
@@ -80,15 +82,16 @@ pub struct Request {
 }
 
 impl Request {
-    /// Whether the SDK had chosen another pod as leader both just before and just after
-    /// this write was sent: then the pod was never its choice while the write went out.
+    /// Whether the SDK named another pod leader from just before to just after this
+    /// write was sent, in one probe round: then the pod was never its choice while the
+    /// write went out. (When a round ended in between, the choice may have moved and
+    /// back, and this history cannot tell; it does not count.)
     pub fn sent_to_non_leader(&self) -> bool {
         let Some(pod) = &self.pod else { return false };
         self.kind == Kind::Write
-            && self
-                .leader
-                .iter()
-                .all(|leader| leader.as_ref().is_some_and(|l| l != pod))
+            && self.rounds[0].is_some()
+            && self.rounds[0] == self.rounds[1]
+            && self.leader[0].as_ref().is_some_and(|l| l != pod)
     }
 }
 
@@ -128,6 +131,7 @@ impl Pending {
                 key: key.into(),
                 pod: None,
                 leader: [None, None],
+                rounds: [None, None],
                 started: now,
                 ended: now,
                 outcome: Outcome::Ok,
@@ -140,9 +144,11 @@ impl Pending {
         self.request.pod = Some(pod.to_owned());
     }
 
-    /// The SDK's leader just before (`0`) or just after (`1`) the send.
-    pub fn leader(&mut self, at: usize, leader: Option<String>) {
+    /// The SDK's leader just before (`0`) or just after (`1`) the send, and when the
+    /// probe round that named it finished.
+    pub fn leader(&mut self, at: usize, (leader, round): (Option<String>, Instant)) {
         self.request.leader[at] = leader;
+        self.request.rounds[at] = Some(round);
     }
 
     /// Ends it now with `outcome`.

@@ -17,7 +17,7 @@ pub mod mysql;
 pub mod redis;
 mod schedule;
 
-pub use check::{Bounds, REPLICATION_WINDOW, Report, check};
+pub use check::{Bounds, Report, check};
 pub use history::{Kind, Outcome, Pending, RAW, Request, Sent, requests};
 pub use schedule::{Fault, FaultWindow, Schedule};
 
@@ -28,6 +28,8 @@ pub struct Hit {
     pub pod: String,
     /// Soak writes only that pod held when it rejoined (see [`FaultWindow::stranded`]).
     pub stranded: usize,
+    /// See [`FaultWindow::survivors`].
+    pub survivors: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
 /// A set the soak can hurt and heal.
@@ -49,6 +51,7 @@ pub async fn play(schedule: &Schedule, target: &mut impl Target) -> Vec<FaultWin
             started,
             healed: Instant::now(),
             stranded: hit.stranded,
+            survivors: hit.survivors,
         });
     }
     // Let the last fault's requests finish inside the history.

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use discovery_mysql::{MySqlCluster, MySqlConfig, Statement};
 use discovery_testkit::Cluster;
@@ -96,12 +96,11 @@ fn key(writer: usize, n: u64) -> String {
     format!("soak:{writer}:{n}")
 }
 
-/// The cluster's primary now, by hostname.
-fn leader(cluster: &MySqlCluster) -> Option<String> {
-    cluster
-        .topology()
-        .primary()
-        .map(|p| p.peer.hostname().to_owned())
+/// The cluster's primary now, by hostname, and the probe round that named it.
+fn leader(cluster: &MySqlCluster) -> (Option<String>, Instant) {
+    let topology = cluster.topology();
+    let primary = topology.primary().map(|p| p.peer.hostname().to_owned());
+    (primary, topology.probed_at)
 }
 
 /// Writes on the primary's connection, takes the write's token and reads the row back
@@ -131,7 +130,7 @@ async fn read_your_writes(cluster: MySqlCluster, stop: Arc<AtomicBool>) -> Vec<R
                 Err(e) => return vec![write, read.finish(Outcome::typed(&e))],
             };
             drop(primary);
-            read.leader(0, write.pod.clone());
+            read.leader(0, (write.pod.clone(), Instant::now()));
             let select = Statement::new(SELECT).with_params((key(0, n),));
             let read = match cluster.query_after(&token, select).await {
                 Ok(reply) => {
@@ -224,11 +223,13 @@ impl Target for MariaDb<'_> {
         let mut hit = Hit {
             pod: Self::hostname(primary),
             stranded: 0,
+            survivors: None,
         };
         match fault {
             Fault::KillLeader => {
                 set.kill(primary).expect("kill");
                 set.promote(replica).await.expect("promote");
+                hit.survivors = Some(Arc::new(self.keys(replica).await));
                 set.restart(primary).await.expect("restart as a clone");
                 self.primary = replica;
             }
@@ -249,6 +250,7 @@ impl Target for MariaDb<'_> {
                 tokio::time::sleep(UNFENCED).await;
                 let theirs = self.keys(replica).await;
                 hit.stranded = self.keys(primary).await.difference(&theirs).count();
+                hit.survivors = Some(Arc::new(theirs));
                 set.rejoin(primary).await.expect("rejoin");
                 self.primary = replica;
             }

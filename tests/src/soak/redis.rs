@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use discovery_redis::{ReadFrom, RedisConfig, RedisRouter};
 use discovery_testkit::Cluster;
@@ -86,12 +86,11 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
     check(&history, &faults, bounds, |key| held.contains(key))
 }
 
-/// The router's master now, by hostname.
-fn leader(router: &RedisRouter) -> Option<String> {
-    router
-        .topology()
-        .master()
-        .map(|m| m.peer.hostname().to_owned())
+/// The router's master now, by hostname, and the probe round that named it.
+fn leader(router: &RedisRouter) -> (Option<String>, Instant) {
+    let topology = router.topology();
+    let master = topology.master().map(|m| m.peer.hostname().to_owned());
+    (master, topology.probed_at)
 }
 
 /// Writes unique keys through the router's master until told to stop.
@@ -153,15 +152,11 @@ impl Redis<'_> {
         format!("redis-{ordinal}")
     }
 
-    /// Soak keys `ordinal` holds that `master` does not.
-    async fn only_on(&self, ordinal: u32, master: u32) -> usize {
-        let keys = |pod: u32| async move {
-            let mut conn = self.set.connect(pod).await.expect("connect");
-            let keys: Vec<String> = conn.keys("soak:*").await.expect("KEYS");
-            keys.into_iter().collect::<HashSet<_>>()
-        };
-        let theirs = keys(master).await;
-        keys(ordinal).await.difference(&theirs).count()
+    /// The soak keys pod `ordinal` holds.
+    async fn keys(&self, ordinal: u32) -> HashSet<String> {
+        let mut conn = self.set.connect(ordinal).await.expect("connect");
+        let keys: Vec<String> = conn.keys("soak:*").await.expect("KEYS");
+        keys.into_iter().collect()
     }
 }
 
@@ -172,11 +167,13 @@ impl Target for Redis<'_> {
         let mut hit = Hit {
             pod: self.hostname(master),
             stranded: 0,
+            survivors: None,
         };
         match fault {
             Fault::KillLeader => {
                 set.kill(master).expect("kill");
                 set.promote(replica).await.expect("promote");
+                hit.survivors = Some(Arc::new(self.keys(replica).await));
                 set.restart(master).await.expect("restart");
                 set.make_replica_of(master, replica).await.expect("repoint");
                 self.master = replica;
@@ -196,7 +193,9 @@ impl Target for Redis<'_> {
                     .expect("promote over the frozen master");
                 set.thaw(master).expect("thaw");
                 tokio::time::sleep(UNFENCED).await;
-                hit.stranded = self.only_on(master, replica).await;
+                let theirs = self.keys(replica).await;
+                hit.stranded = self.keys(master).await.difference(&theirs).count();
+                hit.survivors = Some(Arc::new(theirs));
                 set.rejoin(master).await.expect("rejoin");
                 self.master = replica;
             }

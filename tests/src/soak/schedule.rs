@@ -1,5 +1,7 @@
 //! What the soak does to a set: [`Fault`]s, drawn into a seeded [`Schedule`].
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -95,6 +97,11 @@ pub struct FaultWindow {
     /// Soak writes that only the hit pod held when it rejoined, which the rejoin dropped
     /// (a frozen old leader's writes after SIGCONT).
     pub stranded: usize,
+    /// For a fault that replaces the leader: the soak keys the new leader held once it
+    /// took over (a kill: right after the promotion; a frozen failover: at the old
+    /// leader's rejoin). An acknowledged write of the old leader missing there is what
+    /// the fault lost; nothing else is.
+    pub survivors: Option<Arc<HashSet<String>>>,
 }
 
 impl FaultWindow {
