@@ -72,6 +72,7 @@ pub struct ClusterBuilder {
     ttl: u32,
     domain: String,
     glue: bool,
+    listen: Option<SocketAddr>,
 }
 
 impl Default for ClusterBuilder {
@@ -80,6 +81,7 @@ impl Default for ClusterBuilder {
             ttl: DEFAULT_TTL,
             domain: "cluster.local".to_owned(),
             glue: true,
+            listen: None,
         }
     }
 }
@@ -108,6 +110,15 @@ impl ClusterBuilder {
         self
     }
 
+    /// Where the DNS server listens, UDP and TCP. Default: an ephemeral port on
+    /// 127.0.0.1. Pods in their own network namespaces need an address they can reach,
+    /// on port 53 as kubelet's `resolv.conf` has it.
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
     /// Starts the DNS server.
     ///
     /// # Errors
@@ -125,7 +136,7 @@ impl ClusterBuilder {
             state.glue = self.glue;
         }
         let pool = Arc::new(AddressPool::new()?);
-        let server = DnsServer::start(Handler(Arc::clone(&shared))).await?;
+        let server = DnsServer::start(Handler(Arc::clone(&shared)), self.listen).await?;
         tracing::debug!(dns = %server.addr(), "testkit cluster started");
         Ok(Cluster {
             shared,

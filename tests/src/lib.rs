@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bind;
+pub mod pods;
 pub mod soak;
 
 use std::future::Future;

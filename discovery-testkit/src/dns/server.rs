@@ -18,8 +18,21 @@ pub(crate) struct DnsServer {
 }
 
 impl DnsServer {
-    /// Listens on UDP and TCP `127.0.0.1:<ephemeral>` (one port for both, as resolvers expect).
-    pub(crate) async fn start(handler: Handler) -> Result<Self, Error> {
+    /// Listens on UDP and TCP of `listen`, or of `127.0.0.1:<ephemeral>` (one port for
+    /// both, as resolvers expect).
+    pub(crate) async fn start(handler: Handler, listen: Option<SocketAddr>) -> Result<Self, Error> {
+        if let Some(addr) = listen {
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|e| Error::Dns(format!("binding UDP {addr}: {e}")))?;
+            let tcp = TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::Dns(format!("binding TCP {addr}: {e}")))?;
+            let mut server = Server::new(handler);
+            server.register_socket(udp);
+            server.register_listener(tcp, Duration::from_secs(5), 1024);
+            return Ok(Self { addr, server });
+        }
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let mut last_error = None;
         for _ in 0..BIND_ATTEMPTS {

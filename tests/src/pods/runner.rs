@@ -1,0 +1,160 @@
+//! The runner: the manifests, the pods' bridge, the cluster DNS on it, and a working
+//! directory for the pods' files and volume claims, removed on drop.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use discovery_testkit::{Cluster, StatefulSetSpec};
+
+use super::PodError;
+use super::manifest::Manifests;
+use super::network::Bridge;
+use super::pod::{Identity, Pod, Site};
+use super::statefulset::RunningSet;
+
+/// The namespace the manifests are applied to, as `kubectl apply` without `-n` does.
+const NAMESPACE: &str = "default";
+/// The cluster domain: minikube's and kubeadm's default.
+const DOMAIN: &str = "cluster.local";
+
+/// Runs the manifests' StatefulSets and Jobs; see the [module docs](super).
+#[derive(Debug)]
+pub struct Runner {
+    site: Arc<Site>,
+    // Declared after `site` users are gone: sets hold the bridge, the cluster answers them.
+    bridge: Arc<Bridge>,
+    cluster: Cluster,
+    jobs: AtomicU32,
+    _work: WorkDir,
+}
+
+impl Runner {
+    /// Reads the manifests in `manifests` and sets up the bridge and the DNS on it.
+    /// `examples` holds the example binaries, which stand in for the examples image.
+    ///
+    /// # Errors
+    ///
+    /// [`PodError`] when a manifest cannot be read, or the network or DNS cannot be set up.
+    pub async fn start(manifests: &Path, examples: &Path) -> Result<Self, PodError> {
+        let manifests = Manifests::read_dir(manifests)?;
+        let bridge = Arc::new(Bridge::create()?);
+        let cluster = Cluster::builder()
+            .domain(DOMAIN)
+            .listen(SocketAddr::new(IpAddr::V4(bridge.gateway()), 53))
+            .start()
+            .await?;
+        let work = WorkDir::create()?;
+        let site = Arc::new(Site {
+            namespace: NAMESPACE.into(),
+            domain: DOMAIN.into(),
+            dns: bridge.gateway(),
+            manifests,
+            examples: examples.to_path_buf(),
+            work: work.0.clone(),
+        });
+        Ok(Self {
+            site,
+            bridge,
+            cluster,
+            jobs: AtomicU32::new(0),
+            _work: work,
+        })
+    }
+
+    /// The cluster DNS the pods use (also reachable from the test process).
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Applies StatefulSet `name`: declares its Service in the DNS (no pod ready yet) and
+    /// rolls its pods out.
+    ///
+    /// # Errors
+    ///
+    /// [`PodError`]: no such StatefulSet, or a pod not Ready within `deadline`.
+    pub async fn apply(&self, name: &str, deadline: Duration) -> Result<RunningSet, PodError> {
+        let spec = self
+            .site
+            .manifests
+            .statefulset(name)
+            .cloned()
+            .ok_or_else(|| PodError::Container {
+                pod: name.to_owned(),
+                message: "no StatefulSet of that name in the manifests".into(),
+            })?;
+        let mut dns = StatefulSetSpec::new(&spec.name)
+            .service(&spec.service)
+            .namespace(NAMESPACE)
+            .replicas(spec.replicas);
+        for (port_name, port) in self
+            .site
+            .manifests
+            .services
+            .get(&spec.service)
+            .into_iter()
+            .flatten()
+        {
+            dns = dns.port(port_name, *port);
+        }
+        let dns = self.cluster.statefulset(dns)?;
+        dns.set_all_ready(false)?;
+        let set = RunningSet::new(Arc::clone(&self.site), Arc::clone(&self.bridge), spec, dns);
+        set.roll_out(deadline).await?;
+        Ok(set)
+    }
+
+    /// Starts Job `name`'s pod (its own network namespace, `restartPolicy: Never`) and
+    /// returns it running; wait on [`Pod::readiness`] for its exit.
+    ///
+    /// # Errors
+    ///
+    /// [`PodError`]: no such Job, or its pod cannot be set up.
+    pub fn start_job(&self, name: &str) -> Result<Pod, PodError> {
+        let template = self
+            .site
+            .manifests
+            .jobs
+            .get(name)
+            .ok_or_else(|| PodError::Container {
+                pod: name.to_owned(),
+                message: "no Job of that name in the manifests".into(),
+            })?;
+        let serial = self.jobs.fetch_add(1, Ordering::Relaxed);
+        let identity = Identity {
+            name: format!("{name}-{serial}"),
+            subdomain: None,
+            claims: Default::default(),
+            on_ready: Box::new(|_| {}),
+        };
+        Pod::start(&self.site, identity, template, self.bridge.attach()?, false)
+    }
+}
+
+/// `/tmp/discovery-pods-<pid>-<n>`, removed on drop.
+#[derive(Debug)]
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> Result<Self, PodError> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "discovery-pods-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).map_err(|source| PodError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,175 @@
+//! The shipped manifests' pods, run by the pod runner as Kubernetes would run them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use discovery_e2e::pods::{Runner, RunningSet};
+
+const READY: Duration = Duration::from_secs(90);
+/// `terminationGracePeriodSeconds`, shortened: every server here exits on SIGTERM at once.
+const GRACE: Duration = Duration::from_secs(10);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+/// The example binaries, next to this test's in the target directory.
+fn examples() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples")))
+        .expect("target directory")
+}
+
+async fn runner() -> Runner {
+    Runner::start(&repo().join("examples/k8s"), &examples())
+        .await
+        .expect("the pod runner starts (it needs root)")
+}
+
+/// `INFO replication` of every pod: (role, master_host, master_link_status).
+async fn replication(set: &RunningSet) -> Vec<(String, String, String)> {
+    let mut roles = Vec::new();
+    for o in 0..set.replicas() {
+        let info = set
+            .exec_ok(o, &["redis-cli", "info", "replication"])
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", set.log_tail(o, 20)));
+        let field = |key: &str| {
+            info.lines()
+                .find_map(|l| {
+                    l.trim_end()
+                        .strip_prefix(key)?
+                        .strip_prefix(':')
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default()
+        };
+        roles.push((
+            field("role"),
+            field("master_host"),
+            field("master_link_status"),
+        ));
+    }
+    roles
+}
+
+/// Waits until exactly one pod is master and every other one replicates it with its link
+/// up (no second master, no loop); the master's ordinal.
+async fn one_master(set: &RunningSet, when: &str) -> u32 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let roles = replication(set).await;
+        let masters: Vec<u32> = (0..set.replicas())
+            .filter(|&o| roles[o as usize].0 == "master")
+            .collect();
+        if let [master] = masters[..] {
+            let fqdn = set.fqdn(master);
+            let linked = roles
+                .iter()
+                .enumerate()
+                .all(|(o, r)| o as u32 == master || (r.1 == fqdn && r.2 == "up"));
+            if linked {
+                return master;
+            }
+        }
+        assert!(
+            masters.len() <= 1,
+            "{when}: two writable masters {masters:?}: {roles:?}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{when}: no single master with every replica linked within 30 s: {roles:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn redis_cli(set: &RunningSet, ordinal: u32, args: &[&str]) -> String {
+    let mut argv = vec!["redis-cli"];
+    argv.extend_from_slice(args);
+    set.exec_ok(ordinal, &argv)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", set.log_tail(ordinal, 20)))
+        .trim()
+        .to_owned()
+}
+
+/// Waits until every pod answers `GET key` with `value`.
+async fn everywhere(set: &RunningSet, key: &str, value: &str) {
+    for o in 0..set.replicas() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while redis_cli(set, o, &["get", key]).await != value {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-{o} never read {key}={value}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn ready(set: &RunningSet, ordinal: u32) {
+    if let Err(e) = set.wait_ready(ordinal, READY).await {
+        panic!("{e}");
+    }
+}
+
+/// The Redis StatefulSet as shipped: it rolls out, replicates, survives the switchover
+/// drill, a rolling restart, the master restarted alone and every pod down at once, with
+/// exactly one writable pod and no loop after each, and no acknowledged data lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
+    let runner = runner().await;
+    let redis = runner
+        .apply("redis", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_master(&redis, "after the roll-out").await, 0);
+    assert_eq!(redis_cli(&redis, 0, &["set", "k", "rollout"]).await, "OK");
+    everywhere(&redis, "k", "rollout").await;
+
+    // The drill: a planned switchover to redis-1, then the old master's pod deleted.
+    let out = redis
+        .exec_ok(1, &["sh", "/scripts/switchover.sh"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("switchover: done"), "{out}");
+    assert_eq!(one_master(&redis, "after the switchover").await, 1);
+    redis.delete_pod(0, GRACE).await.expect("delete redis-0");
+    ready(&redis, 0).await;
+    assert_eq!(
+        one_master(&redis, "after the old master restarted").await,
+        1,
+        "the old master came back as a replica"
+    );
+    assert_eq!(redis_cli(&redis, 1, &["set", "k", "drill"]).await, "OK");
+    everywhere(&redis, "k", "drill").await;
+
+    redis
+        .rolling_restart(GRACE, READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_master(&redis, "after a rolling restart").await, 1);
+
+    redis.delete_pod(1, GRACE).await.expect("delete the master");
+    ready(&redis, 1).await;
+    assert_eq!(
+        one_master(&redis, "after the master restarted alone").await,
+        1
+    );
+    everywhere(&redis, "k", "drill").await;
+
+    redis
+        .restart_all(GRACE, READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        one_master(&redis, "after every pod went down at once").await,
+        1
+    );
+    everywhere(&redis, "k", "drill").await;
+}
