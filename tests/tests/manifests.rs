@@ -213,7 +213,7 @@ fn mysql_follows_the_tutorial_layout_with_a_least_privilege_app_user() {
         text.contains("MASTER_USE_GTID=slave_pos"),
         "GTID replication"
     );
-    assert!(text.contains("read-only=1"), "read_only replicas");
+    assert!(text.contains("--read-only="), "read_only replicas");
     let upper = text.to_uppercase();
     assert!(
         !upper.contains("GRANT ALL ON *.*") && !upper.contains("GRANT SUPER"),
@@ -222,7 +222,7 @@ fn mysql_follows_the_tutorial_layout_with_a_least_privilege_app_user() {
 }
 
 #[test]
-fn the_minikube_script_parses() {
+fn the_minikube_script_parses_and_passes_shellcheck() {
     let script = repo().join("examples/minikube.sh");
     let status = std::process::Command::new("bash")
         .arg("-n")
@@ -230,15 +230,87 @@ fn the_minikube_script_parses() {
         .status()
         .expect("bash");
     assert!(status.success(), "bash -n examples/minikube.sh");
-    // shellcheck, when the machine has it.
-    if let Ok(out) = std::process::Command::new("shellcheck")
-        .arg(&script)
+    shellcheck(&script, "bash");
+}
+
+/// Runs shellcheck (which `scripts/test` installs) on a file.
+fn shellcheck(file: &Path, shell: &str) {
+    let out = std::process::Command::new("shellcheck")
+        .args(["-s", shell])
+        .arg(file)
         .output()
-    {
+        .expect("shellcheck is installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "shellcheck {}:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Every shell script the manifests carry: ConfigMap keys ending in `.sh`, and the
+/// script of every container that runs `sh -c` / `bash -c`.
+#[test]
+fn every_script_in_the_manifests_passes_shellcheck() {
+    let dir = std::env::temp_dir().join(format!("discovery-shellcheck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut checked = 0;
+    for (file, doc) in documents() {
+        if kind(&doc) == "ConfigMap" {
+            for (key, value) in doc["data"].as_hash().into_iter().flatten() {
+                let (Some(key), Some(text)) = (key.as_str(), value.as_str()) else {
+                    continue;
+                };
+                if key.ends_with(".sh") {
+                    let path = dir.join(format!("{}-{key}", name(&doc)));
+                    std::fs::write(&path, text).expect("write");
+                    shellcheck(&path, "sh");
+                    checked += 1;
+                }
+            }
+        }
+        let spec = &doc["spec"]["template"]["spec"];
+        for key in ["initContainers", "containers"] {
+            for container in list(&spec[key]) {
+                let words: Vec<&str> = list(&container["command"])
+                    .iter()
+                    .chain(list(&container["args"]))
+                    .filter_map(Yaml::as_str)
+                    .collect();
+                if let [shell @ ("sh" | "bash"), "-c", script, ..] = words[..] {
+                    let path = dir.join(format!("{file}-{}-{checked}", name(&doc)));
+                    std::fs::write(&path, script).expect("write");
+                    shellcheck(&path, shell);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked >= 2, "the Redis and MariaDB scripts were found");
+}
+
+/// Strict schema validation, offline, against every Kubernetes minor version from 1.30
+/// to 1.37 (`kubernetes-validate` bundles the OpenAPI schemas; `scripts/test` installs it).
+#[test]
+fn the_manifests_validate_strictly_against_kubernetes_1_30_to_1_37() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("examples/k8s"))
+        .expect("examples/k8s")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    for minor in 30..=37 {
+        let out = std::process::Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", &format!("1.{minor}.0")])
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate is installed (scripts/test installs it)");
         assert!(
             out.status.success(),
-            "shellcheck:\n{}",
-            String::from_utf8_lossy(&out.stdout)
+            "Kubernetes 1.{minor}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }

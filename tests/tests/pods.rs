@@ -173,3 +173,170 @@ async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
     );
     everywhere(&redis, "k", "drill").await;
 }
+
+async fn sql(set: &RunningSet, ordinal: u32, statement: &str) -> String {
+    set.exec_ok(ordinal, &["mariadb", "-N", "-B", "-e", statement])
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", set.log_tail(ordinal, 30)))
+        .trim()
+        .to_owned()
+}
+
+/// Per pod: (writable, replication source, both replication threads running).
+async fn mysql_roles(set: &RunningSet) -> Vec<(bool, String, bool)> {
+    let mut roles = Vec::new();
+    for o in 0..set.replicas() {
+        let writable = sql(set, o, "SELECT @@read_only").await == "0";
+        let status = set
+            .exec_ok(o, &["mariadb", "-E", "-e", "SHOW SLAVE STATUS"])
+            .await
+            .unwrap_or_default();
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix(key)?
+                        .strip_prefix(": ")
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default()
+        };
+        let running = field("Slave_IO_Running") == "Yes" && field("Slave_SQL_Running") == "Yes";
+        roles.push((writable, field("Master_Host"), running));
+    }
+    roles
+}
+
+/// Waits until exactly one pod is writable and every other one is read-only and
+/// replicates it; the primary's ordinal.
+async fn one_primary(set: &RunningSet, when: &str) -> u32 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let roles = mysql_roles(set).await;
+        let writable: Vec<u32> = (0..set.replicas())
+            .filter(|&o| roles[o as usize].0)
+            .collect();
+        assert!(
+            writable.len() <= 1,
+            "{when}: two writable pods {writable:?}: {roles:?}"
+        );
+        if let [primary] = writable[..] {
+            let fqdn = set.fqdn(primary);
+            let linked = roles
+                .iter()
+                .enumerate()
+                .all(|(o, r)| o as u32 == primary || (r.1 == fqdn && r.2));
+            if linked && roles[primary as usize].1.is_empty() {
+                return primary;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{when}: no single primary with every replica running within 30 s: {roles:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Waits until every pod has `rows` rows in `app.t`.
+async fn rows_everywhere(set: &RunningSet, rows: u32) {
+    for o in 0..set.replicas() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while sql(set, o, "SELECT COUNT(*) FROM app.t").await != rows.to_string() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mysql-{o} never had {rows} rows"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn mysql_script(set: &RunningSet, ordinal: u32, args: &[&str]) -> String {
+    let mut argv = vec!["sh", "/mysql-config/mysql.sh"];
+    argv.extend_from_slice(args);
+    set.exec_ok(ordinal, &argv)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .trim()
+        .to_owned()
+}
+
+/// The MariaDB StatefulSet as shipped: it rolls out (clones included), replicates,
+/// grants `app` exactly its database plus replication monitoring, survives the
+/// switchover drill, a rolling restart, the primary restarted alone and every pod down
+/// at once, with exactly one writable pod after each and no row lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
+    let runner = runner().await;
+    let mysql = runner
+        .apply("mysql", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_primary(&mysql, "after the roll-out").await, 0);
+    let grants = sql(&mysql, 0, "SHOW GRANTS FOR app@'%'").await;
+    let grants: Vec<&str> = grants
+        .lines()
+        .map(|g| g.split(" IDENTIFIED BY").next().unwrap_or(g))
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            "GRANT SLAVE MONITOR ON *.* TO `app`@`%`",
+            "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`"
+        ]
+    );
+    sql(
+        &mysql,
+        0,
+        "CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1)",
+    )
+    .await;
+    rows_everywhere(&mysql, 1).await;
+
+    // The drill: freeze the primary, the candidate catches up, promote, repoint.
+    let position = mysql_script(&mysql, 0, &["freeze"]).await;
+    mysql_script(&mysql, 1, &["catch-up", &position]).await;
+    mysql_script(&mysql, 1, &["promote"]).await;
+    for o in [0, 2] {
+        mysql_script(&mysql, o, &["follow", &mysql.fqdn(1)]).await;
+    }
+    assert_eq!(one_primary(&mysql, "after the switchover").await, 1);
+    mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
+    ready(&mysql, 0).await;
+    assert_eq!(
+        one_primary(&mysql, "after the old primary restarted").await,
+        1,
+        "the old primary came back read-only"
+    );
+    sql(&mysql, 1, "INSERT INTO app.t VALUES (2)").await;
+    rows_everywhere(&mysql, 2).await;
+
+    mysql
+        .rolling_restart(GRACE, READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_primary(&mysql, "after a rolling restart").await, 1);
+
+    mysql
+        .delete_pod(1, GRACE)
+        .await
+        .expect("delete the primary");
+    ready(&mysql, 1).await;
+    assert_eq!(
+        one_primary(&mysql, "after the primary restarted alone").await,
+        1
+    );
+
+    mysql
+        .restart_all(GRACE, READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        one_primary(&mysql, "after every pod went down at once").await,
+        1
+    );
+    sql(&mysql, 1, "INSERT INTO app.t VALUES (3)").await;
+    rows_everywhere(&mysql, 3).await;
+}
