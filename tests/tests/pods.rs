@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use discovery_e2e::pods::{Runner, RunningSet};
+use discovery_e2e::pods::{Pod, Runner, RunningSet};
 
 const READY: Duration = Duration::from_secs(90);
 /// `terminationGracePeriodSeconds`, shortened: every server here exits on SIGTERM at once.
@@ -339,4 +339,167 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
     );
     sql(&mysql, 1, "INSERT INTO app.t VALUES (3)").await;
     rows_everywhere(&mysql, 3).await;
+}
+
+/// The `round N: ...` lines a Job's example has printed so far.
+fn rounds(job: &Pod) -> Vec<String> {
+    job.log("example")
+        .lines()
+        .filter(|l| l.starts_with("round "))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn wait_rounds(job: &Pod, what: &str, check: impl Fn(&[String]) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check(&rounds(job)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {}",
+            job.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// After the Job exits 0: writes on `before` until the drill, on `after` once it is over,
+/// failed writes only between the drill's start and a few rounds after its end (the
+/// probe round that sees the new roles), and reads served.
+fn assert_drill_output(lines: &[String], start: usize, end: usize, before: &str, after: &str) {
+    let failed: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("write failed"))
+        .collect();
+    let slack = 10;
+    // What a user watching the Job sees around the drill (also in examples/README.md).
+    for line in &lines[start.saturating_sub(2)..(end + slack + 2).min(lines.len())] {
+        eprintln!("{line}");
+    }
+    eprintln!(
+        "(drill from round line {start} to {end} of {})",
+        lines.len()
+    );
+    assert!(
+        failed.iter().all(|&i| i >= start && i <= end + slack),
+        "failed writes outside the drill (rounds {start}..{end}): {:#?}",
+        failed.iter().map(|&i| &lines[i]).collect::<Vec<_>>()
+    );
+    assert!(
+        lines[..start]
+            .iter()
+            .all(|l| l.contains(&format!("on {before}"))),
+        "{lines:#?}"
+    );
+    let settled = &lines[(end + slack).min(lines.len())..];
+    assert!(
+        settled.len() >= 20,
+        "the Job kept going after the drill: {lines:#?}"
+    );
+    assert!(
+        settled.iter().all(|l| l.contains(&format!("on {after}"))),
+        "every write after the drill went to {after}: {lines:#?}"
+    );
+}
+
+async fn finished(job: Pod) -> Vec<String> {
+    let code = job
+        .readiness()
+        .exit(Duration::from_secs(120))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(code, 0, "the Job failed: {}", job.log_tail(40));
+    rounds(&job)
+}
+
+/// The redis-master-replica Job, as shipped, through the drill `examples/minikube.sh`
+/// runs: the safe switchover to redis-1, then the old master's pod deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_job_writes_through_the_drill() {
+    let runner = runner().await;
+    let redis = runner
+        .apply("redis", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = runner.start_job("redis-master-replica").expect("the Job");
+    wait_rounds(&job, "writes on redis-0", |l| l.len() >= 10).await;
+    let start = rounds(&job).len();
+    let out = redis
+        .exec_ok(1, &["sh", "/scripts/switchover.sh"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("switchover: done"), "{out}");
+    redis.delete_pod(0, GRACE).await.expect("delete redis-0");
+    ready(&redis, 0).await;
+    let end = rounds(&job).len();
+    let lines = finished(job).await;
+    assert_drill_output(&lines, start, end, "redis-0", "redis-1");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("GET -> Some(") && l.contains("from redis-2")),
+        "reads from a replica: {lines:#?}"
+    );
+}
+
+/// The mysql-read-write Job, as shipped, through the drill: the primary frozen, the
+/// candidate caught up, promoted, the others repointed, the old primary's pod deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mysql_job_writes_and_reads_its_writes_through_the_drill() {
+    let runner = runner().await;
+    let mysql = runner
+        .apply("mysql", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let job = runner.start_job("mysql-read-write").expect("the Job");
+    wait_rounds(&job, "writes on mysql-0", |l| l.len() >= 10).await;
+    let start = rounds(&job).len();
+    let position = mysql_script(&mysql, 0, &["freeze"]).await;
+    mysql_script(&mysql, 1, &["catch-up", &position]).await;
+    mysql_script(&mysql, 1, &["promote"]).await;
+    for o in [0, 2] {
+        mysql_script(&mysql, o, &["follow", &mysql.fqdn(1)]).await;
+    }
+    mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
+    ready(&mysql, 0).await;
+    let end = rounds(&job).len();
+    let lines = finished(job).await;
+    assert_drill_output(&lines, start, end, "mysql-0;", "mysql-1;");
+    assert!(
+        lines.iter().any(|l| l.contains("read-your-writes: ")),
+        "read-your-writes reads: {lines:#?}"
+    );
+}
+
+/// The echo StatefulSet (the examples image's `echo_serve`) and the Jobs that read
+/// the DNS only: service-watch sees the Redis pods, echo-balance reaches every echo pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_and_watch_jobs_finish() {
+    let runner = runner().await;
+    let _redis = runner
+        .apply("redis", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _echo = runner
+        .apply("echo", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let balance = runner.start_job("echo-balance").expect("the Job");
+    let watch = runner.start_job("service-watch").expect("the Job");
+    for job in [balance, watch] {
+        let code = job
+            .readiness()
+            .exit(Duration::from_secs(90))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(code, 0, "{}", job.log_tail(40));
+        let log = job.log("example");
+        if job.name().starts_with("echo-balance") {
+            for pod in ["echo-0", "echo-1", "echo-2"] {
+                assert!(log.contains(pod), "{pod} answered: {log}");
+            }
+            assert!(!log.contains("failed"), "{log}");
+        } else {
+            assert!(log.contains("3 ready pods"), "{log}");
+            assert!(log.contains("redis-2 (10.250."), "{log}");
+        }
+    }
 }
