@@ -314,3 +314,98 @@ fn the_manifests_validate_strictly_against_kubernetes_1_30_to_1_37() {
         );
     }
 }
+
+/// `examples/minikube.sh --dry-run` prints every command it would run; every file, pod,
+/// StatefulSet, Job and in-pod script it names exists in the manifests.
+#[test]
+fn the_minikube_script_names_only_what_the_manifests_define() {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("examples/minikube.sh"))
+        .arg("--dry-run")
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let commands: Vec<&str> = text.lines().filter(|l| l.starts_with("+ ")).collect();
+    assert!(commands.len() > 20, "{text}");
+    let docs = documents();
+    let named = |kind_name: &str| -> BTreeSet<String> {
+        of_kind(&docs, kind_name)
+            .into_iter()
+            .map(|d| name(d).to_owned())
+            .collect()
+    };
+    let sets = of_kind(&docs, "StatefulSet");
+    let pods: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|s| {
+            let replicas = s["spec"]["replicas"].as_i64().unwrap_or(1);
+            (0..replicas).map(move |o| format!("{}-{o}", name(s)))
+        })
+        .collect();
+    // Each pod's mount paths, with the ConfigMap keys found under them.
+    let mut scripts = BTreeSet::new();
+    for set in &sets {
+        let spec = &set["spec"]["template"]["spec"];
+        for volume in list(&spec["volumes"]) {
+            let Some(map) = volume["configMap"]["name"].as_str() else {
+                continue;
+            };
+            let keys: Vec<String> = of_kind(&docs, "ConfigMap")
+                .into_iter()
+                .filter(|c| name(c) == map)
+                .flat_map(|c| c["data"].as_hash().into_iter().flatten())
+                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                .collect();
+            for container in list(&spec["containers"]) {
+                for mount in list(&container["volumeMounts"]) {
+                    if mount["name"] == volume["name"] {
+                        let path = mount["mountPath"].as_str().unwrap_or_default();
+                        scripts.extend(keys.iter().map(|k| format!("{path}/{k}")));
+                    }
+                }
+            }
+        }
+    }
+    let mut checked = 0;
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        for (i, word) in words.iter().enumerate() {
+            let previous = if i > 0 { words[i - 1] } else { "" };
+            let ok = if previous == "-f" {
+                repo().join(word).exists()
+            } else if let Some(set) = word.strip_prefix("statefulset/") {
+                named("StatefulSet").contains(set)
+            } else if let Some(job) = word.strip_prefix("job/") {
+                named("Job").contains(job)
+            } else if let Some(pod) = word.strip_prefix("pod/") {
+                pods.contains(pod)
+            } else if ["exec", "pod", "follow"].contains(&previous) {
+                pods.contains(*word)
+            } else if word.starts_with('/') && word.ends_with(".sh") {
+                scripts.contains(*word)
+            } else {
+                continue;
+            };
+            assert!(ok, "`{word}` in `{command}` is not in the manifests");
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked} names checked in {text}");
+}
+
+/// `minikube image build` sends the repository root: `.dockerignore` keeps `target/` (GBs)
+/// and `.git` out of it.
+#[test]
+fn the_image_build_context_leaves_out_target_and_git() {
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).expect(".dockerignore");
+    let lines: BTreeSet<&str> = ignore.lines().map(str::trim).collect();
+    for entry in ["target/", ".git/"] {
+        assert!(lines.contains(entry), ".dockerignore lacks {entry}");
+    }
+}

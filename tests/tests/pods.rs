@@ -300,7 +300,7 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
     mysql_script(&mysql, 1, &["catch-up", &position]).await;
     mysql_script(&mysql, 1, &["promote"]).await;
     for o in [0, 2] {
-        mysql_script(&mysql, o, &["follow", &mysql.fqdn(1)]).await;
+        mysql_script(&mysql, o, &["follow", "mysql-1"]).await;
     }
     assert_eq!(one_primary(&mysql, "after the switchover").await, 1);
     mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
@@ -456,7 +456,7 @@ async fn the_mysql_job_writes_and_reads_its_writes_through_the_drill() {
     mysql_script(&mysql, 1, &["catch-up", &position]).await;
     mysql_script(&mysql, 1, &["promote"]).await;
     for o in [0, 2] {
-        mysql_script(&mysql, o, &["follow", &mysql.fqdn(1)]).await;
+        mysql_script(&mysql, o, &["follow", "mysql-1"]).await;
     }
     mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
     ready(&mysql, 0).await;
