@@ -112,6 +112,26 @@ async fn everywhere(set: &RunningSet, key: &str, value: &str) {
     }
 }
 
+/// The drill's first half on Redis, as `examples/minikube.sh` runs it: the manifest's
+/// switchover script, in the candidate redis-1.
+async fn redis_switchover(redis: &RunningSet) {
+    let out = redis
+        .exec_ok(1, &["sh", "/scripts/switchover.sh"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("switchover: done"), "{out}");
+}
+
+/// The same on MariaDB: the manifest's script steps, each in its pod, to mysql-1.
+async fn mysql_switchover(mysql: &RunningSet) {
+    let position = mysql_script(mysql, 0, &["freeze"]).await;
+    mysql_script(mysql, 1, &["catch-up", &position]).await;
+    mysql_script(mysql, 1, &["promote"]).await;
+    for o in [0, 2] {
+        mysql_script(mysql, o, &["follow", "mysql-1"]).await;
+    }
+}
+
 async fn ready(set: &RunningSet, ordinal: u32) {
     if let Err(e) = set.wait_ready(ordinal, READY).await {
         panic!("{e}");
@@ -133,11 +153,7 @@ async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
     everywhere(&redis, "k", "rollout").await;
 
     // The drill: a planned switchover to redis-1, then the old master's pod deleted.
-    let out = redis
-        .exec_ok(1, &["sh", "/scripts/switchover.sh"])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.contains("switchover: done"), "{out}");
+    redis_switchover(&redis).await;
     assert_eq!(one_master(&redis, "after the switchover").await, 1);
     redis.delete_pod(0, GRACE).await.expect("delete redis-0");
     ready(&redis, 0).await;
@@ -296,12 +312,7 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
     rows_everywhere(&mysql, 1).await;
 
     // The drill: freeze the primary, the candidate catches up, promote, repoint.
-    let position = mysql_script(&mysql, 0, &["freeze"]).await;
-    mysql_script(&mysql, 1, &["catch-up", &position]).await;
-    mysql_script(&mysql, 1, &["promote"]).await;
-    for o in [0, 2] {
-        mysql_script(&mysql, o, &["follow", "mysql-1"]).await;
-    }
+    mysql_switchover(&mysql).await;
     assert_eq!(one_primary(&mysql, "after the switchover").await, 1);
     mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
     ready(&mysql, 0).await;
@@ -410,28 +421,65 @@ async fn finished(job: Pod) -> Vec<String> {
     rounds(&job)
 }
 
-/// The redis-master-replica Job, as shipped, through the drill `examples/minikube.sh`
-/// runs: the safe switchover to redis-1, then the old master's pod deleted.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_redis_job_writes_through_the_drill() {
+/// The two stores the drill runs on.
+#[derive(Clone, Copy)]
+enum Store {
+    Redis,
+    Mysql,
+}
+
+impl Store {
+    fn set(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    fn job(self) -> &'static str {
+        match self {
+            Self::Redis => "redis-master-replica",
+            Self::Mysql => "mysql-read-write",
+        }
+    }
+
+    async fn switchover(self, set: &RunningSet) {
+        match self {
+            Self::Redis => redis_switchover(set).await,
+            Self::Mysql => mysql_switchover(set).await,
+        }
+    }
+}
+
+/// The store's Job, as shipped, through the drill `examples/minikube.sh` runs: the safe
+/// switchover to pod 1, then the old leader's pod deleted and back. Its output lines,
+/// once checked by [`assert_drill_output`].
+async fn job_through_the_drill(store: Store) -> Vec<String> {
     let runner = runner().await;
-    let redis = runner
-        .apply("redis", READY)
+    let set = runner
+        .apply(store.set(), READY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let job = runner.start_job("redis-master-replica").expect("the Job");
-    wait_rounds(&job, "writes on redis-0", |l| l.len() >= 10).await;
+    let job = runner.start_job(store.job()).expect("the Job");
+    wait_rounds(&job, "writes on pod 0", |l| l.len() >= 10).await;
     let start = rounds(&job).len();
-    let out = redis
-        .exec_ok(1, &["sh", "/scripts/switchover.sh"])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.contains("switchover: done"), "{out}");
-    redis.delete_pod(0, GRACE).await.expect("delete redis-0");
-    ready(&redis, 0).await;
+    store.switchover(&set).await;
+    set.delete_pod(0, GRACE).await.expect("delete pod 0");
+    ready(&set, 0).await;
     let end = rounds(&job).len();
     let lines = finished(job).await;
-    assert_drill_output(&lines, start, end, "redis-0", "redis-1");
+    // MySQL lines name the pod before a `;`, Redis lines before a `;` or the end.
+    let (before, after) = match store {
+        Store::Redis => ("redis-0", "redis-1"),
+        Store::Mysql => ("mysql-0;", "mysql-1;"),
+    };
+    assert_drill_output(&lines, start, end, before, after);
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_job_writes_through_the_drill() {
+    let lines = job_through_the_drill(Store::Redis).await;
     assert!(
         lines
             .iter()
@@ -440,29 +488,9 @@ async fn the_redis_job_writes_through_the_drill() {
     );
 }
 
-/// The mysql-read-write Job, as shipped, through the drill: the primary frozen, the
-/// candidate caught up, promoted, the others repointed, the old primary's pod deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mysql_job_writes_and_reads_its_writes_through_the_drill() {
-    let runner = runner().await;
-    let mysql = runner
-        .apply("mysql", READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let job = runner.start_job("mysql-read-write").expect("the Job");
-    wait_rounds(&job, "writes on mysql-0", |l| l.len() >= 10).await;
-    let start = rounds(&job).len();
-    let position = mysql_script(&mysql, 0, &["freeze"]).await;
-    mysql_script(&mysql, 1, &["catch-up", &position]).await;
-    mysql_script(&mysql, 1, &["promote"]).await;
-    for o in [0, 2] {
-        mysql_script(&mysql, o, &["follow", "mysql-1"]).await;
-    }
-    mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
-    ready(&mysql, 0).await;
-    let end = rounds(&job).len();
-    let lines = finished(job).await;
-    assert_drill_output(&lines, start, end, "mysql-0;", "mysql-1;");
+    let lines = job_through_the_drill(Store::Mysql).await;
     assert!(
         lines.iter().any(|l| l.contains("read-your-writes: ")),
         "read-your-writes reads: {lines:#?}"
