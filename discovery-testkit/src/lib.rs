@@ -58,7 +58,7 @@ pub use addr::AddressPool;
 pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TTL};
 pub use dns::{Fault, ScriptedRecord, ScriptedReply};
 pub use model::{IpFamily, Pod, ServicePort, StatefulSetSpec};
-pub use process::ServerProcess;
+pub use process::{ServerProcess, signal};
 pub use statefulset::StatefulSet;
 
 /// DNS record types, for [`Cluster::queries_for`].

@@ -91,20 +91,27 @@ impl ServerProcess {
     }
 
     fn signal(&self, signal: &str) -> io::Result<()> {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .stderr(std::process::Stdio::null())
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "kill -{signal} {} ({}) failed",
-                self.child.id(),
-                self.name
-            )))
-        }
+        self::signal(self.child.id(), signal)
+            .map_err(|e| io::Error::other(format!("{e} ({})", self.name)))
+    }
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `TERM`, `KILL`, ...) to process `pid` with `kill(1)`,
+/// for processes the testkit did not start itself (a pod runner's containers).
+///
+/// # Errors
+///
+/// If `kill` cannot run or refuses (no such process, no permission).
+pub fn signal(pid: u32, signal: &str) -> io::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("kill -{signal} {pid} failed")))
     }
 }
 

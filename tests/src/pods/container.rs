@@ -183,7 +183,7 @@ impl Container {
     /// Stops the container as the kubelet does: SIGTERM to its first process, SIGKILL
     /// after `grace`.
     pub(crate) async fn stop(&mut self, grace: Duration) {
-        self.handle.signal("TERM");
+        let _ = self.handle.signal("TERM");
         if tokio::time::timeout(grace, self.child.wait())
             .await
             .is_err()
@@ -199,7 +199,7 @@ impl Drop for Container {
     // PID namespace goes with it.
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            self.handle.signal("KILL");
+            let _ = self.handle.signal("KILL");
         }
     }
 }
@@ -232,10 +232,12 @@ impl Handle {
     }
 
     /// Sends a signal (`TERM`, `KILL`, `STOP`, `CONT`) to the container's first process.
-    pub fn signal(&self, name: &str) {
-        let _ = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.pid.to_string()])
-            .status();
+    ///
+    /// # Errors
+    ///
+    /// If `kill` refuses (the container is gone).
+    pub fn signal(&self, name: &str) -> std::io::Result<()> {
+        discovery_testkit::signal(self.pid, name)
     }
 }
 

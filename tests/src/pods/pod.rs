@@ -38,6 +38,13 @@ pub(crate) struct Site {
     pub(crate) work: PathBuf,
 }
 
+impl Site {
+    /// The DNS name of pod `pod` under headless Service `service`.
+    pub(crate) fn fqdn(&self, pod: &str, service: &str) -> String {
+        format!("{pod}.{service}.{}.svc.{}", self.namespace, self.domain)
+    }
+}
+
 /// Who the pod is.
 pub(crate) struct Identity {
     /// `metadata.name`.
@@ -97,8 +104,7 @@ impl Pod {
         let dir = site
             .work
             .join(format!("{}-{}", identity.name, network.netns()));
-        let plan = plan(site, &identity, template, &network, &dir)?;
-        let (init, containers) = plan;
+        let (init, containers) = plan(site, &identity, template, &network, &dir)?;
         let (shutdown, stop) = watch::channel(None);
         let (ready_tx, ready) = watch::channel(false);
         let (exited_tx, exited) = watch::channel(None);
@@ -137,16 +143,6 @@ impl Pod {
         &self.name
     }
 
-    /// The pod IP.
-    pub fn ip(&self) -> Ipv4Addr {
-        self.network.address()
-    }
-
-    /// Whether every container's readiness probe passes now.
-    pub fn is_ready(&self) -> bool {
-        *self.ready.borrow()
-    }
-
     /// Something to wait on for the pod to be Ready, without holding the pod.
     pub fn readiness(&self) -> ReadyWait {
         ReadyWait {
@@ -165,24 +161,6 @@ impl Pod {
     /// The whole log of one container (init containers included).
     pub fn log(&self, container: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{container}.log"))).unwrap_or_default()
-    }
-
-    /// Runs a command in a running container, as `kubectl exec` does.
-    ///
-    /// # Errors
-    ///
-    /// [`PodError::Exec`] when the container is not running or the command cannot run.
-    pub async fn exec(
-        &self,
-        container: &str,
-        argv: &[&str],
-    ) -> Result<std::process::Output, PodError> {
-        let argv: Vec<String> = argv.iter().map(|&a| a.to_owned()).collect();
-        let handle = self.handle(container).ok_or_else(|| PodError::Exec {
-            command: argv.join(" "),
-            message: format!("container {container} of pod {} is not running", self.name),
-        })?;
-        handle.exec(&argv, Duration::from_secs(60)).await
     }
 
     /// The running container's handle, for signals.
@@ -298,10 +276,7 @@ fn plan(
     std::fs::create_dir_all(&etc).map_err(io(&etc))?;
     let ip = network.address();
     let fqdn = match &identity.subdomain {
-        Some(service) => format!(
-            "{}.{service}.{}.svc.{}",
-            identity.name, site.namespace, site.domain
-        ),
+        Some(service) => site.fqdn(&identity.name, service),
         None => identity.name.clone(),
     };
     let short = &identity.name;

@@ -24,8 +24,8 @@ const DOMAIN: &str = "cluster.local";
 #[derive(Debug)]
 pub struct Runner {
     site: Arc<Site>,
-    // Declared after `site` users are gone: sets hold the bridge, the cluster answers them.
     bridge: Arc<Bridge>,
+    /// The pods' DNS server, on the bridge; kept for as long as the runner.
     cluster: Cluster,
     jobs: AtomicU32,
     _work: WorkDir,
@@ -62,11 +62,6 @@ impl Runner {
             jobs: AtomicU32::new(0),
             _work: work,
         })
-    }
-
-    /// The cluster DNS the pods use (also reachable from the test process).
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
     }
 
     /// Applies StatefulSet `name`: declares its Service in the DNS (no pod ready yet) and

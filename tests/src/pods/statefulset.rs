@@ -3,7 +3,6 @@
 //! the same name and claims (and a new IP), and its DNS records following readiness.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -52,15 +51,12 @@ impl RunningSet {
                 self.wait_ready(ordinal, deadline).await?;
             }
         }
-        for ordinal in 0..self.spec.replicas {
-            self.wait_ready(ordinal, deadline).await?;
+        if self.spec.parallel {
+            for ordinal in 0..self.spec.replicas {
+                self.wait_ready(ordinal, deadline).await?;
+            }
         }
         Ok(())
-    }
-
-    /// The StatefulSet's name.
-    pub fn name(&self) -> &str {
-        &self.spec.name
     }
 
     /// How many pods it has.
@@ -68,17 +64,10 @@ impl RunningSet {
         self.spec.replicas
     }
 
-    /// The testkit DNS records of its Service.
-    pub fn dns(&self) -> &discovery_testkit::StatefulSet {
-        &self.dns
-    }
-
     /// A pod's FQDN, `<set>-<o>.<service>.<namespace>.svc.<domain>`.
     pub fn fqdn(&self, ordinal: u32) -> String {
-        format!(
-            "{}-{ordinal}.{}.{}.svc.{}",
-            self.spec.name, self.spec.service, self.site.namespace, self.site.domain
-        )
+        self.site
+            .fqdn(&format!("{}-{ordinal}", self.spec.name), &self.spec.service)
     }
 
     fn create(&self, ordinal: u32) -> Result<(), PodError> {
@@ -138,16 +127,6 @@ impl RunningSet {
             pod: format!("{}-{ordinal}", self.spec.name),
             message: "does not exist".into(),
         }
-    }
-
-    /// Whether pod `ordinal` is Ready now.
-    pub fn is_ready(&self, ordinal: u32) -> bool {
-        self.lock().get(&ordinal).is_some_and(Pod::is_ready)
-    }
-
-    /// Pod `ordinal`'s IP.
-    pub fn ip(&self, ordinal: u32) -> Option<Ipv4Addr> {
-        self.lock().get(&ordinal).map(Pod::ip)
     }
 
     /// The handle of pod `ordinal`'s first container, while it runs.
