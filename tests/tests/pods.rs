@@ -30,59 +30,106 @@ async fn runner() -> Runner {
         .expect("the pod runner starts (it needs root)")
 }
 
-/// `INFO replication` of every pod: (role, master_host, master_link_status).
-async fn replication(set: &RunningSet) -> Vec<(String, String, String)> {
+/// The two stores the drill runs on.
+#[derive(Clone, Copy)]
+enum Store {
+    Redis,
+    Mysql,
+}
+
+impl Store {
+    fn set(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    fn job(self) -> &'static str {
+        match self {
+            Self::Redis => "redis-master-replica",
+            Self::Mysql => "mysql-read-write",
+        }
+    }
+
+    async fn roles(self, set: &RunningSet) -> Vec<Role> {
+        match self {
+            Self::Redis => redis_roles(set).await,
+            Self::Mysql => mysql_roles(set).await,
+        }
+    }
+
+    async fn switchover(self, set: &RunningSet) {
+        match self {
+            Self::Redis => redis_switchover(set).await,
+            Self::Mysql => mysql_switchover(set).await,
+        }
+    }
+}
+
+/// One pod's role, as its server reports it.
+#[derive(Debug)]
+struct Role {
+    /// Takes writes: Redis `role:master`, MariaDB `read_only` off.
+    writable: bool,
+    /// The host it replicates from (empty for none).
+    source: String,
+    /// Its replication is up: Redis `master_link_status:up`, MariaDB both threads running.
+    linked: bool,
+}
+
+/// The value after `key` and `separator` on a line of `text`, or "".
+fn field(text: &str, key: &str, separator: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(key)?.strip_prefix(separator))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Redis's `INFO replication` of every pod.
+async fn redis_roles(set: &RunningSet) -> Vec<Role> {
     let mut roles = Vec::new();
     for o in 0..set.replicas() {
         let info = set
             .exec_ok(o, &["redis-cli", "info", "replication"])
             .await
             .unwrap_or_else(|e| panic!("{e}\n{}", set.log_tail(o, 20)));
-        let field = |key: &str| {
-            info.lines()
-                .find_map(|l| {
-                    l.trim_end()
-                        .strip_prefix(key)?
-                        .strip_prefix(':')
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default()
-        };
-        roles.push((
-            field("role"),
-            field("master_host"),
-            field("master_link_status"),
-        ));
+        roles.push(Role {
+            writable: field(&info, "role", ":") == "master",
+            source: field(&info, "master_host", ":"),
+            linked: field(&info, "master_link_status", ":") == "up",
+        });
     }
     roles
 }
 
-/// Waits until exactly one pod is master and every other one replicates it with its link
-/// up (no second master, no loop); the master's ordinal.
-async fn one_master(set: &RunningSet, when: &str) -> u32 {
+/// Waits until exactly one pod is writable and replicates from nobody, and every other
+/// pod is read-only and replicates it with its link up (no second leader, no loop); the
+/// leader's ordinal.
+async fn one_leader(store: Store, set: &RunningSet, when: &str) -> u32 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let roles = replication(set).await;
-        let masters: Vec<u32> = (0..set.replicas())
-            .filter(|&o| roles[o as usize].0 == "master")
+        let roles = store.roles(set).await;
+        let writable: Vec<u32> = (0..set.replicas())
+            .filter(|&o| roles[o as usize].writable)
             .collect();
-        if let [master] = masters[..] {
-            let fqdn = set.fqdn(master);
+        assert!(
+            writable.len() <= 1,
+            "{when}: two writable pods {writable:?}: {roles:?}"
+        );
+        if let [leader] = writable[..] {
+            let fqdn = set.fqdn(leader);
             let linked = roles
                 .iter()
                 .enumerate()
-                .all(|(o, r)| o as u32 == master || (r.1 == fqdn && r.2 == "up"));
-            if linked {
-                return master;
+                .all(|(o, r)| o as u32 == leader || (r.source == fqdn && r.linked));
+            if linked && roles[leader as usize].source.is_empty() {
+                return leader;
             }
         }
         assert!(
-            masters.len() <= 1,
-            "{when}: two writable masters {masters:?}: {roles:?}"
-        );
-        assert!(
             tokio::time::Instant::now() < deadline,
-            "{when}: no single master with every replica linked within 30 s: {roles:?}"
+            "{when}: no single leader with every replica linked within 30 s: {roles:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -148,17 +195,23 @@ async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
         .apply("redis", READY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(one_master(&redis, "after the roll-out").await, 0);
+    assert_eq!(
+        one_leader(Store::Redis, &redis, "after the roll-out").await,
+        0
+    );
     assert_eq!(redis_cli(&redis, 0, &["set", "k", "rollout"]).await, "OK");
     everywhere(&redis, "k", "rollout").await;
 
     // The drill: a planned switchover to redis-1, then the old master's pod deleted.
     redis_switchover(&redis).await;
-    assert_eq!(one_master(&redis, "after the switchover").await, 1);
+    assert_eq!(
+        one_leader(Store::Redis, &redis, "after the switchover").await,
+        1
+    );
     redis.delete_pod(0, GRACE).await.expect("delete redis-0");
     ready(&redis, 0).await;
     assert_eq!(
-        one_master(&redis, "after the old master restarted").await,
+        one_leader(Store::Redis, &redis, "after the old master restarted").await,
         1,
         "the old master came back as a replica"
     );
@@ -169,12 +222,15 @@ async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
         .rolling_restart(GRACE, READY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(one_master(&redis, "after a rolling restart").await, 1);
+    assert_eq!(
+        one_leader(Store::Redis, &redis, "after a rolling restart").await,
+        1
+    );
 
     redis.delete_pod(1, GRACE).await.expect("delete the master");
     ready(&redis, 1).await;
     assert_eq!(
-        one_master(&redis, "after the master restarted alone").await,
+        one_leader(Store::Redis, &redis, "after the master restarted alone").await,
         1
     );
     everywhere(&redis, "k", "drill").await;
@@ -184,7 +240,7 @@ async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        one_master(&redis, "after every pod went down at once").await,
+        one_leader(Store::Redis, &redis, "after every pod went down at once").await,
         1
     );
     everywhere(&redis, "k", "drill").await;
@@ -198,8 +254,8 @@ async fn sql(set: &RunningSet, ordinal: u32, statement: &str) -> String {
         .to_owned()
 }
 
-/// Per pod: (writable, replication source, both replication threads running).
-async fn mysql_roles(set: &RunningSet) -> Vec<(bool, String, bool)> {
+/// MariaDB's `read_only` and `SHOW SLAVE STATUS` of every pod.
+async fn mysql_roles(set: &RunningSet) -> Vec<Role> {
     let mut roles = Vec::new();
     for o in 0..set.replicas() {
         let writable = sql(set, o, "SELECT @@read_only").await == "0";
@@ -207,52 +263,14 @@ async fn mysql_roles(set: &RunningSet) -> Vec<(bool, String, bool)> {
             .exec_ok(o, &["mariadb", "-E", "-e", "SHOW SLAVE STATUS"])
             .await
             .unwrap_or_default();
-        let field = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| {
-                    l.trim()
-                        .strip_prefix(key)?
-                        .strip_prefix(": ")
-                        .map(str::to_owned)
-                })
-                .unwrap_or_default()
-        };
-        let running = field("Slave_IO_Running") == "Yes" && field("Slave_SQL_Running") == "Yes";
-        roles.push((writable, field("Master_Host"), running));
+        roles.push(Role {
+            writable,
+            source: field(&status, "Master_Host", ": "),
+            linked: field(&status, "Slave_IO_Running", ": ") == "Yes"
+                && field(&status, "Slave_SQL_Running", ": ") == "Yes",
+        });
     }
     roles
-}
-
-/// Waits until exactly one pod is writable and every other one is read-only and
-/// replicates it; the primary's ordinal.
-async fn one_primary(set: &RunningSet, when: &str) -> u32 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let roles = mysql_roles(set).await;
-        let writable: Vec<u32> = (0..set.replicas())
-            .filter(|&o| roles[o as usize].0)
-            .collect();
-        assert!(
-            writable.len() <= 1,
-            "{when}: two writable pods {writable:?}: {roles:?}"
-        );
-        if let [primary] = writable[..] {
-            let fqdn = set.fqdn(primary);
-            let linked = roles
-                .iter()
-                .enumerate()
-                .all(|(o, r)| o as u32 == primary || (r.1 == fqdn && r.2));
-            if linked && roles[primary as usize].1.is_empty() {
-                return primary;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{when}: no single primary with every replica running within 30 s: {roles:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 /// Waits until every pod has `rows` rows in `app.t`.
@@ -290,7 +308,10 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
         .apply("mysql", READY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(one_primary(&mysql, "after the roll-out").await, 0);
+    assert_eq!(
+        one_leader(Store::Mysql, &mysql, "after the roll-out").await,
+        0
+    );
     let grants = sql(&mysql, 0, "SHOW GRANTS FOR app@'%'").await;
     let grants: Vec<&str> = grants
         .lines()
@@ -313,11 +334,14 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
 
     // The drill: freeze the primary, the candidate catches up, promote, repoint.
     mysql_switchover(&mysql).await;
-    assert_eq!(one_primary(&mysql, "after the switchover").await, 1);
+    assert_eq!(
+        one_leader(Store::Mysql, &mysql, "after the switchover").await,
+        1
+    );
     mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
     ready(&mysql, 0).await;
     assert_eq!(
-        one_primary(&mysql, "after the old primary restarted").await,
+        one_leader(Store::Mysql, &mysql, "after the old primary restarted").await,
         1,
         "the old primary came back read-only"
     );
@@ -328,7 +352,10 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
         .rolling_restart(GRACE, READY)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(one_primary(&mysql, "after a rolling restart").await, 1);
+    assert_eq!(
+        one_leader(Store::Mysql, &mysql, "after a rolling restart").await,
+        1
+    );
 
     mysql
         .delete_pod(1, GRACE)
@@ -336,7 +363,7 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
         .expect("delete the primary");
     ready(&mysql, 1).await;
     assert_eq!(
-        one_primary(&mysql, "after the primary restarted alone").await,
+        one_leader(Store::Mysql, &mysql, "after the primary restarted alone").await,
         1
     );
 
@@ -345,7 +372,7 @@ async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        one_primary(&mysql, "after every pod went down at once").await,
+        one_leader(Store::Mysql, &mysql, "after every pod went down at once").await,
         1
     );
     sql(&mysql, 1, "INSERT INTO app.t VALUES (3)").await;
@@ -419,36 +446,6 @@ async fn finished(job: Pod) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(code, 0, "the Job failed: {}", job.log_tail(40));
     rounds(&job)
-}
-
-/// The two stores the drill runs on.
-#[derive(Clone, Copy)]
-enum Store {
-    Redis,
-    Mysql,
-}
-
-impl Store {
-    fn set(self) -> &'static str {
-        match self {
-            Self::Redis => "redis",
-            Self::Mysql => "mysql",
-        }
-    }
-
-    fn job(self) -> &'static str {
-        match self {
-            Self::Redis => "redis-master-replica",
-            Self::Mysql => "mysql-read-write",
-        }
-    }
-
-    async fn switchover(self, set: &RunningSet) {
-        match self {
-            Self::Redis => redis_switchover(set).await,
-            Self::Mysql => mysql_switchover(set).await,
-        }
-    }
 }
 
 /// The store's Job, as shipped, through the drill `examples/minikube.sh` runs: the safe
@@ -530,4 +527,62 @@ async fn the_echo_and_watch_jobs_finish() {
             assert!(log.contains("redis-2 (10.250."), "{log}");
         }
     }
+}
+
+/// A primary that crashed with a transaction nobody replicated comes back after a
+/// failover with diverged GTIDs: strict mode refuses it (error 1236), and the pod clones
+/// the new primary again instead of failing forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_pod_whose_gtids_diverged_clones_again() {
+    let runner = runner().await;
+    let mysql = runner
+        .apply("mysql", READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        one_leader(Store::Mysql, &mysql, "after the roll-out").await,
+        0
+    );
+    sql(
+        &mysql,
+        0,
+        "CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1)",
+    )
+    .await;
+    rows_everywhere(&mysql, 1).await;
+    for o in [1, 2] {
+        sql(&mysql, o, "STOP SLAVE").await;
+    }
+    // mysql-0 freezes holding row 99, which no replica received; mysql-1 is promoted.
+    sql(&mysql, 0, "INSERT INTO app.t VALUES (99)").await;
+    mysql
+        .handle(0)
+        .expect("mysql-0 runs")
+        .signal("STOP")
+        .expect("SIGSTOP mysql-0");
+    mysql_script(&mysql, 1, &["promote"]).await;
+    mysql_script(&mysql, 2, &["follow", "mysql-1"]).await;
+    sql(&mysql, 1, "INSERT INTO app.t VALUES (2)").await;
+    mysql
+        .delete_pod(0, Duration::from_secs(1))
+        .await
+        .expect("delete mysql-0");
+    ready(&mysql, 0).await;
+    assert_eq!(
+        one_leader(Store::Mysql, &mysql, "after the diverged pod came back").await,
+        1
+    );
+    rows_everywhere(&mysql, 2).await;
+    assert_eq!(
+        sql(&mysql, 0, "SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t").await,
+        "1,2",
+        "mysql-0 holds the new primary's rows, not its own lost one"
+    );
+    assert!(
+        mysql
+            .log_tail(0, 400)
+            .contains("GTIDs diverged from the primary (error 1236): cloning again"),
+        "{}",
+        mysql.log_tail(0, 60)
+    );
 }

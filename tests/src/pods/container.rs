@@ -93,6 +93,15 @@ pub(crate) struct Container {
     handle: Handle,
 }
 
+/// A container just started: running, or done already.
+#[derive(Debug)]
+pub(crate) enum Started {
+    /// Its command runs inside its root.
+    Running(Box<Container>),
+    /// It exited before the runner saw it run, with this status.
+    Exited(std::process::ExitStatus),
+}
+
 /// What commands and signals reach a running container through: its first process, as the
 /// host sees it, and its environment.
 #[derive(Debug, Clone)]
@@ -102,13 +111,15 @@ pub struct Handle {
 }
 
 impl Container {
-    /// Starts the container and waits until its command runs inside its root.
+    /// Starts the container and waits until its command runs inside its root, or until
+    /// it has exited already (a quick init container, or a prelude that failed: its
+    /// message is in the log).
     ///
     /// # Errors
     ///
-    /// [`PodError::Container`] when the process cannot be started or its root never
-    /// appears (the prelude failed: its message is in the log).
-    pub(crate) async fn start(launch: &Launch) -> Result<Self, PodError> {
+    /// [`PodError::Container`] when the process cannot be started or its root does not
+    /// appear within 10 s.
+    pub(crate) async fn start(launch: &Launch) -> Result<Started, PodError> {
         let failed = |message: String| PodError::Container {
             pod: launch.hostname.clone(),
             message,
@@ -152,18 +163,19 @@ impl Container {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))
             .kill_on_drop(true);
-        let child = command
+        let mut child = command
             .spawn()
             .map_err(|e| failed(format!("spawning ip netns exec: {e}")))?;
-        let outer = child.id().ok_or_else(|| failed("exited at once".into()))?;
-        let pid = in_root(outer, &launch.log).await.map_err(failed)?;
-        Ok(Self {
-            child,
-            handle: Handle {
-                pid,
-                env: launch.env.clone(),
-            },
-        })
+        match in_root(&mut child, &launch.log).await.map_err(failed)? {
+            Ok(pid) => Ok(Started::Running(Box::new(Self {
+                child,
+                handle: Handle {
+                    pid,
+                    env: launch.env.clone(),
+                },
+            }))),
+            Err(status) => Ok(Started::Exited(status)),
+        }
     }
 
     /// How to reach it while it runs.
@@ -241,10 +253,15 @@ impl Handle {
     }
 }
 
-/// The host PID of `outer`'s child (the container's PID 1), once its root is no longer
-/// the host's: from then on `nsenter -r` lands inside the container.
-async fn in_root(outer: u32, log: &Path) -> Result<u32, String> {
-    let children = format!("/proc/{outer}/task/{outer}/children");
+/// The host PID of the spawned process's child (the container's PID 1), once its root is
+/// no longer the host's: from then on `nsenter -r` lands inside the container. Or its exit
+/// status, if it was done before that could be seen.
+async fn in_root(
+    outer: &mut Child,
+    log: &Path,
+) -> Result<Result<u32, std::process::ExitStatus>, String> {
+    let id = outer.id().ok_or_else(|| "exited at once".to_owned())?;
+    let children = format!("/proc/{id}/task/{id}/children");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let child = std::fs::read_to_string(&children).ok().and_then(|s| {
@@ -255,13 +272,12 @@ async fn in_root(outer: u32, log: &Path) -> Result<u32, String> {
         if let Some(pid) = child {
             let root = std::fs::read_link(format!("/proc/{pid}/root"));
             if root.is_ok_and(|r| r != Path::new("/")) {
-                return Ok(pid);
+                return Ok(Ok(pid));
             }
-        } else if !Path::new(&format!("/proc/{outer}")).exists() {
-            return Err(format!(
-                "the container exited before its command ran; see {}",
-                log.display()
-            ));
+        }
+        // Reaped here, not looked up in /proc: an exited child stays there as a zombie.
+        if let Ok(Some(status)) = outer.try_wait() {
+            return Ok(Err(status));
         }
         if tokio::time::Instant::now() > deadline {
             return Err(format!(

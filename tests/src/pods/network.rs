@@ -43,6 +43,11 @@ impl Bridge {
                 index,
                 next_host: AtomicU8::new(FIRST_HOST),
             };
+            // A bridge without an address of its own takes the lowest of its ports', so a
+            // pod joining with a lower one changes the gateway's MAC under the other pods'
+            // ARP caches: their DNS queries then go unanswered for seconds. Pin it.
+            let mac = format!("02:00:0a:fa:{index:02x}:01");
+            ip(&["link", "set", "dev", &name, "address", &mac])?;
             ip(&["link", "set", "dev", &name, "alias", &owner])?;
             ip(&[
                 "addr",
@@ -158,28 +163,27 @@ fn stale(name: &str) -> bool {
         .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// Deletes the bridge and every namespace named for it.
+/// Deletes the bridge and every namespace and veth named for it.
 fn remove_bridge(index: u8) {
-    let prefix = format!("dsc{index}-");
-    if let Ok(entries) = std::fs::read_dir("/run/netns") {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) {
-                let _ = ip(&["netns", "del", &name]);
-            }
-        }
-    }
+    delete_named("/run/netns", &format!("dsc{index}-"), &["netns", "del"]);
     // A veth whose namespace still holds a process outlives the namespace's name.
-    let veth = format!("dsv{index}x");
-    if let Ok(links) = std::fs::read_dir("/sys/class/net") {
-        for link in links.flatten() {
-            let name = link.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&veth) {
-                let _ = ip(&["link", "del", &name]);
-            }
+    delete_named("/sys/class/net", &format!("dsv{index}x"), &["link", "del"]);
+    let _ = ip(&["link", "del", &bridge_name(index)]);
+}
+
+/// Runs `ip <delete> <name>` for every entry of `dir` whose name starts with `prefix`.
+fn delete_named(dir: &str, prefix: &str, delete: &[&str]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) {
+            let mut args = delete.to_vec();
+            args.push(&name);
+            let _ = ip(&args);
         }
     }
-    let _ = ip(&["link", "del", &bridge_name(index)]);
 }
 
 fn ip(args: &[&str]) -> Result<(), PodError> {

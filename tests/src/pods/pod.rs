@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::PodError;
-use super::container::{Bind, Container, Handle, Launch};
+use super::container::{Bind, Container, Handle, Launch, Started};
 use super::image::{PATH, image};
 use super::manifest::{self, EnvSource, Manifests, PodTemplate, Probe, ProbeAction, Volume};
 use super::network::PodNetwork;
@@ -547,7 +547,8 @@ async fn run_once(
         return None;
     }
     let mut container = match Container::start(&planned.launch).await {
-        Ok(container) => container,
+        Ok(Started::Running(container)) => container,
+        Ok(Started::Exited(status)) => return Some(exited(planned, status)),
         Err(error) => {
             append(&planned.launch.log, &format!("[runner] {error}"));
             return Some(-1);
@@ -594,7 +595,10 @@ async fn run_once(
         )));
     }
     let code = tokio::select! {
-        status = container.wait() => status.ok().and_then(|s| s.code()).unwrap_or(-1),
+        status = container.wait() => match status {
+            Ok(status) => exited(planned, status),
+            Err(_) => -1,
+        },
         () = dead.notified() => {
             container.stop(GRACE).await;
             -1
@@ -609,15 +613,21 @@ async fn run_once(
         }
     };
     probes.iter().for_each(JoinHandle::abort);
-    append(
-        &planned.launch.log,
-        &format!("[runner] container {} exited with {code}", planned.name),
-    );
     if let Some(handle) = handle {
         readiness.set(index, false);
         let _ = handle.send(None);
     }
     Some(code)
+}
+
+/// Logs a container's exit; its code, -1 for a signal.
+fn exited(planned: &Planned, status: std::process::ExitStatus) -> i32 {
+    let code = status.code().unwrap_or(-1);
+    append(
+        &planned.launch.log,
+        &format!("[runner] container {} exited with {code}", planned.name),
+    );
+    code
 }
 
 /// A probe's TCP target: the pod IP and a container port, named or numbered.
