@@ -59,6 +59,30 @@ impl Store {
         }
     }
 
+    /// Writes marker `n` (1, 2, ...) on pod `leader`; the first also makes room for them.
+    async fn write(self, set: &RunningSet, leader: u32, n: u32) {
+        match self {
+            Self::Redis => {
+                let n = n.to_string();
+                assert_eq!(redis_cli(set, leader, &["set", "k", &n]).await, "OK");
+            }
+            Self::Mysql => {
+                if n == 1 {
+                    sql(set, leader, "CREATE TABLE app.t (id INT PRIMARY KEY)").await;
+                }
+                sql(set, leader, &format!("INSERT INTO app.t VALUES ({n})")).await;
+            }
+        }
+    }
+
+    /// Waits until every pod has marker `n` (MariaDB: markers 1 to `n`).
+    async fn replicated(self, set: &RunningSet, n: u32) {
+        match self {
+            Self::Redis => everywhere(set, "k", &n.to_string()).await,
+            Self::Mysql => rows_everywhere(set, n).await,
+        }
+    }
+
     async fn switchover(self, set: &RunningSet) {
         match self {
             Self::Redis => redis_switchover(set).await,
@@ -185,67 +209,6 @@ async fn ready(set: &RunningSet, ordinal: u32) {
     }
 }
 
-/// The Redis StatefulSet as shipped: it rolls out, replicates, survives the switchover
-/// drill, a rolling restart, the master restarted alone and every pod down at once, with
-/// exactly one writable pod and no loop after each, and no acknowledged data lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
-    let runner = runner().await;
-    let redis = runner
-        .apply("redis", READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Redis, &redis, "after the roll-out").await,
-        0
-    );
-    assert_eq!(redis_cli(&redis, 0, &["set", "k", "rollout"]).await, "OK");
-    everywhere(&redis, "k", "rollout").await;
-
-    // The drill: a planned switchover to redis-1, then the old master's pod deleted.
-    redis_switchover(&redis).await;
-    assert_eq!(
-        one_leader(Store::Redis, &redis, "after the switchover").await,
-        1
-    );
-    redis.delete_pod(0, GRACE).await.expect("delete redis-0");
-    ready(&redis, 0).await;
-    assert_eq!(
-        one_leader(Store::Redis, &redis, "after the old master restarted").await,
-        1,
-        "the old master came back as a replica"
-    );
-    assert_eq!(redis_cli(&redis, 1, &["set", "k", "drill"]).await, "OK");
-    everywhere(&redis, "k", "drill").await;
-
-    redis
-        .rolling_restart(GRACE, READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Redis, &redis, "after a rolling restart").await,
-        1
-    );
-
-    redis.delete_pod(1, GRACE).await.expect("delete the master");
-    ready(&redis, 1).await;
-    assert_eq!(
-        one_leader(Store::Redis, &redis, "after the master restarted alone").await,
-        1
-    );
-    everywhere(&redis, "k", "drill").await;
-
-    redis
-        .restart_all(GRACE, READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Redis, &redis, "after every pod went down at once").await,
-        1
-    );
-    everywhere(&redis, "k", "drill").await;
-}
-
 async fn sql(set: &RunningSet, ordinal: u32, statement: &str) -> String {
     set.exec_ok(ordinal, &["mariadb", "-N", "-B", "-e", statement])
         .await
@@ -297,86 +260,83 @@ async fn mysql_script(set: &RunningSet, ordinal: u32, args: &[&str]) -> String {
         .to_owned()
 }
 
-/// The MariaDB StatefulSet as shipped: it rolls out (clones included), replicates,
-/// grants `app` exactly its database plus replication monitoring, survives the
-/// switchover drill, a rolling restart, the primary restarted alone and every pod down
-/// at once, with exactly one writable pod after each and no row lost.
+/// The store's StatefulSet as shipped: it rolls out, replicates, survives the drill
+/// (switchover to pod 1, the old leader's pod deleted), a rolling restart, the leader
+/// restarted alone and every pod down at once, with exactly one writable pod and no loop
+/// after each, and nothing lost that the leader acknowledged.
+async fn restarts_keep_one_leader(store: Store) -> RunningSet {
+    let runner = runner().await;
+    let set = runner
+        .apply(store.set(), READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_leader(store, &set, "after the roll-out").await, 0);
+    store.write(&set, 0, 1).await;
+    store.replicated(&set, 1).await;
+
+    store.switchover(&set).await;
+    assert_eq!(one_leader(store, &set, "after the switchover").await, 1);
+    set.delete_pod(0, GRACE).await.expect("delete pod 0");
+    ready(&set, 0).await;
+    assert_eq!(
+        one_leader(store, &set, "after the old leader restarted").await,
+        1,
+        "the old leader came back as a replica"
+    );
+    store.write(&set, 1, 2).await;
+    store.replicated(&set, 2).await;
+
+    set.rolling_restart(GRACE, READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_leader(store, &set, "after a rolling restart").await, 1);
+
+    set.delete_pod(1, GRACE).await.expect("delete the leader");
+    ready(&set, 1).await;
+    assert_eq!(
+        one_leader(store, &set, "after the leader restarted alone").await,
+        1
+    );
+    store.replicated(&set, 2).await;
+
+    set.restart_all(GRACE, READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        one_leader(store, &set, "after every pod went down at once").await,
+        1
+    );
+    store.replicated(&set, 2).await;
+    store.write(&set, 1, 3).await;
+    store.replicated(&set, 3).await;
+    set
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
+    restarts_keep_one_leader(Store::Redis).await;
+}
+
+/// Also: `app` is granted exactly its database plus replication monitoring, on every pod
+/// (the grants reach the clones with the data).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
-    let runner = runner().await;
-    let mysql = runner
-        .apply("mysql", READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after the roll-out").await,
-        0
-    );
-    let grants = sql(&mysql, 0, "SHOW GRANTS FOR app@'%'").await;
-    let grants: Vec<&str> = grants
-        .lines()
-        .map(|g| g.split(" IDENTIFIED BY").next().unwrap_or(g))
-        .collect();
-    assert_eq!(
-        grants,
-        [
-            "GRANT SLAVE MONITOR ON *.* TO `app`@`%`",
-            "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`"
-        ]
-    );
-    sql(
-        &mysql,
-        0,
-        "CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1)",
-    )
-    .await;
-    rows_everywhere(&mysql, 1).await;
-
-    // The drill: freeze the primary, the candidate catches up, promote, repoint.
-    mysql_switchover(&mysql).await;
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after the switchover").await,
-        1
-    );
-    mysql.delete_pod(0, GRACE).await.expect("delete mysql-0");
-    ready(&mysql, 0).await;
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after the old primary restarted").await,
-        1,
-        "the old primary came back read-only"
-    );
-    sql(&mysql, 1, "INSERT INTO app.t VALUES (2)").await;
-    rows_everywhere(&mysql, 2).await;
-
-    mysql
-        .rolling_restart(GRACE, READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after a rolling restart").await,
-        1
-    );
-
-    mysql
-        .delete_pod(1, GRACE)
-        .await
-        .expect("delete the primary");
-    ready(&mysql, 1).await;
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after the primary restarted alone").await,
-        1
-    );
-
-    mysql
-        .restart_all(GRACE, READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after every pod went down at once").await,
-        1
-    );
-    sql(&mysql, 1, "INSERT INTO app.t VALUES (3)").await;
-    rows_everywhere(&mysql, 3).await;
+    let mysql = restarts_keep_one_leader(Store::Mysql).await;
+    for o in 0..mysql.replicas() {
+        let grants = sql(&mysql, o, "SHOW GRANTS FOR app@'%'").await;
+        let grants: Vec<&str> = grants
+            .lines()
+            .map(|g| g.split(" IDENTIFIED BY").next().unwrap_or(g))
+            .collect();
+        assert_eq!(
+            grants,
+            [
+                "GRANT SLAVE MONITOR ON *.* TO `app`@`%`",
+                "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`"
+            ],
+            "mysql-{o}"
+        );
+    }
 }
 
 /// The `round N: ...` lines a Job's example has printed so far.
@@ -543,13 +503,8 @@ async fn a_mysql_pod_whose_gtids_diverged_clones_again() {
         one_leader(Store::Mysql, &mysql, "after the roll-out").await,
         0
     );
-    sql(
-        &mysql,
-        0,
-        "CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1)",
-    )
-    .await;
-    rows_everywhere(&mysql, 1).await;
+    Store::Mysql.write(&mysql, 0, 1).await;
+    Store::Mysql.replicated(&mysql, 1).await;
     for o in [1, 2] {
         sql(&mysql, o, "STOP SLAVE").await;
     }
@@ -585,4 +540,55 @@ async fn a_mysql_pod_whose_gtids_diverged_clones_again() {
         "{}",
         mysql.log_tail(0, 60)
     );
+}
+
+/// Pod 1 promoted by hand, the way an operator or a Sentinel without `CONFIG REWRITE`
+/// does it, so its own persisted state still says "replica of pod 0", while the others
+/// are repointed at it. Restarted alone, it must resume as leader because the others
+/// follow it (boot rule 2), not replicate pod 0 and close a loop.
+async fn a_leader_promoted_by_hand_resumes_after_a_restart(store: Store) {
+    let runner = runner().await;
+    let set = runner
+        .apply(store.set(), READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_leader(store, &set, "after the roll-out").await, 0);
+    store.write(&set, 0, 1).await;
+    store.replicated(&set, 1).await;
+    let leader = set.fqdn(1);
+    match store {
+        Store::Redis => {
+            redis_cli(&set, 1, &["replicaof", "no", "one"]).await;
+            for o in [0, 2] {
+                redis_cli(&set, o, &["replicaof", &leader, "6379"]).await;
+            }
+        }
+        Store::Mysql => {
+            sql(&set, 0, "SET GLOBAL read_only = 1").await;
+            sql(&set, 1, "STOP SLAVE; SET GLOBAL read_only = 0").await;
+            for o in [0, 2] {
+                mysql_script(&set, o, &["follow", "mysql-1"]).await;
+            }
+        }
+    }
+    // Not `one_leader` yet: on MariaDB pod 1 still has its stale source, as intended.
+    set.delete_pod(1, GRACE).await.expect("delete pod 1");
+    ready(&set, 1).await;
+    assert_eq!(
+        one_leader(store, &set, "after the promoted pod restarted").await,
+        1,
+        "it resumed as leader"
+    );
+    store.write(&set, 1, 2).await;
+    store.replicated(&set, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_master_promoted_by_hand_resumes_after_a_restart() {
+    a_leader_promoted_by_hand_resumes_after_a_restart(Store::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_primary_promoted_by_hand_resumes_after_a_restart() {
+    a_leader_promoted_by_hand_resumes_after_a_restart(Store::Mysql).await;
 }
