@@ -203,6 +203,29 @@ async fn mysql_switchover(mysql: &RunningSet) {
     }
 }
 
+/// Deletes pod `ordinal` (SIGTERM, SIGKILL after `GRACE`) and waits until the pod the
+/// controller creates in its place is Ready.
+async fn replace_pod(set: &RunningSet, ordinal: u32) {
+    set.delete_pod(ordinal, GRACE)
+        .await
+        .unwrap_or_else(|e| panic!("delete pod {ordinal}: {e}"));
+    ready(set, ordinal).await;
+}
+
+/// The store's StatefulSet rolled out, pod 0 its only leader, marker 1 on every pod. The
+/// runner is returned too: it holds the pods' DNS.
+async fn rolled_out(store: Store) -> (Runner, RunningSet) {
+    let runner = runner().await;
+    let set = runner
+        .apply(store.set(), READY)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one_leader(store, &set, "after the roll-out").await, 0);
+    store.write(&set, 0, 1).await;
+    store.replicated(&set, 1).await;
+    (runner, set)
+}
+
 async fn ready(set: &RunningSet, ordinal: u32) {
     if let Err(e) = set.wait_ready(ordinal, READY).await {
         panic!("{e}");
@@ -264,20 +287,12 @@ async fn mysql_script(set: &RunningSet, ordinal: u32, args: &[&str]) -> String {
 /// (switchover to pod 1, the old leader's pod deleted), a rolling restart, the leader
 /// restarted alone and every pod down at once, with exactly one writable pod and no loop
 /// after each, and nothing lost that the leader acknowledged.
-async fn restarts_keep_one_leader(store: Store) -> RunningSet {
-    let runner = runner().await;
-    let set = runner
-        .apply(store.set(), READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(one_leader(store, &set, "after the roll-out").await, 0);
-    store.write(&set, 0, 1).await;
-    store.replicated(&set, 1).await;
+async fn restarts_keep_one_leader(store: Store) -> (Runner, RunningSet) {
+    let (runner, set) = rolled_out(store).await;
 
     store.switchover(&set).await;
     assert_eq!(one_leader(store, &set, "after the switchover").await, 1);
-    set.delete_pod(0, GRACE).await.expect("delete pod 0");
-    ready(&set, 0).await;
+    replace_pod(&set, 0).await;
     assert_eq!(
         one_leader(store, &set, "after the old leader restarted").await,
         1,
@@ -291,8 +306,7 @@ async fn restarts_keep_one_leader(store: Store) -> RunningSet {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(one_leader(store, &set, "after a rolling restart").await, 1);
 
-    set.delete_pod(1, GRACE).await.expect("delete the leader");
-    ready(&set, 1).await;
+    replace_pod(&set, 1).await;
     assert_eq!(
         one_leader(store, &set, "after the leader restarted alone").await,
         1
@@ -309,7 +323,7 @@ async fn restarts_keep_one_leader(store: Store) -> RunningSet {
     store.replicated(&set, 2).await;
     store.write(&set, 1, 3).await;
     store.replicated(&set, 3).await;
-    set
+    (runner, set)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +335,7 @@ async fn redis_pods_keep_one_master_through_switchover_and_restarts() {
 /// (the grants reach the clones with the data).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_pods_keep_one_primary_through_switchover_and_restarts() {
-    let mysql = restarts_keep_one_leader(Store::Mysql).await;
+    let (_runner, mysql) = restarts_keep_one_leader(Store::Mysql).await;
     for o in 0..mysql.replicas() {
         let grants = sql(&mysql, o, "SHOW GRANTS FOR app@'%'").await;
         let grants: Vec<&str> = grants
@@ -421,8 +435,7 @@ async fn job_through_the_drill(store: Store) -> Vec<String> {
     wait_rounds(&job, "writes on pod 0", |l| l.len() >= 10).await;
     let start = rounds(&job).len();
     store.switchover(&set).await;
-    set.delete_pod(0, GRACE).await.expect("delete pod 0");
-    ready(&set, 0).await;
+    replace_pod(&set, 0).await;
     let end = rounds(&job).len();
     let lines = finished(job).await;
     // MySQL lines name the pod before a `;`, Redis lines before a `;` or the end.
@@ -494,17 +507,7 @@ async fn the_echo_and_watch_jobs_finish() {
 /// the new primary again instead of failing forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mysql_pod_whose_gtids_diverged_clones_again() {
-    let runner = runner().await;
-    let mysql = runner
-        .apply("mysql", READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        one_leader(Store::Mysql, &mysql, "after the roll-out").await,
-        0
-    );
-    Store::Mysql.write(&mysql, 0, 1).await;
-    Store::Mysql.replicated(&mysql, 1).await;
+    let (_runner, mysql) = rolled_out(Store::Mysql).await;
     for o in [1, 2] {
         sql(&mysql, o, "STOP SLAVE").await;
     }
@@ -547,14 +550,7 @@ async fn a_mysql_pod_whose_gtids_diverged_clones_again() {
 /// are repointed at it. Restarted alone, it must resume as leader because the others
 /// follow it (boot rule 2), not replicate pod 0 and close a loop.
 async fn a_leader_promoted_by_hand_resumes_after_a_restart(store: Store) {
-    let runner = runner().await;
-    let set = runner
-        .apply(store.set(), READY)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(one_leader(store, &set, "after the roll-out").await, 0);
-    store.write(&set, 0, 1).await;
-    store.replicated(&set, 1).await;
+    let (_runner, set) = rolled_out(store).await;
     let leader = set.fqdn(1);
     match store {
         Store::Redis => {
@@ -572,8 +568,7 @@ async fn a_leader_promoted_by_hand_resumes_after_a_restart(store: Store) {
         }
     }
     // Not `one_leader` yet: on MariaDB pod 1 still has its stale source, as intended.
-    set.delete_pod(1, GRACE).await.expect("delete pod 1");
-    ready(&set, 1).await;
+    replace_pod(&set, 1).await;
     assert_eq!(
         one_leader(store, &set, "after the promoted pod restarted").await,
         1,
