@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use discovery::{Config, Discovery};
-use discovery_redis::{ReadFrom, RedisConfig, RedisRouter, RedisTls, Secret};
+use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter, RedisTls, Secret};
 use redis::AsyncCommands;
 
 /// Counters on the master, reads from replicas, through failovers.
@@ -78,7 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => print!("round {round}: write failed ({e})"),
         }
         let read = async {
-            let mut replica = router.replica(&ReadFrom::ReplicaPreferred).await?;
+            let mut replica = router.read(&ReadPolicy::ReplicaPreferred).await?;
             let value: Option<i64> = replica.get("example:counter").await?;
             Ok::<_, Box<dyn std::error::Error>>((replica.pod().hostname().to_owned(), value))
         };

@@ -349,18 +349,29 @@ async fn redis_topology_shows_roles_and_the_master() {
         String::from_utf8_lossy(&out.stderr)
     );
     let topology: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(topology["master"]["state"], "one");
+    assert_shared_shape(&topology);
+    assert_eq!(topology["leader"]["state"], "one");
     assert_eq!(
-        topology["master"]["pods"],
+        topology["leader"]["pods"],
         "redis-1.redis.default.svc.cluster.local"
     );
-    let roles: Vec<_> = topology["pods"]
-        .as_array()
-        .expect("pods")
-        .iter()
-        .map(|p| p["report"]["role"].clone())
-        .collect();
-    assert_eq!(roles, ["replica", "master", "replica"]);
+    let roles = |key: &dyn Fn(&Value) -> Value| -> Vec<Value> {
+        topology["pods"]
+            .as_array()
+            .expect("pods")
+            .iter()
+            .map(key)
+            .collect()
+    };
+    assert_eq!(
+        roles(&|p| p["role"].clone()),
+        ["replica", "leader", "replica"]
+    );
+    assert_eq!(
+        roles(&|p| p["report"]["role"].clone()),
+        ["replica", "master", "replica"],
+        "the report keeps Redis's words"
+    );
     assert_eq!(topology["pods"][0]["ordinal"], 0);
     assert_eq!(topology["pods"][0]["report"]["link_up"], true);
 
@@ -506,16 +517,17 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
         String::from_utf8_lossy(&out.stderr)
     );
     let topology: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(topology["primary"]["state"], "one");
+    assert_shared_shape(&topology);
+    assert_eq!(topology["leader"]["state"], "one");
     assert_eq!(
-        topology["primary"]["pods"],
+        topology["leader"]["pods"],
         "mysql-1.mysql.default.svc.cluster.local"
     );
     let pods = topology["pods"].as_array().expect("pods");
     let roles: Vec<_> = pods.iter().map(|p| p["role"].clone()).collect();
-    assert_eq!(roles, ["replica", "primary", "replica"]);
+    assert_eq!(roles, ["replica", "leader", "replica"]);
     assert_eq!(pods[0]["report"]["read_only"], true);
-    assert_eq!(pods[2]["report"]["replication"]["sql_running"], "No");
+    assert_eq!(pods[2]["report"]["replication"]["sql_running"], "stopped");
     assert!(pods[2]["report"]["replication"]["seconds_behind"].is_null());
     assert!(
         pods[1]["report"]["gtid_position"]
@@ -541,11 +553,11 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
             .collect::<Vec<_>>()
     };
     let second = row("mysql-1.mysql");
-    assert_eq!(second[3..5], ["OFF", "primary"], "{table}");
+    assert_eq!(second[3..5], ["primary", "OFF"], "{table}");
     assert_eq!(second.last().map(String::as_str), Some("*"), "{table}");
     let third = row("mysql-2.mysql");
     assert!(
-        third.contains(&"sql=No".to_owned()) && third.contains(&"NULL".to_owned()),
+        third.contains(&"sql=stopped".to_owned()) && third.contains(&"NULL".to_owned()),
         "{table}"
     );
     assert!(
@@ -559,4 +571,40 @@ async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no pod could be probed"), "{stderr}");
     assert!(!stderr.contains("not-the-password"), "{stderr}");
+}
+
+/// Both stores' `topology --json` share one shape: the round, the leader choice, and per
+/// pod its identity, role, health, latency and lag, then the store's own `report`.
+fn assert_shared_shape(topology: &Value) {
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut top = keys(topology);
+    top.sort();
+    assert_eq!(top, ["leader", "pods", "round_us"], "{topology}");
+    for pod in topology["pods"].as_array().expect("pods") {
+        let mut fields = keys(pod);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "error",
+                "fqdn",
+                "hostname",
+                "ip",
+                "lag",
+                "latency_us",
+                "ordinal",
+                "port",
+                "report",
+                "role"
+            ],
+            "{pod}"
+        );
+        let mut lag = keys(&pod["lag"]);
+        lag.sort();
+        assert_eq!(lag, ["bytes", "seconds"], "{pod}");
+    }
 }

@@ -16,7 +16,7 @@ const TRIALS: u32 = 10;
 fn main() {
     common::runtime().block_on(async {
         let bench = common::start(MariaDbSpec::new("mysql"), |_| {}).await;
-        let interval = bench.handle.config().probe_interval;
+        let interval = bench.handle.config().roles.probe_interval;
         bench
             .mysql
             .execute(0, &["CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, trial INT)"])

@@ -15,7 +15,7 @@ const ROUNDS: usize = 30;
 fn main() {
     common::runtime().block_on(async {
         let bench = common::start(MariaDbSpec::new("mysql").replicas(PODS), |config| {
-            config.probe_interval = Duration::from_millis(100);
+            config.roles.probe_interval = Duration::from_millis(100);
         })
         .await;
         let mut changes = bench.handle.topology_changes();

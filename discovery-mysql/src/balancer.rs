@@ -16,7 +16,6 @@ use crate::config::MySqlConfig;
 use crate::conn::PodConn;
 use crate::error::Error;
 use crate::pools::Pools;
-use crate::select;
 use crate::topology::Topology;
 
 /// How long an unmeasured replica is assumed to take (PeakEwma's starting estimate).
@@ -91,7 +90,8 @@ impl Balancer {
         pools: Pools,
     ) -> Self {
         let select: Select = Box::new(move |topology: &Arc<Topology>| {
-            select::fit_replicas(topology, &config)
+            topology
+                .fit_replicas(&config.roles)
                 .into_iter()
                 .map(|pod| pod.peer.clone())
                 .collect()

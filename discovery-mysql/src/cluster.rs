@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use discovery::roles::{ReadPolicy, RoleWatch, Target};
 use discovery::{Discovery, IntoServiceName, Peer, Watch};
 use mysql_async::prelude::Queryable;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tracing::debug;
 
 use crate::balancer::Balancer;
@@ -14,13 +14,12 @@ use crate::config::MySqlConfig;
 use crate::conn::PodConn;
 use crate::error::{Error, Result};
 use crate::pools::{self, Pools};
-use crate::prober::Prober;
-use crate::read_policy::ReadPolicy;
-use crate::select::{self, Target};
+use crate::probe::MySqlProbe;
+use crate::report::ServerReport;
 use crate::service::{PodService, PrimaryService, ReplicaService};
 use crate::statement::{Reply, Statement};
 use crate::token::ConsistencyToken;
-use crate::topology::{PrimaryChoice, Topology};
+use crate::topology::Topology;
 
 /// Routes statements to the pods of a MySQL or MariaDB StatefulSet by role. Cheap to
 /// clone; clones share one prober, one pool per pod and one read balancer.
@@ -45,19 +44,10 @@ pub struct MySqlCluster {
 
 #[derive(Debug)]
 struct Inner {
-    watch: Watch,
+    roles: RoleWatch<ServerReport>,
     config: Arc<MySqlConfig>,
     pools: Pools,
     balancer: Balancer,
-    topology: watch::Receiver<Arc<Topology>>,
-    trigger: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl MySqlCluster {
@@ -80,27 +70,18 @@ impl MySqlCluster {
     pub async fn from_watch(watch: Watch, config: MySqlConfig) -> Self {
         let config = Arc::new(config);
         let pools = Pools::new(Arc::clone(&config));
-        let (topology_tx, topology_rx) = watch::channel(Arc::new(Topology::empty()));
-        let trigger = Arc::new(Notify::new());
-        let mut prober = Prober::new(
-            watch.clone(),
-            pools.clone(),
-            Arc::clone(&config),
-            topology_tx,
-            Arc::clone(&trigger),
-        );
-        prober.round().await;
-        let task = tokio::spawn(prober.run());
-        let balancer = Balancer::new(topology_rx.clone(), Arc::clone(&config), pools.clone());
+        let probe = MySqlProbe {
+            config: Arc::clone(&config),
+            pools: pools.clone(),
+        };
+        let roles = RoleWatch::start(watch, probe, config.roles.clone()).await;
+        let balancer = Balancer::new(roles.topology_changes(), Arc::clone(&config), pools.clone());
         Self {
             inner: Arc::new(Inner {
-                watch,
+                roles,
                 config,
                 pools,
                 balancer,
-                topology: topology_rx,
-                trigger,
-                task,
             }),
         }
     }
@@ -108,17 +89,17 @@ impl MySqlCluster {
     /// The latest topology: every pod's role, `read_only`, replication threads, lag, GTID
     /// position, latency, and the primary.
     pub fn topology(&self) -> Arc<Topology> {
-        self.inner.topology.borrow().clone()
+        self.inner.roles.topology()
     }
 
     /// A receiver woken after every probe round.
     pub fn topology_changes(&self) -> watch::Receiver<Arc<Topology>> {
-        self.inner.topology.clone()
+        self.inner.roles.topology_changes()
     }
 
     /// The discovery watch underneath.
     pub fn watch(&self) -> &Watch {
-        &self.inner.watch
+        self.inner.roles.watch()
     }
 
     /// The configuration.
@@ -128,7 +109,7 @@ impl MySqlCluster {
 
     /// Asks every pod its role now (debounced), e.g. after an error of your own.
     pub fn refresh(&self) {
-        self.inner.trigger.notify_one();
+        self.inner.roles.refresh();
     }
 
     /// Tells the cluster about an error met on a [`PodConn`]: a 1290 (read-only) or a lost
@@ -140,20 +121,31 @@ impl MySqlCluster {
             Verdict::NotPrimary => self.refresh(),
             Verdict::Broken => {
                 self.refresh();
-                self.inner.watch.refresh_now();
+                self.watch().refresh_now();
             }
         }
     }
 
-    /// A connection to the current primary, waiting up to `failover_wait` for one.
+    /// A connection to the current primary (the leader), waiting up to `failover_wait`
+    /// for one. The connection is a session: it stays on that pod.
     ///
     /// # Errors
     ///
-    /// [`Error::NoPrimary`] if none appears in time; [`Error::SplitBrain`] if several
-    /// claim it; [`Error::Pod`] or [`Error::Timeout`] if it cannot be reached.
-    pub async fn primary(&self) -> Result<PodConn> {
-        let peer = self.current_primary().await?;
+    /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if none appears in
+    /// time; `SplitBrain` if several claim it; [`Error::Pod`] or [`Error::Timeout`] if it
+    /// cannot be reached.
+    pub async fn leader(&self) -> Result<PodConn> {
+        let peer = self.inner.roles.leader().await?;
         self.conn(&peer).await
+    }
+
+    /// [`leader`](Self::leader), in MySQL's word.
+    ///
+    /// # Errors
+    ///
+    /// As [`leader`](Self::leader).
+    pub async fn primary(&self) -> Result<PodConn> {
+        self.leader().await
     }
 
     /// A connection for reads, per the configured [`ReadPolicy`] (by default a fit replica,
@@ -163,7 +155,7 @@ impl MySqlCluster {
     ///
     /// As [`read`](Self::read).
     pub async fn replica(&self) -> Result<PodConn> {
-        self.read(&self.inner.config.read_policy).await
+        self.read(&self.inner.config.roles.read_policy).await
     }
 
     /// A connection for reads per `policy`. Replicas are balanced (power of two choices
@@ -175,26 +167,17 @@ impl MySqlCluster {
     /// [`Error::Timeout`] if the chosen pod cannot be reached.
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConn> {
         let topology = self.topology();
-        let target = select::pick(&topology, policy, &self.inner.config).map_err(|why| {
-            Error::NoReadablePod {
-                service: self.service_name(),
-                policy: policy.to_string(),
-                why,
-            }
-        })?;
-        match target {
-            Target::Pod(peer) => self.conn(&peer).await,
-            Target::Fallback(peer) => Ok(self.conn(&peer).await?.into_fallback()),
-            Target::Replicas => match self.inner.balancer.checkout() {
-                Some(checkout) => checkout.await.map_err(|e| self.balanced_error(e)),
-                // The topology moved on between the pick and the checkout.
-                None => Err(Error::NoReadablePod {
-                    service: self.service_name(),
-                    policy: policy.to_string(),
-                    why: "the last fit replica just became unfit".to_owned(),
-                }),
+        let read = self.inner.roles.place(&topology, policy)?;
+        let fallback = read.fallback;
+        let conn = match read.target {
+            Target::Pod(pod) => self.conn(&pod.peer).await?,
+            Target::Replicas(_) => match self.inner.balancer.checkout() {
+                Some(checkout) => checkout.await.map_err(|e| self.balanced_error(e))?,
+                // The topology moved on between the placement and the checkout.
+                None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
             },
-        }
+        };
+        Ok(if fallback { conn.into_fallback() } else { conn })
     }
 
     /// A connection for reading your writes: a replica (per the configured policy) that
@@ -209,7 +192,7 @@ impl MySqlCluster {
         let mut conn = self.replica().await?;
         let is_primary = self
             .topology()
-            .primary()
+            .leader_pod()
             .is_some_and(|p| p.peer.key() == conn.pod().key());
         if token.is_empty() || is_primary {
             return Ok(conn);
@@ -247,16 +230,10 @@ impl MySqlCluster {
     pub async fn execute(&self, statement: impl Into<Statement>) -> Result<Reply> {
         let statement = statement.into();
         let mut conn = self.primary().await?;
-        // Rounds from now on are fresh enough to act on after a refusal.
-        let mut changes = self.topology_changes();
-        changes.borrow_and_update();
         match self.run(&mut conn, &statement).await {
             Err(Error::Pod { source, .. }) if classify::of(&source) == Verdict::NotPrimary => {
                 drop(conn);
-                // `run` asked for a round; wait (up to `failover_wait`) for it.
-                let _ =
-                    tokio::time::timeout(self.inner.config.failover_wait, changes.changed()).await;
-                let peer = self.current_primary().await?;
+                let peer = self.inner.roles.leader_after_refusal().await?;
                 let mut conn = self.conn(&peer).await?;
                 self.run(&mut conn, &statement).await
             }
@@ -341,55 +318,13 @@ impl MySqlCluster {
     fn balanced_error(&self, error: tower::BoxError) -> Error {
         match error.downcast::<Error>() {
             Ok(error) => *error,
-            Err(other) => Error::NoReadablePod {
-                service: self.service_name(),
-                policy: "balanced replicas".to_owned(),
-                why: other.to_string(),
-            },
-        }
-    }
-
-    /// The current primary, waiting up to `failover_wait` for one.
-    async fn current_primary(&self) -> Result<Peer> {
-        let wait = self.inner.config.failover_wait;
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut changes = self.topology_changes();
-        loop {
-            let topology = changes.borrow_and_update().clone();
-            match &topology.primary {
-                PrimaryChoice::One(_) => {
-                    if let Some(primary) = topology.primary() {
-                        return Ok(primary.peer.clone());
-                    }
-                }
-                PrimaryChoice::Ambiguous(claimants) => {
-                    return Err(Error::SplitBrain {
-                        service: self.service_name(),
-                        primaries: claimants
-                            .iter()
-                            .map(|k| k.as_str().to_owned())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-                PrimaryChoice::None => self.refresh(),
-            }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                // The prober is gone (it panicked): no primary will ever be announced.
-                Ok(Err(_closed)) => return Err(Error::Stopped(self.service_name())),
-                Err(_elapsed) => {
-                    return Err(Error::NoPrimary {
-                        service: self.service_name(),
-                        waited: wait,
-                        pods: topology.pods.len(),
-                    });
-                }
+            Err(_) => {
+                let topology = self.topology();
+                self.inner
+                    .roles
+                    .unplaceable(&topology, &ReadPolicy::Replica)
+                    .into()
             }
         }
-    }
-
-    pub(crate) fn service_name(&self) -> String {
-        self.inner.watch.service().to_string()
     }
 }

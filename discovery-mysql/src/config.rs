@@ -5,7 +5,7 @@ use std::time::Duration;
 pub use discovery::Secret;
 use serde::Deserialize;
 
-use crate::read_policy::ReadPolicy;
+use discovery::roles::RoleOpts;
 
 /// How the cluster handle talks to the pods and decides where statements go.
 ///
@@ -35,42 +35,16 @@ pub struct MySqlConfig {
     /// 10 s.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
-    /// How often every pod is asked its role and replication state (jittered ±15 %).
-    /// Defaults to 1 s.
-    #[serde(with = "humantime_serde")]
-    pub probe_interval: Duration,
-    /// How long one pod may take to answer its probe before the round goes on without it
-    /// (reported down). Defaults to 500 ms.
-    #[serde(with = "humantime_serde")]
-    pub probe_timeout: Duration,
-    /// The smallest gap between two probe rounds asked for by errors (1290, a lost
-    /// connection) or discovery changes. Defaults to 50 ms.
-    #[serde(with = "humantime_serde")]
-    pub probe_debounce: Duration,
-    /// How long a write waits for a primary to appear before failing with
-    /// [`Error::NoPrimary`](crate::Error::NoPrimary). Defaults to 5 s.
-    #[serde(with = "humantime_serde")]
-    pub failover_wait: Duration,
-    /// Replicas further behind (`Seconds_Behind_Master`/`_Source`) get no reads; a NULL
-    /// lag (a stopped thread) always counts as too far. Defaults to 10 s.
-    #[serde(with = "humantime_serde")]
-    pub max_replica_lag: Duration,
-    /// Where [`replica`](crate::MySqlCluster::replica) and
-    /// [`query`](crate::MySqlCluster::query) read. Defaults to
-    /// [`ReadPolicy::ReplicaPreferred`]: replicas, and the primary when none is fit (logged
-    /// at `warn` when it starts and `info` when it ends). [`ReadPolicy::Replica`] fails
-    /// instead.
-    #[serde(skip)]
-    pub read_policy: ReadPolicy,
+    /// How roles are watched and reads placed: probe pacing, `failover_wait`, lag
+    /// limits (a NULL lag, a stopped thread, always counts as too far), the tie-break,
+    /// and where [`replica`](crate::MySqlCluster::replica) and
+    /// [`query`](crate::MySqlCluster::query) read (a `roles` table in a config file).
+    pub roles: RoleOpts,
     /// How long [`replica_after`](crate::MySqlCluster::replica_after) lets a replica catch
     /// up with a consistency token before reading from the primary instead. Defaults to
     /// 1 s.
     #[serde(with = "humantime_serde")]
     pub read_your_writes_wait: Duration,
-    /// When several pods are writable and not replicating, and the replicas do not settle
-    /// which is primary, prefer this ordinal. Defaults to none: writes are refused instead.
-    /// Never used otherwise.
-    pub tie_break_ordinal: Option<u32>,
     /// TLS to the pods. Defaults to none (plain TCP).
     pub tls: Option<MySqlTls>,
 }
@@ -123,6 +97,20 @@ impl MySqlConfig {
         self.database = Some(database.into());
         self
     }
+
+    /// The same, talking TLS to the pods.
+    #[must_use]
+    pub fn tls(mut self, tls: MySqlTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The same, watching roles and placing reads with `roles`.
+    #[must_use]
+    pub fn roles(mut self, roles: RoleOpts) -> Self {
+        self.roles = roles;
+        self
+    }
 }
 
 impl Default for MySqlConfig {
@@ -135,14 +123,8 @@ impl Default for MySqlConfig {
             pool_max: 32,
             connect_timeout: Duration::from_secs(2),
             query_timeout: Duration::from_secs(10),
-            probe_interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_millis(500),
-            probe_debounce: Duration::from_millis(50),
-            failover_wait: Duration::from_secs(5),
-            max_replica_lag: Duration::from_secs(10),
-            read_policy: ReadPolicy::ReplicaPreferred,
+            roles: RoleOpts::default(),
             read_your_writes_wait: Duration::from_secs(1),
-            tie_break_ordinal: None,
             tls: None,
         }
     }
@@ -155,13 +137,17 @@ mod tests {
     #[test]
     fn the_password_never_shows_in_debug() {
         let config: MySqlConfig = serde_json::from_str(
-            r#"{ "user": "app", "password": "hunter2", "max_replica_lag": "3s" }"#,
+            r#"{ "user": "app", "password": "hunter2", "roles": { "max_lag": "3s", "read_policy": "replica" } }"#,
         )
         .expect("config");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
-        assert_eq!(config.max_replica_lag, Duration::from_secs(3));
+        assert_eq!(config.roles.max_lag, Some(Duration::from_secs(3)));
+        assert!(matches!(
+            config.roles.read_policy,
+            discovery::roles::ReadPolicy::Replica
+        ));
         assert_eq!(
             config.password.as_ref().map(Secret::expose),
             Some("hunter2")

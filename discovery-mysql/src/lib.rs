@@ -5,11 +5,15 @@
 //! and at once when a statement meets error 1290 or a lost connection. The primary is the
 //! pod that is writable and not replicating, never "pod 0"; writes follow it across
 //! failovers. Reads go to replicas whose threads run and whose lag is within
-//! `max_replica_lag`, balanced by power of two choices over PeakEwma, with a visible
+//! `max_lag`, balanced by power of two choices over PeakEwma, with a visible
 //! fallback to the primary. A [`ConsistencyToken`] taken after a write makes a replica
 //! read wait (GTID) until it sees the write, or go to the primary.
 //!
 //! One `mysql_async::Pool` per pod, dialled by IP with the pod's FQDN as the TLS name.
+//!
+//! Roles are kept by the core's role engine ([`discovery::roles`]); this crate is its
+//! MySQL adapter: the `read_only` and replica status queries in both spellings, 1290 and
+//! 1836 classification, GTID tokens and waits, pools and statements.
 //!
 //! # Examples
 //!
@@ -38,7 +42,7 @@
 //! cluster.execute(Statement::new("DELETE FROM orders WHERE item = ?").with_params(("book",))).await?;
 //!
 //! for pod in &cluster.topology().pods {
-//!     println!("{} {:?} lag={:?}", pod.peer.hostname(), pod.role(), pod.lag());
+//!     println!("{} {:?} lag={:?}", pod.peer.hostname(), pod.role(), pod.lag.time);
 //! }
 //! # Ok(()) }
 //! ```
@@ -53,10 +57,7 @@ mod conn;
 mod error;
 mod pools;
 mod probe;
-mod prober;
-mod read_policy;
 mod report;
-mod select;
 pub mod service;
 mod statement;
 mod token;
@@ -65,9 +66,12 @@ mod topology;
 pub use cluster::MySqlCluster;
 pub use config::{MySqlConfig, MySqlTls, Secret};
 pub use conn::PodConn;
+pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
-pub use read_policy::ReadPolicy;
 pub use report::{Flavor, Replication, Role, ServerReport};
 pub use statement::{Reply, Statement};
 pub use token::ConsistencyToken;
-pub use topology::{PodStatus, PrimaryChoice, Topology};
+pub use topology::{PodStatus, Topology};
+
+/// The crates this one speaks through, re-exported so that an app uses the same versions.
+pub use {discovery, mysql_async};

@@ -1,15 +1,16 @@
 //! Asking one pod what it is, over a connection of the prober's own.
 
-use std::time::Instant;
+use std::sync::Arc;
 
-use discovery::Peer;
+use discovery::roles::Probe;
+use discovery::{Peer, PeerSet};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
 use crate::config::MySqlConfig;
-use crate::pools;
+use crate::pools::{self, Pools};
 use crate::report::{Flavor, Replication, ServerReport};
-use crate::topology::PodStatus;
+use crate::topology::Topology;
 
 /// `ER_UNKNOWN_SYSTEM_VARIABLE`: MariaDB's GTID variables on MySQL, or the reverse.
 const UNKNOWN_VARIABLE: u16 = 1193;
@@ -111,49 +112,40 @@ impl ProbeConn {
     }
 }
 
-/// Probes one pod within `timeout`, connecting first if `slot` holds no connection. A pod
-/// that fails or does not answer is reported with the reason, and its connection dropped
-/// so the next round reconnects.
-pub(crate) async fn probe(
-    slot: &mut Option<ProbeConn>,
-    peer: &Peer,
-    config: &MySqlConfig,
-) -> PodStatus {
-    let mut status = PodStatus {
-        peer: peer.clone(),
-        role: None,
-        report: None,
-        error: None,
-        latency: None,
-    };
-    let timeout = config.probe_timeout;
-    let asked = tokio::time::timeout(timeout, async {
-        let conn = match slot {
-            Some(conn) => conn,
-            None => slot.insert(ProbeConn::connect(peer, config).await?),
-        };
-        let started = Instant::now();
-        let report = conn.ask().await.map_err(|source| crate::Error::Pod {
+/// Asks each pod over a connection of the prober's own, apart from the pools so that
+/// probes never queue behind application load.
+#[derive(Debug)]
+pub(crate) struct MySqlProbe {
+    pub(crate) config: Arc<MySqlConfig>,
+    pub(crate) pools: Pools,
+}
+
+impl Probe for MySqlProbe {
+    type Report = ServerReport;
+    type Conn = ProbeConn;
+    type Error = crate::Error;
+    const STORE: &'static str = "mysql";
+
+    async fn connect(&self, peer: &Peer) -> crate::Result<ProbeConn> {
+        ProbeConn::connect(peer, &self.config).await
+    }
+
+    async fn ask(&self, peer: &Peer, conn: &mut ProbeConn) -> crate::Result<ServerReport> {
+        conn.ask().await.map_err(|source| crate::Error::Pod {
             pod: peer.to_string(),
             source,
-        })?;
-        Ok::<_, crate::Error>((report, started.elapsed()))
-    })
-    .await;
-    match asked {
-        Ok(Ok((report, latency))) => {
-            status.role = Some(report.role());
-            status.report = Some(report);
-            status.latency = Some(latency);
-        }
-        Ok(Err(e)) => {
-            *slot = None;
-            status.error = Some(e.to_string());
-        }
-        Err(_) => {
-            *slot = None;
-            status.error = Some(format!("{peer}: no answer to the probe within {timeout:?}"));
-        }
+        })
     }
-    status
+
+    /// Pools follow discovery, and pods that answered get their minimum of connections.
+    async fn round_done(&self, peers: &PeerSet, topology: &Topology) {
+        self.pools.retain(peers);
+        let answered: Vec<&Peer> = topology
+            .pods
+            .iter()
+            .filter(|s| s.is_up())
+            .map(|s| &s.peer)
+            .collect();
+        self.pools.warm(&answered).await;
+    }
 }

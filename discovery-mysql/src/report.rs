@@ -11,6 +11,10 @@
 //! Older servers without `SHOW REPLICA STATUS` get `SHOW SLAVE STATUS`. Columns are read
 //! by name, accepting both spellings.
 
+use std::time::Duration;
+
+use discovery::Peer;
+use discovery::roles::{self, Lag, Report, ThreadState, Unfit};
 use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 
@@ -66,9 +70,9 @@ pub struct Replication {
     /// The port.
     pub source_port: Option<u16>,
     /// `Slave_IO_Running`/`Replica_IO_Running`: `Yes`, `No` or `Connecting`.
-    pub io_running: Option<String>,
+    pub io_running: ThreadState,
     /// `Slave_SQL_Running`/`Replica_SQL_Running`.
-    pub sql_running: Option<String>,
+    pub sql_running: ThreadState,
     /// `Seconds_Behind_Master`/`_Source`; `None` when the server says NULL.
     pub seconds_behind: Option<u64>,
     /// The last IO or SQL error, if any.
@@ -95,8 +99,12 @@ impl Replication {
         Self {
             source_host: text(&["Source_Host", "Master_Host"]).filter(|h| !h.is_empty()),
             source_port: text(&["Source_Port", "Master_Port"]).and_then(|p| p.parse().ok()),
-            io_running: text(&["Replica_IO_Running", "Slave_IO_Running"]),
-            sql_running: text(&["Replica_SQL_Running", "Slave_SQL_Running"]),
+            io_running: ThreadState::parse(
+                text(&["Replica_IO_Running", "Slave_IO_Running"]).as_deref(),
+            ),
+            sql_running: ThreadState::parse(
+                text(&["Replica_SQL_Running", "Slave_SQL_Running"]).as_deref(),
+            ),
             seconds_behind: text(&["Seconds_Behind_Source", "Seconds_Behind_Master"])
                 .and_then(|s| s.parse().ok()),
             last_error,
@@ -105,13 +113,13 @@ impl Replication {
 
     /// Whether both threads run.
     pub fn threads_running(&self) -> bool {
-        self.io_running.as_deref() == Some("Yes") && self.sql_running.as_deref() == Some("Yes")
+        self.io_running.is_running() && self.sql_running.is_running()
     }
 
     /// Whether it is configured to replicate at all: a row with both threads stopped and
     /// no source left is what `STOP REPLICA` on a promoted pod leaves behind.
     pub fn is_active(&self) -> bool {
-        let running = |t: &Option<String>| t.as_deref().is_some_and(|t| t != "No");
+        let running = |t: &ThreadState| !matches!(t, ThreadState::Stopped | ThreadState::Unknown);
         running(&self.io_running) || running(&self.sql_running)
     }
 }
@@ -148,6 +156,49 @@ impl ServerReport {
     }
 }
 
+impl Report for ServerReport {
+    fn role(&self) -> roles::Role {
+        match ServerReport::role(self) {
+            Role::Primary => roles::Role::Leader,
+            Role::Replica => roles::Role::Replica,
+            Role::Fenced => roles::Role::Other,
+        }
+    }
+
+    /// By the host its replication is configured with: IP, FQDN or short name.
+    fn follows(&self, leader: &Peer) -> bool {
+        self.replication
+            .as_ref()
+            .filter(|r| r.source_port.is_none_or(|p| p == leader.port()))
+            .and_then(|r| r.source_host.as_deref())
+            .is_some_and(|host| leader.is_named(host))
+    }
+
+    fn unfit(&self) -> Option<Unfit> {
+        let replication = self.replication.as_ref()?;
+        if ServerReport::role(self) != Role::Replica {
+            return None;
+        }
+        if !replication.threads_running() {
+            return Some(Unfit::NotReplicating {
+                io: replication.io_running.clone(),
+                sql: replication.sql_running.clone(),
+                last_error: replication.last_error.clone(),
+            });
+        }
+        replication
+            .seconds_behind
+            .is_none()
+            .then_some(Unfit::LagUnknown)
+    }
+
+    /// `Seconds_Behind_Source`, as the replica itself reports it.
+    fn lag(&self, _me: &Peer, _leader: Option<(&Self, &Peer)>) -> Lag {
+        let seconds = self.replication.as_ref().and_then(|r| r.seconds_behind);
+        Lag::new(None, seconds.map(Duration::from_secs))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,8 +214,8 @@ mod tests {
             replication: io.map(|io| Replication {
                 source_host: Some("10.0.0.1".to_owned()),
                 source_port: Some(3306),
-                io_running: Some(io.to_owned()),
-                sql_running: sql.map(str::to_owned),
+                io_running: ThreadState::parse(Some(io)),
+                sql_running: ThreadState::parse(sql),
                 seconds_behind: None,
                 last_error: None,
             }),

@@ -19,7 +19,7 @@ async fn a_token_makes_a_delayed_replica_read_see_the_write_and_without_it_the_r
         .expect("delay mysql-1");
     let mut config = s.config();
     // Reads go to mysql-1, however far behind it is: the token alone must save them.
-    config.read_policy = ReadPolicy::Ordinal(1);
+    config.roles.read_policy = ReadPolicy::Ordinal(1);
     config.read_your_writes_wait = Duration::from_millis(500);
     let cluster = s.connect(config).await;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_mysql::{Error, Statement};
+use discovery_mysql::{Error, RoleError, Statement};
 use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 use support::{eventually, setup};
@@ -16,7 +16,7 @@ async fn writes_resume_on_the_new_primary_after_a_failover_under_load() {
     let s = setup(MariaDbSpec::new("mysql")).await;
     s.create_table(0).await;
     let config = s.config();
-    let bound = config.failover_wait + config.query_timeout + config.connect_timeout * 2;
+    let bound = config.roles.failover_wait + config.query_timeout + config.connect_timeout * 2;
     let cluster = s.connect(config).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +72,7 @@ async fn writes_resume_on_the_new_primary_after_a_failover_under_load() {
             Error::Pod { pod, .. } | Error::Timeout { pod, .. } => {
                 assert!(pod.contains("mysql-0"), "{error}")
             }
-            Error::NoPrimary { .. } => {}
+            Error::Roles(RoleError::NoLeader { .. }) => {}
             other => panic!("unexpected error during the failover: {other}"),
         }
         assert!(error.is_transient(), "{error}");
@@ -90,7 +90,10 @@ async fn writes_resume_on_the_new_primary_after_a_failover_under_load() {
         acknowledged_after.load(Ordering::SeqCst)
     );
     assert_eq!(
-        cluster.topology().primary().and_then(|p| p.peer.ordinal()),
+        cluster
+            .topology()
+            .leader_pod()
+            .and_then(|p| p.peer.ordinal()),
         Some(1)
     );
 }
@@ -101,7 +104,7 @@ async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_
     s.create_table(0).await;
     let mut config = s.config();
     // So slow that only the 1290 reply can reveal the change.
-    config.probe_interval = Duration::from_secs(3600);
+    config.roles.probe_interval = Duration::from_secs(3600);
     let cluster = s.connect(config).await;
     let reply = cluster
         .execute("INSERT INTO t (v, written_on) VALUES (1, @@server_id)")
@@ -143,7 +146,13 @@ async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_
     eventually(
         "the client follows mysql-1",
         Duration::from_secs(3),
-        || async { cluster.topology().primary().and_then(|p| p.peer.ordinal()) == Some(1) },
+        || async {
+            cluster
+                .topology()
+                .leader_pod()
+                .and_then(|p| p.peer.ordinal())
+                == Some(1)
+        },
     )
     .await;
 }
@@ -152,7 +161,7 @@ async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_
 async fn a_frozen_replica_holds_up_neither_probes_nor_reads() {
     let s = setup(MariaDbSpec::new("mysql")).await;
     let config = s.config();
-    let probe_timeout = config.probe_timeout;
+    let probe_timeout = config.roles.probe_timeout;
     let cluster = s.connect(config).await;
     s.mysql.freeze(2).expect("freeze mysql-2");
     let mut changes = cluster.topology_changes();
@@ -168,7 +177,10 @@ async fn a_frozen_replica_holds_up_neither_probes_nor_reads() {
         "round took {:?}",
         topology.round
     );
-    assert_eq!(topology.primary().and_then(|p| p.peer.ordinal()), Some(0));
+    assert_eq!(
+        topology.leader_pod().and_then(|p| p.peer.ordinal()),
+        Some(0)
+    );
     for _ in 0..50 {
         let started = Instant::now();
         let reply = cluster.query("SELECT @@server_id").await.expect("read");

@@ -5,7 +5,8 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use discovery_mysql::{PrimaryChoice, ReadPolicy, Role, Statement};
+use discovery_mysql::discovery::roles::Role;
+use discovery_mysql::{LeaderChoice, ReadPolicy, Statement};
 use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 use support::{eventually, setup};
@@ -22,26 +23,25 @@ async fn roles_at_ordinal_zero_then_at_one_after_a_promotion() {
     let roles: Vec<_> = topology.pods.iter().map(|p| p.role()).collect();
     assert_eq!(
         roles,
-        [
-            Some(Role::Primary),
-            Some(Role::Replica),
-            Some(Role::Replica)
-        ]
+        [Some(Role::Leader), Some(Role::Replica), Some(Role::Replica)]
     );
-    assert_eq!(topology.primary().map(|p| p.peer.ordinal()), Some(Some(0)));
+    assert_eq!(
+        topology.leader_pod().map(|p| p.peer.ordinal()),
+        Some(Some(0))
+    );
     let replica = &topology.pods[1];
     let report = replica.report.as_ref().expect("report");
     assert!(report.read_only);
     assert!(report.gtid_position.is_some(), "{report:?}");
     assert!(replica.follows(&topology.pods[0].peer));
-    assert_eq!(replica.lag(), Some(Duration::ZERO));
+    assert_eq!(replica.lag.time, Some(Duration::ZERO));
 
     s.mysql.promote(1).await.expect("promote mysql-1");
     let mut changes = cluster.topology_changes();
     eventually("mysql-1 is primary", Duration::from_secs(5), || {
         let topology = changes.borrow_and_update().clone();
         async move {
-            topology.primary().and_then(|p| p.peer.ordinal()) == Some(1)
+            topology.leader_pod().and_then(|p| p.peer.ordinal()) == Some(1)
                 && topology.pods[0].role() == Some(Role::Replica)
                 && topology.pods[2].role() == Some(Role::Replica)
         }
@@ -117,8 +117,8 @@ async fn writes_land_on_the_primary_and_reads_spread_over_the_replicas() {
             id.expect("server id")
         }
     };
-    assert_eq!(on(ReadPolicy::Primary).await, server(0));
-    assert_eq!(on(ReadPolicy::PrimaryPreferred).await, server(0));
+    assert_eq!(on(ReadPolicy::Leader).await, server(0));
+    assert_eq!(on(ReadPolicy::LeaderPreferred).await, server(0));
     assert_eq!(on(ReadPolicy::Ordinal(2)).await, server(2));
     assert_ne!(on(ReadPolicy::Replica).await, server(0));
     let lowest = cluster
@@ -130,7 +130,7 @@ async fn writes_land_on_the_primary_and_reads_spread_over_the_replicas() {
     let lowest_id = on(ReadPolicy::LowestLatency).await;
     assert!(lowest.is_some() && [0, 1, 2].map(server).contains(&lowest_id));
     assert_eq!(
-        on(ReadPolicy::custom(|p| p.peer.hostname() == "mysql-1")).await,
+        on(ReadPolicy::custom(|p| p.hostname() == "mysql-1")).await,
         server(1)
     );
 }
@@ -140,7 +140,7 @@ async fn lagging_and_stopped_replicas_get_no_reads_then_reads_fall_back_or_fail(
     let s = setup(MariaDbSpec::new("mysql")).await;
     s.create_table(0).await;
     let mut config = s.config();
-    config.max_replica_lag = Duration::from_secs(1);
+    config.roles.max_lag = Some(Duration::from_secs(1));
     let cluster = s.connect(config).await;
 
     s.mysql.stop_sql_thread(2).await.expect("stop SQL thread");
@@ -156,15 +156,15 @@ async fn lagging_and_stopped_replicas_get_no_reads_then_reads_fall_back_or_fail(
                 .execute("INSERT INTO t (v, written_on) VALUES (1, @@server_id)")
                 .await;
             cluster.topology().pods[1]
-                .lag()
+                .lag
+                .time
                 .is_some_and(|lag| lag > Duration::from_secs(1))
         }
     })
     .await;
     let topology = cluster.topology();
     assert_eq!(
-        topology.pods[2].lag(),
-        None,
+        topology.pods[2].lag.time, None,
         "a stopped SQL thread has no lag figure"
     );
 
@@ -213,7 +213,7 @@ async fn lagging_and_stopped_replicas_get_no_reads_then_reads_fall_back_or_fail(
     })
     .await;
     assert_eq!(
-        cluster.topology().primary,
-        PrimaryChoice::One(cluster.topology().pods[0].peer.key())
+        cluster.topology().leader,
+        LeaderChoice::One(cluster.topology().pods[0].peer.key())
     );
 }

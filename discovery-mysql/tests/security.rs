@@ -13,7 +13,7 @@ async fn a_wrong_password_names_the_pod_and_never_shows() {
     let s = setup(MariaDbSpec::new("mysql").replicas(1)).await;
     let mut config = s.config();
     config.password = Some(discovery_mysql::Secret::new("not-the-password-hunter2"));
-    config.failover_wait = std::time::Duration::from_millis(300);
+    config.roles.failover_wait = std::time::Duration::from_millis(300);
     let shown = format!("{config:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     let cluster = s.connect(config).await;
@@ -78,7 +78,7 @@ async fn tls_by_ip_with_the_pod_fqdn_verified_and_another_name_rejected() {
     impostor
         .set_pod_ip(0, s.mysql.addr(0).expect("addr").ip())
         .expect("same IP");
-    config.failover_wait = std::time::Duration::from_millis(300);
+    config.roles.failover_wait = std::time::Duration::from_millis(300);
     let fooled = MySqlCluster::connect(&s.discovery, "_mysql._tcp.impostor", config)
         .await
         .expect("handle");

@@ -17,7 +17,7 @@ const TRIALS: u32 = 10;
 fn main() {
     common::runtime().block_on(async {
         let config = RedisConfig::default();
-        let interval = config.probe_interval;
+        let interval = config.roles.probe_interval;
         let bench = common::start(RedisSpec::new("redis").replicas(3), config).await;
         let mut times = Vec::new();
         let mut master_ordinal = 0u32;

@@ -16,7 +16,7 @@ const ROUNDS: usize = 30;
 fn main() {
     common::runtime().block_on(async {
         let mut config = RedisConfig::default();
-        config.probe_interval = Duration::from_millis(100);
+        config.roles.probe_interval = Duration::from_millis(100);
         let bench = common::start(RedisSpec::new("redis").replicas(PODS), config).await;
         let mut changes = bench.router.topology_changes();
         let mut rounds = Vec::new();

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 pub use discovery::Secret;
+use discovery::roles::RoleOpts;
 use serde::Deserialize;
 
 /// How the router talks to the pods and decides where commands go.
@@ -25,32 +26,9 @@ pub struct RedisConfig {
     /// How long to wait for a reply. Defaults to 2 s.
     #[serde(with = "humantime_serde")]
     pub response_timeout: Duration,
-    /// How often every pod is asked its role (jittered ±15 %). Defaults to 1 s.
-    #[serde(with = "humantime_serde")]
-    pub probe_interval: Duration,
-    /// How long one pod may take to answer its probe before the round goes on without it
-    /// (reported down), so that one frozen pod does not hold up a failover. Defaults to
-    /// 500 ms.
-    #[serde(with = "humantime_serde")]
-    pub probe_timeout: Duration,
-    /// The smallest gap between two probe rounds asked for by errors (`READONLY`, a
-    /// dropped connection) or discovery changes. Defaults to 50 ms.
-    #[serde(with = "humantime_serde")]
-    pub probe_debounce: Duration,
-    /// How long a write waits for a master to appear before failing with
-    /// [`Error::NoMaster`](crate::Error::NoMaster). Defaults to 5 s.
-    #[serde(with = "humantime_serde")]
-    pub failover_wait: Duration,
-    /// Replicas more than this many bytes behind the master get no reads. Defaults to
-    /// 1 MiB; `None` turns the check off.
-    pub max_lag_bytes: Option<u64>,
-    /// Replicas that have not heard from the master for this long get no reads. Defaults
-    /// to 10 s; `None` turns the check off.
-    #[serde(with = "humantime_serde")]
-    pub max_lag: Option<Duration>,
-    /// When several pods claim to be master and the replicas do not settle it, prefer this
-    /// ordinal. Defaults to none: writes are refused instead. Never used otherwise.
-    pub tie_break_ordinal: Option<u32>,
+    /// How roles are watched and reads placed: probe pacing, `failover_wait`, lag
+    /// limits, the tie-break, the default read policy (a `roles` table in a config file).
+    pub roles: RoleOpts,
     /// TLS to the pods. Defaults to none (plain TCP).
     pub tls: Option<RedisTls>,
 }
@@ -96,6 +74,49 @@ impl RedisTls {
     }
 }
 
+impl RedisConfig {
+    /// The defaults: no credentials, database 0, plain TCP.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Authenticate as `username` (an ACL user) with `password`.
+    #[must_use]
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(Secret::new(password.into()));
+        self
+    }
+
+    /// Authenticate as the `default` user with `password`.
+    #[must_use]
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(Secret::new(password.into()));
+        self
+    }
+
+    /// Select database `db`.
+    #[must_use]
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = db;
+        self
+    }
+
+    /// Talk TLS to the pods.
+    #[must_use]
+    pub fn tls(mut self, tls: RedisTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Watch roles and place reads with `roles`.
+    #[must_use]
+    pub fn roles(mut self, roles: RoleOpts) -> Self {
+        self.roles = roles;
+        self
+    }
+}
+
 impl Default for RedisConfig {
     fn default() -> Self {
         Self {
@@ -104,13 +125,7 @@ impl Default for RedisConfig {
             db: 0,
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(2),
-            probe_interval: Duration::from_secs(1),
-            probe_timeout: Duration::from_millis(500),
-            probe_debounce: Duration::from_millis(50),
-            failover_wait: Duration::from_secs(5),
-            max_lag_bytes: Some(1024 * 1024),
-            max_lag: Some(Duration::from_secs(10)),
-            tie_break_ordinal: None,
+            roles: RoleOpts::default(),
             tls: None,
         }
     }
@@ -123,15 +138,30 @@ mod tests {
     #[test]
     fn the_password_never_shows_in_debug() {
         let config: RedisConfig =
-            serde_json::from_str(r#"{ "password": "hunter2", "probe_interval": "250ms" }"#)
+            serde_json::from_str(r#"{ "password": "hunter2", "roles": { "probe_interval": "250ms", "read_policy": { "ordinal": 2 } } }"#)
                 .expect("config");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<redacted>"));
-        assert_eq!(config.probe_interval, Duration::from_millis(250));
+        assert_eq!(config.roles.probe_interval, Duration::from_millis(250));
+        assert!(matches!(
+            config.roles.read_policy,
+            discovery::roles::ReadPolicy::Ordinal(2)
+        ));
         assert_eq!(
             config.password.as_ref().map(Secret::expose),
             Some("hunter2")
         );
+    }
+
+    #[test]
+    fn a_misplaced_or_misspelt_field_is_refused() {
+        for text in [
+            r#"{ "probe_interval": "1s" }"#,
+            r#"{ "roles": { "probe_intervall": "1s" } }"#,
+            r#"{ "roles": { "read_policy": "master" } }"#,
+        ] {
+            assert!(serde_json::from_str::<RedisConfig>(text).is_err(), "{text}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use std::time::Duration;
+use discovery::roles::RoleError;
 
 /// What can go wrong routing a command.
 #[derive(Debug, thiserror::Error)]
@@ -10,41 +10,10 @@ pub enum Error {
     #[error(transparent)]
     Discovery(#[from] discovery::Error),
 
-    /// No pod says it is master, and none did within `failover_wait`.
-    #[error(
-        "no Redis master among the pods of `{service}` after waiting {waited:?} ({pods} pods probed); a failover may be in progress"
-    )]
-    NoMaster {
-        /// The Service.
-        service: String,
-        /// How long the write waited.
-        waited: Duration,
-        /// How many pods were probed.
-        pods: usize,
-    },
-
-    /// Several pods say they are master and their replicas do not tell which is right:
-    /// writes are refused rather than sent to two masters.
-    #[error(
-        "several pods of `{service}` claim to be master ({masters}) and the replicas do not settle it; writes are refused until one remains (or set `tie_break_ordinal`)"
-    )]
-    SplitBrain {
-        /// The Service.
-        service: String,
-        /// The claimants, comma-separated.
-        masters: String,
-    },
-
-    /// No pod fits the read policy (no healthy replica for `ReadFrom::Replica`, say).
-    #[error("no pod of `{service}` can serve reads with {policy}: {why}")]
-    NoReadablePod {
-        /// The Service.
-        service: String,
-        /// The policy, as text.
-        policy: String,
-        /// Why each candidate was left out.
-        why: String,
-    },
+    /// No master, several, or no pod fit for the read: the role engine's verdict
+    /// ([`RoleError::NoLeader`], [`RoleError::SplitBrain`], [`RoleError::NoReadablePod`]).
+    #[error(transparent)]
+    Roles(#[from] RoleError),
 
     /// A pod failed the command or could not be reached.
     #[error("Redis pod {pod}: {source}")]
@@ -62,22 +31,18 @@ pub enum Error {
         "{0} was called before poll_ready returned Ready(Ok); await `ready()` before each call"
     )]
     NotReady(&'static str),
-
-    /// The router is shut down.
-    #[error("the Redis router for `{0}` has stopped")]
-    Stopped(String),
 }
 
 impl Error {
     /// Whether the same command may succeed later (a failover in progress, a pod away).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::NoMaster { .. } | Error::SplitBrain { .. } | Error::NoReadablePod { .. } => true,
+            Error::Roles(e) => e.is_transient(),
             Error::Pod { source, .. } => {
                 source.is_io_error() || source.is_timeout() || source.is_connection_dropped()
             }
             Error::Discovery(e) => e.is_transient(),
-            Error::NotReady(_) | Error::Stopped(_) => false,
+            Error::NotReady(_) => false,
         }
     }
 }

@@ -5,13 +5,17 @@
 //! and at once when a command meets `READONLY` or a dropped connection. The master is the
 //! pod that says so, never "pod 0"; writes follow it across failovers and a write refused
 //! with `READONLY` (not applied) is retried once on the new master. Reads go where a
-//! [`ReadFrom`] says, never to a replica that is down, loading, cut off or lagging.
+//! [`ReadPolicy`] says, never to a replica that is down, loading, cut off or lagging.
+//!
+//! Roles are kept by the core's role engine ([`discovery::roles`]); this crate is its
+//! Redis adapter: `ROLE`/`INFO` parsing, `READONLY`/`MASTERDOWN`/`LOADING`
+//! classification, the command table and redis-rs `ConnectionLike` types.
 //!
 //! # Examples
 //!
 //! ```no_run
 //! use discovery::{Config, Discovery};
-//! use discovery_redis::{ReadFrom, RedisConfig, RedisRouter};
+//! use discovery_redis::{RedisConfig, RedisRouter};
 //! use redis::AsyncCommands;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,12 +25,12 @@
 //! let mut master = router.master().await?;
 //! master.set::<_, _, ()>("greeting", "hello").await?;
 //!
-//! let mut replica = router.replica(&ReadFrom::ReplicaPreferred).await?;
+//! let mut replica = router.replica().await?; // ReplicaPreferred unless configured
 //! let greeting: Option<String> = replica.get("greeting").await?;
 //! println!("{greeting:?} from {}", replica.pod().hostname());
 //!
 //! for pod in &router.topology().pods {
-//!     println!("{} {:?} lag={:?}", pod.peer.hostname(), pod.role(), pod.lag_bytes);
+//!     println!("{} {:?} lag={:?}", pod.peer.hostname(), pod.role(), pod.lag.bytes);
 //! }
 //! # Ok(()) }
 //! ```
@@ -40,21 +44,21 @@ mod error;
 mod master;
 mod pod;
 mod probe;
-mod prober;
-mod read_from;
 mod reply;
 mod role;
 mod router;
-mod select;
 pub mod service;
 mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};
 pub use config::{RedisConfig, RedisTls, Secret};
+pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
 pub use master::MasterConnection;
 pub use pod::PodConnection;
-pub use read_from::ReadFrom;
 pub use role::{AnnouncedReplica, Role, RoleReport};
+
 pub use router::RedisRouter;
-pub use topology::{MasterChoice, PodStatus, Topology};
+pub use topology::{PodStatus, Topology};
+/// The crates this one speaks through, re-exported so that an app uses the same versions.
+pub use {discovery, redis};

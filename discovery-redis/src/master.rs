@@ -80,7 +80,7 @@ impl MasterConnection {
         }
         let still_master = {
             let topology = self.topology.borrow_and_update();
-            topology.master().is_some_and(|m| m.peer == self.peer)
+            topology.leader_pod().is_some_and(|m| m.peer == self.peer)
         };
         if still_master {
             return Ok(());

@@ -8,32 +8,52 @@ use crate::error::{Error, Result};
 use crate::reply::{self, Verdict};
 use crate::router::RedisRouter;
 
-/// A connection to the pod a [`ReadFrom`](crate::ReadFrom) chose. Implements redis-rs's
+/// A connection to the pod a [`ReadPolicy`](discovery::roles::ReadPolicy) chose. Implements redis-rs's
 /// `ConnectionLike`. A broken connection or a `LOADING`/`MASTERDOWN` reply makes the
 /// router re-probe, so the next [`RedisRouter::replica`] call picks another pod.
+///
+/// It stays on its pod: a `MULTI`/`EXEC` or a `WATCH` session never moves.
 #[derive(Clone)]
 pub struct PodConnection {
     router: RedisRouter,
     peer: Peer,
     conn: MultiplexedConnection,
+    fallback: bool,
 }
 
 impl std::fmt::Debug for PodConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PodConnection")
             .field("pod", &self.peer)
+            .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }
 
 impl PodConnection {
-    pub(crate) fn new(router: RedisRouter, peer: Peer, conn: MultiplexedConnection) -> Self {
-        Self { router, peer, conn }
+    pub(crate) fn new(
+        router: RedisRouter,
+        peer: Peer,
+        conn: MultiplexedConnection,
+        fallback: bool,
+    ) -> Self {
+        Self {
+            router,
+            peer,
+            conn,
+            fallback,
+        }
     }
 
     /// The pod this connection talks to.
     pub fn pod(&self) -> &Peer {
         &self.peer
+    }
+
+    /// Whether the read came here only for want of a pod its policy prefers: the master
+    /// for `ReplicaPreferred` (no replica was fit), a replica for `LeaderPreferred`.
+    pub fn is_fallback(&self) -> bool {
+        self.fallback
     }
 
     /// Sends one command, with typed errors.

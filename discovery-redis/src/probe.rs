@@ -1,86 +1,86 @@
-//! Asking one pod what it is.
-
-use std::time::{Duration, Instant};
+//! Asking one pod what it is: the Redis side of the core's role engine.
 
 use discovery::Peer;
+use discovery::roles::Probe;
 use redis::Value;
+use redis::aio::MultiplexedConnection;
 
 use crate::connections::Connections;
+use crate::error::Error;
 use crate::role::RoleReport;
-use crate::topology::PodStatus;
 
-/// Sends `ROLE` and `INFO replication` in one round trip; a pod whose ACL denies `ROLE`
-/// is read from `INFO` alone. A pod that does not answer is reported with its error (and
-/// its connection dropped, so the next round reconnects).
-pub(crate) async fn probe(connections: &Connections, peer: &Peer, timeout: Duration) -> PodStatus {
-    match tokio::time::timeout(timeout, ask(connections, peer)).await {
-        Ok(status) => status,
-        Err(_) => {
-            // A frozen or overloaded pod: whatever is queued on its connection is stale.
-            connections.invalidate(peer);
-            PodStatus {
-                peer: peer.clone(),
-                report: None,
-                error: Some(format!("{peer}: no answer to the probe within {timeout:?}")),
-                latency: None,
-                lag_bytes: None,
-                lag_seconds: None,
-            }
-        }
-    }
+/// Sends `ROLE` and `INFO replication` in one round trip over the pod's multiplexed
+/// connection, the one commands use (so that a connection a command found broken is
+/// replaced for both); a pod whose ACL denies `ROLE` is read from `INFO` alone.
+#[derive(Debug)]
+pub(crate) struct RedisProbe {
+    pub(crate) connections: Connections,
 }
 
-async fn ask(connections: &Connections, peer: &Peer) -> PodStatus {
-    let mut status = PodStatus {
-        peer: peer.clone(),
-        report: None,
-        error: None,
-        latency: None,
-        lag_bytes: None,
-        lag_seconds: None,
-    };
-    let mut conn = match connections.get(peer).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            status.error = Some(e.to_string());
-            return status;
-        }
-    };
-    let started = Instant::now();
-    let replies: redis::RedisResult<(Value, Value)> = redis::pipe()
-        .cmd("ROLE")
-        .cmd("INFO")
-        .arg("replication")
-        .ignore_errors()
-        .query_async(&mut conn)
-        .await;
-    let latency = started.elapsed();
-    match replies {
-        Ok((role, info)) => {
-            let info = match info {
-                Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
-                Value::VerbatimString { text, .. } => Some(text),
-                _ => None,
-            };
-            let report = match &role {
-                Value::ServerError(_) => info.as_deref().and_then(RoleReport::from_info),
-                role => RoleReport::from_role(role, info.as_deref()),
-            };
-            match report {
-                Some(report) => {
-                    status.report = Some(report);
-                    status.latency = Some(latency);
-                }
-                None => status.error = Some(format!("no usable ROLE or INFO reply: {role:?}")),
-            }
-        }
-        Err(e) => {
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                connections.invalidate(peer);
+/// Why a probe got no report.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    #[error(transparent)]
+    Pod(#[from] Error),
+    #[error("no usable ROLE or INFO reply: {reply}")]
+    Unusable { reply: String },
+}
+
+impl Probe for RedisProbe {
+    type Report = RoleReport;
+    /// The engine holds nothing: the connection lives in [`Connections`].
+    type Conn = ();
+    type Error = ProbeError;
+    const STORE: &'static str = "redis";
+
+    async fn connect(&self, peer: &Peer) -> Result<(), ProbeError> {
+        self.connections.get(peer).await?;
+        Ok(())
+    }
+
+    async fn ask(&self, peer: &Peer, (): &mut ()) -> Result<RoleReport, ProbeError> {
+        let mut conn: MultiplexedConnection = self.connections.get(peer).await?;
+        let replies: redis::RedisResult<(Value, Value)> = redis::pipe()
+            .cmd("ROLE")
+            .cmd("INFO")
+            .arg("replication")
+            .ignore_errors()
+            .query_async(&mut conn)
+            .await;
+        let (role, info) = replies.map_err(|source| {
+            if source.is_io_error() || source.is_connection_dropped() || source.is_timeout() {
+                self.connections.invalidate(peer);
             }
             // A loading replica answers `LOADING`: it is up but cannot serve yet.
-            status.error = Some(e.to_string());
-        }
+            Error::Pod {
+                pod: peer.to_string(),
+                source,
+            }
+        })?;
+        let info = match info {
+            Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+            Value::VerbatimString { text, .. } => Some(text),
+            _ => None,
+        };
+        let report = match &role {
+            Value::ServerError(_) => info.as_deref().and_then(RoleReport::from_info),
+            role => RoleReport::from_role(role, info.as_deref()),
+        };
+        report.ok_or_else(|| ProbeError::Unusable {
+            reply: format!("{role:?}"),
+        })
     }
-    status
+
+    /// A frozen or overloaded pod: whatever is queued on its shared connection is stale.
+    fn timed_out(&self, peer: &Peer) {
+        self.connections.invalidate(peer);
+    }
+
+    async fn round_done(
+        &self,
+        peers: &discovery::PeerSet,
+        _: &discovery::roles::Topology<RoleReport>,
+    ) {
+        self.connections.retain(peers);
+    }
 }

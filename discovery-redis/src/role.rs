@@ -1,5 +1,9 @@
 //! What a Redis server says it is: `ROLE` and `INFO replication`, parsed.
 
+use std::time::Duration;
+
+use discovery::Peer;
+use discovery::roles::{self, Lag, Report, Unfit};
 use redis::Value;
 
 /// The role a server reports.
@@ -222,6 +226,59 @@ fn integer(value: &Value) -> Option<u64> {
         Value::Int(n) => u64::try_from(*n).ok(),
         other => text(other)?.parse().ok(),
     }
+}
+
+impl Report for RoleReport {
+    fn role(&self) -> roles::Role {
+        match self.role {
+            Role::Master => roles::Role::Leader,
+            Role::Replica => roles::Role::Replica,
+            Role::Sentinel => roles::Role::Other,
+        }
+    }
+
+    fn follows(&self, leader: &Peer) -> bool {
+        self.role == Role::Replica
+            && announces(self.master_host.as_deref(), self.master_port, leader)
+    }
+
+    fn unfit(&self) -> Option<Unfit> {
+        if self.loading {
+            return Some(Unfit::Loading);
+        }
+        (self.role == Role::Replica && self.link_up == Some(false)).then_some(Unfit::LinkDown)
+    }
+
+    /// Bytes behind the master's offset, and seconds since the last acknowledgement the
+    /// master saw (or since the replica last heard from it).
+    fn lag(&self, me: &Peer, leader: Option<(&Self, &Peer)>) -> Lag {
+        let Some((master, _)) = leader else {
+            return Lag::default();
+        };
+        let bytes = match (master.offset, self.offset) {
+            (Some(m), Some(r)) => Some(m.saturating_sub(r)),
+            _ => None,
+        };
+        let acknowledged = master
+            .replicas
+            .iter()
+            .find(|a| announces(Some(&a.host), Some(a.port), me))
+            .and_then(|a| a.lag_seconds);
+        let seconds = acknowledged.or(self.last_io_seconds);
+        Lag::new(bytes, seconds.map(Duration::from_secs))
+    }
+}
+
+/// Whether `host:port`, as a server announced it, names `peer`: by IP, FQDN or hostname.
+/// Announced addresses are only ever matched against discovered pods, never dialled.
+pub(crate) fn announces(host: Option<&str>, port: Option<u16>, peer: &Peer) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    if port.is_some_and(|p| p != peer.port()) {
+        return false;
+    }
+    peer.is_named(host)
 }
 
 #[cfg(test)]

@@ -2,23 +2,22 @@
 
 use std::sync::Arc;
 
+use discovery::roles::{ReadPolicy, RoleWatch};
 use discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 
 use crate::commands::CommandTable;
 use crate::config::RedisConfig;
 use crate::connections::Connections;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::master::MasterConnection;
 use crate::pod::PodConnection;
-use crate::prober::Prober;
-use crate::read_from::ReadFrom;
-use crate::select;
+use crate::probe::RedisProbe;
+use crate::role::RoleReport;
 use crate::service::{MasterService, PodService, ReplicaService};
-use crate::topology::{MasterChoice, Topology};
+use crate::topology::Topology;
 
 /// Routes commands to the pods of a Redis StatefulSet by role. Cheap to clone; clones
 /// share one prober and one connection per pod.
@@ -31,9 +30,9 @@ use crate::topology::{MasterChoice, Topology};
 ///   ordinal; only discovered pods are ever dialled.
 /// - [`master`](Self::master) follows the master across failovers; a write rejected with
 ///   `READONLY` (so not applied) is retried once on the new master.
-/// - [`replica`](Self::replica) and [`route`](Self::route) send reads where a
-///   [`ReadFrom`] says, skipping replicas that are down, loading, cut off from their master
-///   or lagging.
+/// - [`replica`](Self::replica), [`read`](Self::read) and [`route`](Self::route) send
+///   reads where a [`ReadPolicy`] says, skipping replicas that are down, loading, cut off
+///   from their master or lagging.
 /// - The prober stops when the last clone is dropped.
 #[derive(Clone, Debug)]
 pub struct RedisRouter {
@@ -42,19 +41,10 @@ pub struct RedisRouter {
 
 #[derive(Debug)]
 struct Inner {
-    watch: Watch,
+    roles: RoleWatch<RoleReport>,
     config: Arc<RedisConfig>,
     commands: CommandTable,
     connections: Connections,
-    topology: watch::Receiver<Arc<Topology>>,
-    trigger: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl RedisRouter {
@@ -82,43 +72,33 @@ impl RedisRouter {
     pub async fn with_commands(watch: Watch, config: RedisConfig, commands: CommandTable) -> Self {
         let config = Arc::new(config);
         let connections = Connections::new(Arc::clone(&config));
-        let (topology_tx, topology_rx) = watch::channel(Arc::new(Topology::empty()));
-        let trigger = Arc::new(Notify::new());
-        let mut prober = Prober::new(
-            watch.clone(),
-            connections.clone(),
-            Arc::clone(&config),
-            topology_tx,
-            Arc::clone(&trigger),
-        );
-        prober.round().await;
-        let task = tokio::spawn(prober.run());
+        let probe = RedisProbe {
+            connections: connections.clone(),
+        };
+        let roles = RoleWatch::start(watch, probe, config.roles.clone()).await;
         Self {
             inner: Arc::new(Inner {
-                watch,
+                roles,
                 config,
                 commands,
                 connections,
-                topology: topology_rx,
-                trigger,
-                task,
             }),
         }
     }
 
     /// The latest topology: every pod's role, offsets, lag, link, latency, and the master.
     pub fn topology(&self) -> Arc<Topology> {
-        self.inner.topology.borrow().clone()
+        self.inner.roles.topology()
     }
 
     /// A receiver woken after every probe round.
     pub fn topology_changes(&self) -> watch::Receiver<Arc<Topology>> {
-        self.inner.topology.clone()
+        self.inner.roles.topology_changes()
     }
 
     /// The discovery watch underneath.
     pub fn watch(&self) -> &Watch {
-        &self.inner.watch
+        self.inner.roles.watch()
     }
 
     /// The configuration.
@@ -128,48 +108,68 @@ impl RedisRouter {
 
     /// Asks every pod its role now (debounced), e.g. after an error of your own.
     pub fn refresh(&self) {
-        self.inner.trigger.notify_one();
+        self.inner.roles.refresh();
     }
 
-    /// A connection that always points at the current master. Use it with redis-rs's
-    /// `AsyncCommands` or `query_async`.
+    /// A connection that always points at the current master (the leader). Use it with
+    /// redis-rs's `AsyncCommands` or `query_async`.
     ///
     /// # Errors
     ///
-    /// [`Error::NoMaster`] if no master appears within `failover_wait`;
-    /// [`Error::SplitBrain`] if several claim it; [`Error::Pod`] if it cannot be reached.
-    pub async fn master(&self) -> Result<MasterConnection> {
+    /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if no master appears
+    /// within `failover_wait`; `SplitBrain` if several claim it; [`Error::Pod`] if it
+    /// cannot be reached.
+    pub async fn leader(&self) -> Result<MasterConnection> {
         let (peer, conn) = self.current_master().await?;
         Ok(MasterConnection::new(self.clone(), peer, conn))
     }
 
-    /// A connection to a pod chosen by `read_from`, for reads.
+    /// [`leader`](Self::leader), in Redis's word.
     ///
     /// # Errors
     ///
-    /// [`Error::NoReadablePod`] (saying why each pod was left out), or [`Error::Pod`].
-    pub async fn replica(&self, read_from: &ReadFrom) -> Result<PodConnection> {
-        let topology = self.topology();
-        let peer = select::pick(&topology, read_from, &self.inner.config)
-            .map(|pod| pod.peer.clone())
-            .map_err(|why| Error::NoReadablePod {
-                service: self.service_name(),
-                policy: read_from.to_string(),
-                why,
-            })?;
-        let conn = self.connection(&peer).await?;
-        Ok(PodConnection::new(self.clone(), peer, conn))
+    /// As [`leader`](Self::leader).
+    pub async fn master(&self) -> Result<MasterConnection> {
+        self.leader().await
     }
 
-    /// Sends one command where it belongs: reads (per the [`CommandTable`]) per
-    /// `read_from`, everything else to the master.
+    /// A connection for reads, per the configured read policy (by default a fit replica,
+    /// else the master: [`PodConnection::is_fallback`] says so).
     ///
     /// # Errors
     ///
-    /// As [`master`](Self::master) or [`replica`](Self::replica), or the server's reply error.
-    pub async fn route(&self, cmd: &Cmd, read_from: &ReadFrom) -> Result<Value> {
+    /// As [`read`](Self::read).
+    pub async fn replica(&self) -> Result<PodConnection> {
+        self.read(&self.inner.config.roles.read_policy).await
+    }
+
+    /// A connection to a pod chosen by `policy`, for reads; among fit replicas, one at
+    /// random.
+    ///
+    /// # Errors
+    ///
+    /// [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod) (saying why
+    /// each pod was left out), or [`Error::Pod`].
+    pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
+        let topology = self.topology();
+        let read = self.inner.roles.place(&topology, policy)?;
+        let peer = match read.one() {
+            Some(pod) => pod.peer.clone(),
+            None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
+        };
+        let conn = self.connection(&peer).await?;
+        Ok(PodConnection::new(self.clone(), peer, conn, read.fallback))
+    }
+
+    /// Sends one command where it belongs: reads (per the [`CommandTable`]) per the
+    /// configured read policy, everything else to the master.
+    ///
+    /// # Errors
+    ///
+    /// As [`master`](Self::master) or [`read`](Self::read), or the server's reply error.
+    pub async fn route(&self, cmd: &Cmd) -> Result<Value> {
         if self.inner.commands.is_read_cmd(cmd) {
-            let mut pod = self.replica(read_from).await?;
+            let mut pod = self.replica().await?;
             return pod.query(cmd).await;
         }
         let mut master = self.master().await?;
@@ -198,55 +198,21 @@ impl RedisRouter {
 
     /// The current master and a connection to it, waiting up to `failover_wait` for one.
     pub(crate) async fn current_master(&self) -> Result<(Peer, MultiplexedConnection)> {
-        let wait = self.inner.config.failover_wait;
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut changes = self.topology_changes();
-        loop {
-            let topology = changes.borrow_and_update().clone();
-            match &topology.master {
-                MasterChoice::One(_) => {
-                    if let Some(master) = topology.master() {
-                        let peer = master.peer.clone();
-                        let conn = self.connection(&peer).await?;
-                        return Ok((peer, conn));
-                    }
-                }
-                MasterChoice::Ambiguous(claimants) => {
-                    return Err(Error::SplitBrain {
-                        service: self.service_name(),
-                        masters: claimants
-                            .iter()
-                            .map(|k| k.as_str().to_owned())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-                MasterChoice::None => self.refresh(),
-            }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => {}
-                // The prober is gone (it panicked): no master will ever be announced.
-                Ok(Err(_closed)) => return Err(Error::Stopped(self.service_name())),
-                Err(_elapsed) => {
-                    return Err(Error::NoMaster {
-                        service: self.service_name(),
-                        waited: wait,
-                        pods: topology.pods.len(),
-                    });
-                }
-            }
-        }
+        let peer = self.inner.roles.leader().await?;
+        let conn = self.connection(&peer).await?;
+        Ok((peer, conn))
     }
 
-    /// After a wrong-role reply: asks for a probe round, waits (up to `failover_wait`) for
-    /// it, and returns the master it names.
+    /// After a wrong-role reply: the master a fresh probe round names.
     pub(crate) async fn master_after_error(&self) -> Result<(Peer, MultiplexedConnection)> {
-        let mut changes = self.topology_changes();
-        changes.borrow_and_update();
-        self.refresh();
-        // The round we asked for, so that the answer is fresh, not the one we acted on.
-        let _ = tokio::time::timeout(self.inner.config.failover_wait, changes.changed()).await;
-        self.current_master().await
+        let peer = self.inner.roles.leader_after_refusal().await?;
+        let conn = self.connection(&peer).await?;
+        Ok((peer, conn))
+    }
+
+    /// The role engine underneath.
+    pub(crate) fn roles(&self) -> &RoleWatch<RoleReport> {
+        &self.inner.roles
     }
 
     pub(crate) async fn connection(&self, peer: &Peer) -> Result<MultiplexedConnection> {
@@ -257,10 +223,10 @@ impl RedisRouter {
     pub(crate) fn pod_failed(&self, peer: &Peer) {
         self.inner.connections.invalidate(peer);
         self.refresh();
-        self.inner.watch.refresh_now();
+        self.watch().refresh_now();
     }
 
     pub(crate) fn service_name(&self) -> String {
-        self.inner.watch.service().to_string()
+        self.inner.roles.service()
     }
 }

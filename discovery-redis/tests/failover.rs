@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_redis::{Error, ReadFrom};
+use discovery_redis::{Error, ReadPolicy, RoleError};
 use discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
 use support::{eventually, fast_config, setup};
@@ -15,7 +15,7 @@ use support::{eventually, fast_config, setup};
 async fn writes_resume_on_the_new_master_after_a_failover_under_load() {
     let s = setup(RedisSpec::new("redis")).await;
     let config = fast_config();
-    let bound = config.failover_wait + config.response_timeout * 3 + Duration::from_secs(1);
+    let bound = config.roles.failover_wait + config.response_timeout * 3 + Duration::from_secs(1);
     let router = s.router(config).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +72,7 @@ async fn writes_resume_on_the_new_master_after_a_failover_under_load() {
     for error in &errors {
         match error {
             Error::Pod { pod, .. } => assert!(pod.contains("redis-0"), "{error}"),
-            Error::NoMaster { .. } => {}
+            Error::Roles(RoleError::NoLeader { .. }) => {}
             other => panic!("unexpected error during the failover: {other}"),
         }
         assert!(error.is_transient(), "{error}");
@@ -86,7 +86,10 @@ async fn writes_resume_on_the_new_master_after_a_failover_under_load() {
         acknowledged_after.load(Ordering::SeqCst)
     );
     assert_eq!(
-        router.topology().master().and_then(|m| m.peer.ordinal()),
+        router
+            .topology()
+            .leader_pod()
+            .and_then(|m| m.peer.ordinal()),
         Some(1)
     );
 }
@@ -96,7 +99,7 @@ async fn a_master_demoted_behind_the_clients_back_is_found_on_the_next_write() {
     let s = setup(RedisSpec::new("redis")).await;
     let mut config = fast_config();
     // So slow that only the READONLY reply can reveal the change.
-    config.probe_interval = Duration::from_secs(3600);
+    config.roles.probe_interval = Duration::from_secs(3600);
     let router = s.router(config).await;
     let mut master = router.master().await.expect("master");
     master
@@ -154,7 +157,7 @@ async fn reads_keep_working(router: &discovery_redis::RedisRouter, what: &str, b
     for _ in 0..60 {
         let started = Instant::now();
         let read = async {
-            let mut pod = router.replica(&ReadFrom::ReplicaPreferred).await.ok()?;
+            let mut pod = router.read(&ReadPolicy::ReplicaPreferred).await.ok()?;
             pod.get::<_, Option<String>>("k").await.ok()
         };
         match read.await {
@@ -182,11 +185,11 @@ async fn a_new_replica_in_dns_serves_reads_without_a_restart() {
     s.redis.add_replica().await.expect("scale up");
     // Found through DNS, probed, and serving once its initial sync is done (link up).
     eventually("redis-2 serving reads", Duration::from_secs(10), || async {
-        router.replica(&ReadFrom::Ordinal(2)).await.is_ok()
+        router.read(&ReadPolicy::Ordinal(2)).await.is_ok()
     })
     .await;
     let mut pod = router
-        .replica(&ReadFrom::Ordinal(2))
+        .read(&ReadPolicy::Ordinal(2))
         .await
         .expect("redis-2 serves");
     assert_eq!(pod.pod().hostname(), "redis-2");
@@ -197,7 +200,7 @@ async fn a_new_replica_in_dns_serves_reads_without_a_restart() {
 async fn a_frozen_pod_does_not_hold_up_a_probe_round() {
     let s = setup(RedisSpec::new("redis")).await;
     let config = fast_config();
-    let probe_timeout = config.probe_timeout;
+    let probe_timeout = config.roles.probe_timeout;
     let router = s.router(config).await;
     s.redis.freeze(2).expect("freeze redis-2");
     let mut changes = router.topology_changes();
@@ -219,7 +222,7 @@ async fn a_frozen_pod_does_not_hold_up_a_probe_round() {
     );
     assert!(
         topology
-            .master()
+            .leader_pod()
             .is_some_and(|m| m.peer.ordinal() == Some(0)),
         "the others still answered"
     );

@@ -4,7 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use discovery_redis::{Error, MasterChoice, ReadFrom, Role};
+use discovery_redis::discovery::roles::Role;
+use discovery_redis::{Error, LeaderChoice, ReadPolicy, RoleError};
 use discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
 use support::{eventually, fast_config, setup};
@@ -25,19 +26,23 @@ async fn roles_with_the_master_at_ordinal_0_and_after_it_moves_to_2() {
     assert_eq!(
         roles(&router),
         [
-            (Some(0), Some(Role::Master)),
+            (Some(0), Some(Role::Leader)),
             (Some(1), Some(Role::Replica)),
             (Some(2), Some(Role::Replica))
         ]
     );
     assert_eq!(
-        router.topology().master().map(|m| m.peer.ordinal()),
+        router.topology().leader_pod().map(|m| m.peer.ordinal()),
         Some(Some(0))
     );
 
     s.redis.promote(2).await.expect("promote");
     eventually("redis-2 seen as master", Duration::from_secs(5), || async {
-        router.topology().master().and_then(|m| m.peer.ordinal()) == Some(2)
+        router
+            .topology()
+            .leader_pod()
+            .and_then(|m| m.peer.ordinal())
+            == Some(2)
     })
     .await;
     assert_eq!(
@@ -45,7 +50,7 @@ async fn roles_with_the_master_at_ordinal_0_and_after_it_moves_to_2() {
         [
             (Some(0), Some(Role::Replica)),
             (Some(1), Some(Role::Replica)),
-            (Some(2), Some(Role::Master))
+            (Some(2), Some(Role::Leader))
         ]
     );
 }
@@ -75,7 +80,7 @@ async fn writes_land_on_the_master_only_and_reads_spread_over_replicas() {
     s.redis.wait_for_replication().await.expect("replicated");
     let mut served = [0u64; 3];
     for i in 0..1000 {
-        let mut pod = router.replica(&ReadFrom::Replica).await.expect("a replica");
+        let mut pod = router.read(&ReadPolicy::Replica).await.expect("a replica");
         let _: Option<i64> = pod.get(format!("key-{}", i % 100)).await.expect("read");
         served[pod.pod().ordinal().expect("ordinal") as usize] += 1;
     }
@@ -99,25 +104,25 @@ async fn every_read_policy_does_what_it_says() {
     let mut config = fast_config();
     // One topology for the whole test (rounds only on `refresh`), so that the fastest pod
     // it names is the one `LowestLatency` reads.
-    config.probe_interval = Duration::from_secs(3600);
+    config.roles.probe_interval = Duration::from_secs(3600);
     let router = s.router(config).await;
-    let pick = |policy: ReadFrom| {
+    let pick = |policy: ReadPolicy| {
         let router = router.clone();
         async move {
-            let pod = router.replica(&policy).await.expect("a pod");
+            let pod = router.read(&policy).await.expect("a pod");
             pod.pod().ordinal().expect("ordinal")
         }
     };
     for _ in 0..20 {
-        assert_eq!(pick(ReadFrom::Master).await, 0);
-        assert_eq!(pick(ReadFrom::MasterPreferred).await, 0);
-        assert!([1, 2].contains(&pick(ReadFrom::Replica).await));
-        assert!([1, 2].contains(&pick(ReadFrom::ReplicaPreferred).await));
-        assert!([0, 1, 2].contains(&pick(ReadFrom::Any).await));
-        assert!([0, 1, 2].contains(&pick(ReadFrom::LowestLatency).await));
-        assert_eq!(pick(ReadFrom::Ordinal(2)).await, 2);
+        assert_eq!(pick(ReadPolicy::Leader).await, 0);
+        assert_eq!(pick(ReadPolicy::LeaderPreferred).await, 0);
+        assert!([1, 2].contains(&pick(ReadPolicy::Replica).await));
+        assert!([1, 2].contains(&pick(ReadPolicy::ReplicaPreferred).await));
+        assert!([0, 1, 2].contains(&pick(ReadPolicy::Any).await));
+        assert!([0, 1, 2].contains(&pick(ReadPolicy::LowestLatency).await));
+        assert_eq!(pick(ReadPolicy::Ordinal(2)).await, 2);
         assert_eq!(
-            pick(ReadFrom::custom(|p| p.peer.hostname() == "redis-1")).await,
+            pick(ReadPolicy::custom(|p| p.hostname() == "redis-1")).await,
             1
         );
     }
@@ -127,23 +132,26 @@ async fn every_read_policy_does_what_it_says() {
         .iter()
         .min_by_key(|p| p.latency)
         .and_then(|p| p.peer.ordinal());
-    assert_eq!(Some(pick(ReadFrom::LowestLatency).await), fastest);
+    assert_eq!(Some(pick(ReadPolicy::LowestLatency).await), fastest);
 
     // Without replicas: Replica fails with the reason, ReplicaPreferred falls back.
     s.redis.kill(1).expect("kill");
     s.redis.kill(2).expect("kill");
     router.refresh();
     eventually("replicas seen down", Duration::from_secs(5), || async {
-        router.replica(&ReadFrom::Replica).await.is_err()
+        router.read(&ReadPolicy::Replica).await.is_err()
     })
     .await;
     let err = router
-        .replica(&ReadFrom::Replica)
+        .read(&ReadPolicy::Replica)
         .await
         .expect_err("no replica");
-    assert!(matches!(err, Error::NoReadablePod { .. }), "{err}");
-    assert_eq!(pick(ReadFrom::ReplicaPreferred).await, 0);
-    assert!(router.replica(&ReadFrom::Ordinal(7)).await.is_err());
+    assert!(
+        matches!(err, Error::Roles(RoleError::NoReadablePod { .. })),
+        "{err}"
+    );
+    assert_eq!(pick(ReadPolicy::ReplicaPreferred).await, 0);
+    assert!(router.read(&ReadPolicy::Ordinal(7)).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,13 +179,13 @@ async fn transactions_and_writes_through_route_go_to_the_master() {
     }
 
     let value = router
-        .route(redis::cmd("INCR").arg("tx"), &ReadFrom::Replica)
+        .route(redis::cmd("INCR").arg("tx"))
         .await
         .expect("a write through route");
     assert_eq!(value, redis::Value::Int(3));
     s.redis.wait_for_replication().await.expect("replicated");
     let read = router
-        .route(redis::cmd("GET").arg("tx"), &ReadFrom::Replica)
+        .route(redis::cmd("GET").arg("tx"))
         .await
         .expect("read");
     assert!(
@@ -201,19 +209,26 @@ async fn split_brain_follows_the_replicas_or_refuses_writes() {
     s.redis.make_replica_of(2, 1).await.expect("repoint");
     let router = s.router(fast_config()).await;
     assert!(
-        matches!(router.topology().master, MasterChoice::Ambiguous(_)),
+        matches!(router.topology().leader, LeaderChoice::Ambiguous(_)),
         "{:?}",
-        router.topology().master
+        router.topology().leader
     );
     let err = router
         .master()
         .await
         .expect_err("two masters, two followings");
-    assert!(matches!(err, Error::SplitBrain { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Roles(RoleError::SplitBrain { .. })),
+        "{err}"
+    );
 
     s.redis.make_replica_of(3, 1).await.expect("repoint");
     eventually("the replicas settle it", Duration::from_secs(5), || async {
-        router.topology().master().and_then(|m| m.peer.ordinal()) == Some(1)
+        router
+            .topology()
+            .leader_pod()
+            .and_then(|m| m.peer.ordinal())
+            == Some(1)
     })
     .await;
     let master = router.master().await.expect("master");
@@ -225,7 +240,7 @@ async fn a_wrong_password_names_the_pod_and_never_shows_the_password() {
     let s = setup(RedisSpec::new("redis").replicas(1).password("s3cret-pw")).await;
     let mut config = fast_config();
     config.password = Some(discovery_redis::Secret::new("wrong-pw"));
-    config.failover_wait = Duration::from_millis(300);
+    config.roles.failover_wait = Duration::from_millis(300);
     let router = s.router(config).await;
     let pod = &router.topology().pods[0];
     let error = pod.error.clone().expect("the probe failed");

@@ -2,7 +2,7 @@
 
 mod support;
 
-use discovery_redis::{ReadFrom, RedisTls};
+use discovery_redis::{ReadPolicy, RedisTls};
 use discovery_testkit::StatefulSetSpec;
 use discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
@@ -26,7 +26,7 @@ async fn tls_by_ip_with_the_pod_fqdn_as_server_name() {
         .await
         .expect("replicated over TLS");
     let mut replica = router
-        .replica(&ReadFrom::Replica)
+        .read(&ReadPolicy::Replica)
         .await
         .expect("replica over TLS");
     assert_eq!(
@@ -53,7 +53,7 @@ async fn a_certificate_for_another_name_is_rejected() {
         .expect("same IP");
     let mut config = fast_config();
     config.tls = Some(RedisTls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
-    config.failover_wait = std::time::Duration::from_millis(300);
+    config.roles.failover_wait = std::time::Duration::from_millis(300);
     let router =
         discovery_redis::RedisRouter::connect(&s.discovery, "_redis._tcp.impostor", config)
             .await

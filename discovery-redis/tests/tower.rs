@@ -4,8 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use discovery_redis::Error;
 use discovery_redis::service::ReplicaDiscover;
+use discovery_redis::{Error, RoleError};
 use discovery_testkit::redis::RedisSpec;
 use redis::Value;
 use support::{eventually, fast_config, setup};
@@ -112,7 +112,7 @@ async fn towers_own_balancer_takes_the_replica_discover_as_is() {
 async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound() {
     let s = setup(RedisSpec::new("redis").replicas(2)).await;
     let mut config = fast_config();
-    config.failover_wait = Duration::from_millis(500);
+    config.roles.failover_wait = Duration::from_millis(500);
     let router = s.router(config).await;
     s.redis.kill(1).expect("kill the only replica");
     router.refresh();
@@ -121,7 +121,7 @@ async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound()
             .topology()
             .pods
             .iter()
-            .all(|p| p.role() != Some(discovery_redis::Role::Replica) || !p.is_up())
+            .all(|p| p.role() != Some(discovery::roles::Role::Replica) || !p.is_up())
     })
     .await;
     let mut reads = router.replica_service();
@@ -133,7 +133,10 @@ async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound()
     .expect("never hangs")
     .expect_err("no replica");
     assert!(started.elapsed() >= Duration::from_millis(500));
-    assert!(matches!(err, Error::NoReadablePod { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Roles(RoleError::NoReadablePod { .. })),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("redis-1"),
         "says why redis-1 is out: {err}"

@@ -43,6 +43,7 @@ mod error;
 pub mod name;
 pub mod peer;
 mod resolve;
+pub mod roles;
 mod secret;
 pub mod watch;
 

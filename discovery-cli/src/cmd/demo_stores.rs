@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use discovery::Discovery;
 use discovery_mysql::{MySqlCluster, MySqlConfig, Statement};
-use discovery_redis::{ReadFrom, RedisConfig, RedisRouter};
+use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
 use discovery_testkit::Cluster;
 use discovery_testkit::mysql::{self, MariaDbSpec, MariaDbStatefulSet};
 use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
@@ -67,7 +67,7 @@ async fn redis_part(cluster: &Cluster, discovery: &Discovery) -> Result<RedisSta
             .await
             .map_err(|e| e.to_string())?;
         let mut replica = router
-            .replica(&ReadFrom::ReplicaPreferred)
+            .read(&ReadPolicy::ReplicaPreferred)
             .await
             .map_err(|e| e.to_string())?;
         let seen: Option<i64> = replica

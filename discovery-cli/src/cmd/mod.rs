@@ -2,10 +2,10 @@
 
 pub(crate) mod demo;
 mod demo_stores;
-mod follow;
 pub(crate) mod mysql;
 pub(crate) mod redis;
 pub(crate) mod resolve;
+mod topology;
 pub(crate) mod watch;
 
 use discovery::{Config, Discovery, ServiceName};

@@ -42,7 +42,7 @@ impl Setup {
     pub(crate) fn config(&self) -> MySqlConfig {
         let mut config = MySqlConfig::new(self.mysql.user(), self.mysql.password())
             .database(self.mysql.database());
-        config.probe_interval = Duration::from_millis(200);
+        config.roles.probe_interval = Duration::from_millis(200);
         config.connect_timeout = Duration::from_secs(1);
         config.query_timeout = Duration::from_secs(5);
         config

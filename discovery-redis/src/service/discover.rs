@@ -11,7 +11,6 @@ use futures::Stream;
 
 use super::PodService;
 use crate::router::RedisRouter;
-use crate::select;
 use crate::topology::Topology;
 
 type Select = Box<dyn FnMut(&Arc<Topology>) -> Vec<Peer> + Send>;
@@ -42,8 +41,11 @@ impl ReplicaDiscover {
         let config = router.clone();
         let maker = router.clone();
         let select: Select = Box::new(move |topology: &Arc<Topology>| {
-            let (fit, _) = select::replicas(topology, config.config());
-            fit.into_iter().map(|pod| pod.peer.clone()).collect()
+            topology
+                .fit_replicas(&config.config().roles)
+                .into_iter()
+                .map(|pod| pod.peer.clone())
+                .collect()
         });
         let make: Make = Box::new(move |peer: &Peer| PodService::new(maker.clone(), peer.clone()));
         Self {

@@ -2,10 +2,10 @@
 
 use std::future::ready;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use discovery::PeerKey;
 use discovery::balance::{P2c, WaitBound};
+use discovery::roles::ReadPolicy;
 use futures::future::BoxFuture;
 use redis::{Cmd, Value};
 use tower::Service;
@@ -13,7 +13,6 @@ use tower::Service;
 use super::{PodService, ReplicaDiscover};
 use crate::error::{Error, Result};
 use crate::router::RedisRouter;
-use crate::select;
 
 /// `Service<Cmd>` for reads: power of two choices ([`P2c`]) over the replicas fit to serve
 /// reads, weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
@@ -55,24 +54,18 @@ impl ReplicaService {
         Self {
             router: router.clone(),
             balancer: P2c::new(ReplicaDiscover::new(router)),
-            wait: WaitBound::new(router.config().failover_wait),
+            wait: WaitBound::new(router.config().roles.failover_wait),
             shed: false,
         }
     }
 
-    /// Why no replica may serve reads, after waiting `waited`.
-    fn no_readable_pod(&self, waited: Duration) -> Error {
+    /// Why no replica may serve reads (after waiting `failover_wait`).
+    fn no_readable_pod(&self) -> Error {
         let topology = self.router.topology();
-        let (_, why) = select::replicas(&topology, self.router.config());
-        Error::NoReadablePod {
-            service: self.router.service_name(),
-            policy: format!("balanced replicas (waited {waited:?})"),
-            why: if why.is_empty() {
-                "no pod discovered".to_owned()
-            } else {
-                why.join("; ")
-            },
-        }
+        self.router
+            .roles()
+            .unplaceable(&topology, &ReadPolicy::Replica)
+            .into()
     }
 }
 
@@ -96,7 +89,7 @@ impl Service<Cmd> for ReplicaService {
 
     fn call(&mut self, cmd: Cmd) -> Self::Future {
         if std::mem::take(&mut self.shed) {
-            let error = self.no_readable_pod(self.wait.bound());
+            let error = self.no_readable_pod();
             return Box::pin(ready(Err(error)));
         }
         match self.balancer.call_chosen(cmd) {

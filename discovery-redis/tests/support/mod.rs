@@ -38,8 +38,8 @@ pub(crate) async fn setup(spec: RedisSpec) -> Setup {
 
 pub(crate) fn fast_config() -> RedisConfig {
     let mut config = RedisConfig::default();
-    config.probe_interval = Duration::from_millis(200);
-    config.failover_wait = Duration::from_secs(5);
+    config.roles.probe_interval = Duration::from_millis(200);
+    config.roles.failover_wait = Duration::from_secs(5);
     config.connect_timeout = Duration::from_millis(500);
     config.response_timeout = Duration::from_secs(1);
     config

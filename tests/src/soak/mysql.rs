@@ -25,19 +25,19 @@ use super::{
 /// the primary.
 fn sdk_config(set: &MariaDbStatefulSet) -> (MySqlConfig, Bounds) {
     let mut config = MySqlConfig::new(set.user(), set.password()).database(set.database());
-    config.probe_interval = Duration::from_millis(200);
-    config.failover_wait = Duration::from_secs(3);
+    config.roles.probe_interval = Duration::from_millis(200);
+    config.roles.failover_wait = Duration::from_secs(3);
     config.connect_timeout = Duration::from_millis(500);
     config.query_timeout = Duration::from_secs(1);
     config.read_your_writes_wait = Duration::from_secs(1);
     let attempt = config.connect_timeout + config.query_timeout;
     let bounds = Bounds {
-        write: config.failover_wait + attempt * 2,
+        write: config.roles.failover_wait + attempt * 2,
         read: attempt,
         read_your_writes: attempt
             + config.read_your_writes_wait
             + config.connect_timeout * 2
-            + config.failover_wait,
+            + config.roles.failover_wait,
     };
     (config, bounds)
 }
@@ -99,7 +99,7 @@ fn key(writer: usize, n: u64) -> String {
 /// The cluster's primary now, by hostname, and the probe round that named it.
 fn leader(cluster: &MySqlCluster) -> (Option<String>, Instant) {
     let topology = cluster.topology();
-    let primary = topology.primary().map(|p| p.peer.hostname().to_owned());
+    let primary = topology.leader_pod().map(|p| p.peer.hostname().to_owned());
     (primary, topology.probed_at)
 }
 

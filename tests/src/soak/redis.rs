@@ -1,5 +1,5 @@
 //! The soak on a real Redis set: writers through `RedisRouter::master()`, a reader
-//! through `replica(&ReadFrom::Replica)`, both with typed errors
+//! through `replica(&ReadPolicy::Replica)`, both with typed errors
 //! (`MasterConnection::query`, `PodConnection::query`); faults from a [`Schedule`]; then
 //! every acknowledged key looked up on the final master.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_redis::{ReadFrom, RedisConfig, RedisRouter};
+use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
 use discovery_testkit::Cluster;
 use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 use redis::AsyncCommands;
@@ -23,13 +23,13 @@ use super::{
 /// a replica read connects and waits for the reply once.
 fn sdk_config() -> (RedisConfig, Bounds) {
     let mut config = RedisConfig::default();
-    config.probe_interval = Duration::from_millis(200);
-    config.failover_wait = Duration::from_secs(3);
+    config.roles.probe_interval = Duration::from_millis(200);
+    config.roles.failover_wait = Duration::from_secs(3);
     config.connect_timeout = Duration::from_millis(500);
     config.response_timeout = Duration::from_secs(1);
     let attempt = config.connect_timeout + config.response_timeout;
     let bounds = Bounds {
-        write: config.failover_wait + attempt * 2,
+        write: config.roles.failover_wait + attempt * 2,
         read: attempt,
         read_your_writes: Duration::ZERO,
     };
@@ -89,7 +89,7 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
 /// The router's master now, by hostname, and the probe round that named it.
 fn leader(router: &RedisRouter) -> (Option<String>, Instant) {
     let topology = router.topology();
-    let master = topology.master().map(|m| m.peer.hostname().to_owned());
+    let master = topology.leader_pod().map(|m| m.peer.hostname().to_owned());
     (master, topology.probed_at)
 }
 
@@ -119,7 +119,7 @@ fn write_key(id: usize, n: u64) -> String {
     format!("soak:{id}:{n}")
 }
 
-/// Reads recent keys from replicas (`ReadFrom::Replica`: a failure when none is fit, so
+/// Reads recent keys from replicas (`ReadPolicy::Replica`: a failure when none is fit, so
 /// no silent fallback hides a replica problem) until told to stop. Replication is
 /// asynchronous, so what they answer is not checked, only that they answer.
 async fn reader(router: RedisRouter, stop: Arc<AtomicBool>) -> Vec<super::Request> {
@@ -128,7 +128,7 @@ async fn reader(router: RedisRouter, stop: Arc<AtomicBool>) -> Vec<super::Reques
         async move {
             let mut read = Pending::start(Kind::Read, write_key(0, n));
             read.leader(0, leader(&router));
-            let mut replica = match router.replica(&ReadFrom::Replica).await {
+            let mut replica = match router.read(&ReadPolicy::Replica).await {
                 Ok(replica) => replica,
                 Err(e) => return vec![read.finish(Outcome::typed(&e))],
             };

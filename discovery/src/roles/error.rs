@@ -1,0 +1,106 @@
+//! [`RoleError`]: what the engine refuses, the same for every store.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::{LeaderChoice, ReadPolicy, Unfit};
+use crate::PeerKey;
+
+/// Why a request could not be placed on a pod. Each store's error carries it as its
+/// `Roles` variant.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoleError {
+    /// No pod says it leads, and none did within `failover_wait`.
+    #[error(
+        "no leader among the pods of `{service}` after waiting {waited:?} ({pods} pods probed); a failover may be in progress"
+    )]
+    NoLeader {
+        /// The Service.
+        service: String,
+        /// How long the request waited.
+        waited: Duration,
+        /// How many pods were probed.
+        pods: usize,
+    },
+
+    /// Several pods claim to lead and their followers do not tell which is right: writes
+    /// are refused rather than sent to two leaders.
+    #[error(
+        "several pods of `{service}` claim to lead ({}) and their followers do not settle it; writes are refused until one remains (or set `tie_break_ordinal`)",
+        Keys(claimants)
+    )]
+    SplitBrain {
+        /// The Service.
+        service: String,
+        /// The pods that claim it.
+        claimants: Vec<PeerKey>,
+    },
+
+    /// No pod fits the read policy (no fit replica for [`ReadPolicy::Replica`], say).
+    #[error(
+        "no pod of `{service}` can serve reads with {policy}: {}; {leader}",
+        Why(reasons)
+    )]
+    NoReadablePod {
+        /// The Service.
+        service: String,
+        /// The policy.
+        policy: ReadPolicy,
+        /// Why each pod was left out.
+        reasons: Vec<(PeerKey, Unfit)>,
+        /// Whom the engine took as leader.
+        leader: LeaderChoice,
+    },
+
+    /// The engine's prober is gone (the handle is shutting down).
+    #[error("the role watch for `{service}` has stopped")]
+    Stopped {
+        /// The Service.
+        service: String,
+    },
+}
+
+impl RoleError {
+    /// Whether the same request may succeed later (a failover in progress, a pod away).
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, RoleError::Stopped { .. })
+    }
+}
+
+/// Keys by their pod's hostname, comma-separated.
+struct Keys<'a>(&'a [PeerKey]);
+
+impl fmt::Display for Keys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, key) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(hostname(key))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reasons as `pod reason; pod reason`.
+struct Why<'a>(&'a [(PeerKey, Unfit)]);
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no pod matches");
+        }
+        for (i, (key, unfit)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{} {unfit}", hostname(key))?;
+        }
+        Ok(())
+    }
+}
+
+fn hostname(key: &PeerKey) -> &str {
+    key.as_str().split('.').next().unwrap_or(key.as_str())
+}

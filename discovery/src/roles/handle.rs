@@ -1,0 +1,208 @@
+//! [`RoleWatch`]: the engine's handle, shared by a store adapter's every part.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use super::changes::ChangeLog;
+use super::prober::Prober;
+use super::{Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology};
+use crate::{Peer, Watch};
+
+/// The pods of one Service with their roles, kept current by a background prober that
+/// stops when the last clone is dropped. Cheap to clone.
+///
+/// Every pod is asked its role when it joins, every `probe_interval`, and at once when
+/// [`refresh`](Self::refresh) is called (a request met a refusal or a dropped
+/// connection). The leader is who the pods say it is, never an ordinal; only discovered
+/// pods are ever dialled.
+pub struct RoleWatch<R> {
+    inner: Arc<Inner<R>>,
+}
+
+struct Inner<R> {
+    watch: Watch,
+    opts: Arc<RoleOpts>,
+    topology: watch::Receiver<Arc<Topology<R>>>,
+    trigger: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl<R> Drop for Inner<R> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl<R> Clone for RoleWatch<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<R> fmt::Debug for RoleWatch<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoleWatch")
+            .field("service", &self.inner.watch.service().to_string())
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Report> RoleWatch<R> {
+    /// Starts probing `watch`'s pods with `probe`; returns after the first round, so that
+    /// the first request already knows the roles.
+    pub async fn start<P: Probe<Report = R>>(watch: Watch, probe: P, opts: RoleOpts) -> Self {
+        let opts = Arc::new(opts);
+        let (sender, topology) = watch::channel(Arc::new(Topology::empty()));
+        let trigger = Arc::new(Notify::new());
+        let mut prober = Prober {
+            watch: watch.clone(),
+            probe: Arc::new(probe),
+            opts: Arc::clone(&opts),
+            topology: sender,
+            trigger: Arc::clone(&trigger),
+            conns: HashMap::new(),
+            log: ChangeLog::default(),
+        };
+        prober.round().await;
+        let task = tokio::spawn(prober.run());
+        Self {
+            inner: Arc::new(Inner {
+                watch,
+                opts,
+                topology,
+                trigger,
+                task,
+            }),
+        }
+    }
+
+    /// The latest topology: every pod's role, lag, latency, report, and the leader.
+    pub fn topology(&self) -> Arc<Topology<R>> {
+        self.inner.topology.borrow().clone()
+    }
+
+    /// A receiver woken after every probe round.
+    pub fn topology_changes(&self) -> watch::Receiver<Arc<Topology<R>>> {
+        self.inner.topology.clone()
+    }
+
+    /// The discovery watch underneath.
+    pub fn watch(&self) -> &Watch {
+        &self.inner.watch
+    }
+
+    /// How roles are watched.
+    pub fn opts(&self) -> &RoleOpts {
+        &self.inner.opts
+    }
+
+    /// Asks every pod its role now (debounced by `probe_debounce`).
+    pub fn refresh(&self) {
+        self.inner.trigger.notify_one();
+    }
+
+    /// The Service's name, for errors.
+    pub fn service(&self) -> String {
+        self.inner.watch.service().to_string()
+    }
+
+    /// The current leader, waiting up to `failover_wait` for one.
+    ///
+    /// # Errors
+    ///
+    /// [`RoleError::NoLeader`] if none appears in time, [`RoleError::SplitBrain`] if
+    /// several claim it, [`RoleError::Stopped`] if the prober is gone.
+    pub async fn leader(&self) -> Result<Peer, RoleError> {
+        let wait = self.inner.opts.failover_wait;
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut changes = self.topology_changes();
+        loop {
+            let topology = changes.borrow_and_update().clone();
+            if let Some(leader) = topology.leader_pod() {
+                return Ok(leader.peer.clone());
+            }
+            if let super::LeaderChoice::Ambiguous(claimants) = &topology.leader {
+                return Err(RoleError::SplitBrain {
+                    service: self.service(),
+                    claimants: claimants.clone(),
+                });
+            }
+            self.refresh();
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                // The prober is gone (it panicked): no leader will ever be announced.
+                Ok(Err(_closed)) => {
+                    return Err(RoleError::Stopped {
+                        service: self.service(),
+                    });
+                }
+                Err(_elapsed) => {
+                    return Err(RoleError::NoLeader {
+                        service: self.service(),
+                        waited: wait,
+                        pods: topology.pods.len(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// After a refusal that proves nothing was applied (the pod is no longer leader):
+    /// asks for a probe round, waits for it (up to `failover_wait`), and returns the
+    /// leader it names, for one retry.
+    ///
+    /// # Errors
+    ///
+    /// As [`leader`](Self::leader).
+    pub async fn leader_after_refusal(&self) -> Result<Peer, RoleError> {
+        let mut changes = self.topology_changes();
+        changes.borrow_and_update();
+        self.refresh();
+        // The round asked for, so that the answer is fresh, not the one acted on.
+        let _ = tokio::time::timeout(self.inner.opts.failover_wait, changes.changed()).await;
+        self.leader().await
+    }
+
+    /// Where a read under `policy` goes in `topology`.
+    ///
+    /// # Errors
+    ///
+    /// [`RoleError::NoReadablePod`], with each pod's reason.
+    pub fn place<'t>(
+        &self,
+        topology: &'t Topology<R>,
+        policy: &ReadPolicy,
+    ) -> Result<Read<'t, R>, RoleError> {
+        topology
+            .read(policy, &self.inner.opts)
+            .map_err(|reasons| self.no_readable_pod(topology, policy, reasons))
+    }
+
+    /// [`RoleError::NoReadablePod`] for `policy` in `topology`, with each pod's reason: for
+    /// a read that found its placement gone by the time it went out (a balancer emptied).
+    pub fn unplaceable(&self, topology: &Topology<R>, policy: &ReadPolicy) -> RoleError {
+        let reasons = topology.unfit_reasons(&self.inner.opts);
+        self.no_readable_pod(topology, policy, reasons)
+    }
+
+    fn no_readable_pod(
+        &self,
+        topology: &Topology<R>,
+        policy: &ReadPolicy,
+        reasons: super::Reasons,
+    ) -> RoleError {
+        RoleError::NoReadablePod {
+            service: self.service(),
+            policy: policy.clone(),
+            reasons,
+            leader: topology.leader.clone(),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The engine's background task: probe every pod, choose the leader, publish the topology.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+use tracing::debug;
+
+use super::changes::ChangeLog;
+use super::{PodStatus, Probe, RoleOpts, Topology};
+use crate::watch::Rounds;
+use crate::{Peer, PeerKey, Watch};
+
+/// Probe rounds, one at a time: on a timer, when discovery changes, and when a request
+/// met a refusal or a dropped connection (`trigger`).
+pub(super) struct Prober<P: Probe> {
+    pub(super) watch: Watch,
+    pub(super) probe: Arc<P>,
+    pub(super) opts: Arc<RoleOpts>,
+    pub(super) topology: watch::Sender<Arc<Topology<P::Report>>>,
+    pub(super) trigger: Arc<Notify>,
+    /// The engine's own connection per pod, by address: a pod back with a new IP is
+    /// dialled afresh.
+    pub(super) conns: HashMap<PeerKey, (SocketAddr, P::Conn)>,
+    pub(super) log: ChangeLog,
+}
+
+impl<P: Probe> Prober<P> {
+    /// Runs until aborted (the last handle going away) or the watch ends.
+    pub(super) async fn run(mut self) {
+        let mut rounds = Rounds::new(
+            &self.watch,
+            self.opts.probe_interval,
+            self.opts.probe_debounce,
+            Arc::clone(&self.trigger),
+        );
+        while rounds.next().await {
+            self.round().await;
+        }
+    }
+
+    /// Probes every discovered pod at once and publishes what they said.
+    pub(super) async fn round(&mut self) {
+        let peers = self.watch.peers();
+        let mut slots: Vec<(Peer, Option<P::Conn>)> = peers
+            .iter()
+            .map(|peer| {
+                let conn = self
+                    .conns
+                    .remove(&peer.key())
+                    .filter(|(addr, _)| *addr == peer.addr())
+                    .map(|(_, conn)| conn);
+                (peer.clone(), conn)
+            })
+            .collect();
+        // Pods that left keep nothing: their connections close here.
+        self.conns.clear();
+        let started = Instant::now();
+        let probe = &*self.probe;
+        let timeout = self.opts.probe_timeout;
+        let statuses = futures::future::join_all(
+            slots
+                .iter_mut()
+                .map(|(peer, slot)| probe_one(probe, peer, slot, timeout)),
+        )
+        .await;
+        for (peer, slot) in slots {
+            if let Some(conn) = slot {
+                self.conns.insert(peer.key(), (peer.addr(), conn));
+            }
+        }
+        let topology = Topology::new(statuses, self.opts.tie_break_ordinal, started.elapsed());
+        let service = self.watch.service().to_string();
+        debug!(store = P::STORE, service, pods = topology.pods.len(), elapsed = ?topology.round, leader = %topology.leader, "probe round");
+        let previous = self.topology.borrow().clone();
+        self.log
+            .log(P::STORE, &service, &previous, &topology, &self.opts);
+        self.probe.round_done(&peers, &topology).await;
+        self.topology.send_replace(Arc::new(topology));
+    }
+}
+
+/// Probes one pod within `timeout`, connecting first if `slot` holds no connection. A pod
+/// that fails or does not answer is reported with the reason, and its connection dropped
+/// so that the next round reconnects.
+async fn probe_one<P: Probe>(
+    probe: &P,
+    peer: &Peer,
+    slot: &mut Option<P::Conn>,
+    timeout: Duration,
+) -> PodStatus<P::Report> {
+    let asked = tokio::time::timeout(timeout, async {
+        let conn = match slot {
+            Some(conn) => conn,
+            None => slot.insert(probe.connect(peer).await?),
+        };
+        let started = Instant::now();
+        let report = probe.ask(peer, conn).await?;
+        Ok::<_, P::Error>((report, started.elapsed()))
+    })
+    .await;
+    match asked {
+        Ok(Ok((report, latency))) => PodStatus::answered(peer.clone(), report, latency),
+        Ok(Err(e)) => {
+            *slot = None;
+            PodStatus::unanswered(peer.clone(), e.to_string())
+        }
+        Err(_elapsed) => {
+            *slot = None;
+            probe.timed_out(peer);
+            PodStatus::unanswered(
+                peer.clone(),
+                format!("{peer}: no answer to the probe within {timeout:?}"),
+            )
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Which pods are fit to serve reads, and where a [`ReadPolicy`] sends one.
+
+use super::{PodStatus, ReadPolicy, Report, Role, RoleOpts, Topology, Unfit};
+use crate::PeerKey;
+
+/// Where a read goes.
+#[derive(Debug)]
+pub enum Target<'a, R> {
+    /// This pod.
+    Pod(&'a PodStatus<R>),
+    /// One of these fit replicas: the adapter balances over them.
+    Replicas(Vec<&'a PodStatus<R>>),
+}
+
+/// A read's destination under its policy.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Read<'a, R> {
+    /// Where it goes.
+    pub target: Target<'a, R>,
+    /// Whether it goes somewhere its policy only accepts for want of better: the leader for
+    /// `ReplicaPreferred`, replicas for `LeaderPreferred`.
+    pub fallback: bool,
+}
+
+impl<'a, R> Read<'a, R> {
+    /// The pod, or one of the replicas at random, for adapters that do not balance.
+    /// (`None` only for an empty replica list, which the engine never places.)
+    pub fn one(&self) -> Option<&'a PodStatus<R>> {
+        match &self.target {
+            Target::Pod(pod) => Some(pod),
+            Target::Replicas(replicas) => any_of(replicas),
+        }
+    }
+}
+
+/// Why no pod can serve a read: each pod's reason, and whom the engine takes as leader.
+pub type Reasons = Vec<(PeerKey, Unfit)>;
+
+impl<R: Report> Topology<R> {
+    /// Why `pod` may not serve reads as a replica, or `None` if it may.
+    pub fn unfit_replica(&self, pod: &PodStatus<R>, opts: &RoleOpts) -> Option<Unfit> {
+        let Some(report) = &pod.report else {
+            return Some(Unfit::NoAnswer {
+                error: pod.error.clone().unwrap_or_else(|| "no reply".to_owned()),
+            });
+        };
+        if let Some(unfit) = report.unfit() {
+            return Some(unfit);
+        }
+        let role = report.role();
+        if role != Role::Replica {
+            return Some(Unfit::Role { role });
+        }
+        if let Some(leader) = self.leader_pod()
+            && !report.follows(&leader.peer)
+        {
+            return Some(Unfit::FollowsAnother);
+        }
+        if let (Some(max), Some(lag)) = (opts.max_lag_bytes, pod.lag.bytes)
+            && lag > max
+        {
+            return Some(Unfit::BehindBytes { lag, max });
+        }
+        if let (Some(max), Some(lag)) = (opts.max_lag, pod.lag.time)
+            && lag > max
+        {
+            return Some(Unfit::Behind { lag, max });
+        }
+        None
+    }
+
+    /// The replicas that may serve reads.
+    pub fn fit_replicas(&self, opts: &RoleOpts) -> Vec<&PodStatus<R>> {
+        self.pods
+            .iter()
+            .filter(|pod| self.unfit_replica(pod, opts).is_none())
+            .collect()
+    }
+
+    /// Why each pod that may not serve replica reads may not (the leader included: it is
+    /// not a replica).
+    pub fn unfit_reasons(&self, opts: &RoleOpts) -> Reasons {
+        self.pods
+            .iter()
+            .filter_map(|pod| Some((pod.peer.key(), self.unfit_replica(pod, opts)?)))
+            .collect()
+    }
+
+    /// Where a read under `policy` goes, or why no pod can take it.
+    ///
+    /// # Errors
+    ///
+    /// Each pod's reason when none fits the policy.
+    pub fn read(&self, policy: &ReadPolicy, opts: &RoleOpts) -> Result<Read<'_, R>, Reasons> {
+        let replicas = self.fit_replicas(opts);
+        let leader = self.leader_pod();
+        let fit = || leader.into_iter().chain(replicas.iter().copied());
+        let pod = |p| Read {
+            target: Target::Pod(p),
+            fallback: false,
+        };
+        let balanced = |fallback| {
+            (!replicas.is_empty()).then(|| Read {
+                target: Target::Replicas(replicas.clone()),
+                fallback,
+            })
+        };
+        let chosen = match policy {
+            ReadPolicy::Leader => leader.map(pod),
+            ReadPolicy::LeaderPreferred => leader.map(pod).or_else(|| balanced(true)),
+            ReadPolicy::Replica => balanced(false),
+            ReadPolicy::ReplicaPreferred => balanced(false).or_else(|| {
+                leader.map(|p| Read {
+                    target: Target::Pod(p),
+                    fallback: true,
+                })
+            }),
+            ReadPolicy::Any => any_of(&fit().collect::<Vec<_>>()).map(pod),
+            ReadPolicy::LowestLatency => fit()
+                .filter(|p| p.latency.is_some())
+                .min_by_key(|p| p.latency)
+                .map(pod),
+            ReadPolicy::Ordinal(n) => fit().find(|p| p.peer.ordinal() == Some(*n)).map(pod),
+            ReadPolicy::Custom(predicate) => {
+                any_of(&fit().filter(|p| predicate(&p.peer)).collect::<Vec<_>>()).map(pod)
+            }
+        };
+        chosen.ok_or_else(|| self.unfit_reasons(opts))
+    }
+}
+
+/// One at random: reads spread evenly over the fit pods. (Probe latencies on one network
+/// differ by noise; steering on them would pile reads on one pod. `LowestLatency` is the
+/// explicit choice, and the balanced services weigh real request latency.)
+fn any_of<'a, R>(pods: &[&'a PodStatus<R>]) -> Option<&'a PodStatus<R>> {
+    match pods.len() {
+        0 => None,
+        n => Some(pods[rand::random_range(0..n)]),
+    }
+}
