@@ -98,3 +98,6 @@ pub use select::{Read, Reasons, Target};
 pub use status::{Lag, PodStatus};
 pub use topology::{LeaderChoice, Topology, choose_leader};
 pub use unfit::{ThreadState, Unfit};
+
+#[cfg(test)]
+mod tests;

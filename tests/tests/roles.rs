@@ -1,0 +1,324 @@
+//! The core's role engine over a store of the tests' own: pods that answer `ROLE` with a
+//! line (`leader`, `replica <ip>`), served on their own addresses, found by the testkit's
+//! DNS. What the engine decides from real probes over TCP: waiting through a failover,
+//! giving up after `failover_wait`, refusing a split brain, not waiting on a frozen pod,
+//! and re-probing after a refusal.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use discovery::roles::{LeaderChoice, Probe, Report, Role, RoleError, RoleOpts, RoleWatch};
+use discovery::{Peer, PeerKey};
+use discovery_e2e::{discovery, eventually};
+use discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const PORT: u16 = 7400;
+
+/// What a pod answers: a role line, or nothing at all (frozen).
+#[derive(Debug, Clone)]
+enum Answer {
+    Line(String),
+    Silence,
+}
+
+/// One pod's server: answers `ROLE` with whatever its answer is now. Stops when dropped.
+struct RolePod {
+    answer: Arc<Mutex<Answer>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RolePod {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RolePod {
+    async fn start(addr: SocketAddr, answer: Answer) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind the pod");
+        let answer = Arc::new(Mutex::new(answer));
+        let shared = Arc::clone(&answer);
+        let task = tokio::spawn(async move {
+            // Connections end with the test's runtime.
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, Arc::clone(&shared)));
+            }
+        });
+        Self { answer, task }
+    }
+
+    fn say(&self, answer: Answer) {
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = answer;
+    }
+}
+
+async fn serve(stream: TcpStream, answer: Arc<Mutex<Answer>>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(_)) = lines.next_line().await {
+        let now = answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match now {
+            Answer::Line(line) => {
+                if write
+                    .write_all(format!("{line}\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Answer::Silence => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LineReport {
+    leader: bool,
+    upstream: Option<String>,
+}
+
+impl Report for LineReport {
+    fn role(&self) -> Role {
+        if self.leader {
+            Role::Leader
+        } else {
+            Role::Replica
+        }
+    }
+
+    fn follows(&self, leader: &Peer) -> bool {
+        self.upstream
+            .as_deref()
+            .is_some_and(|host| leader.is_named(host))
+    }
+}
+
+struct LineProbe;
+
+impl Probe for LineProbe {
+    type Report = LineReport;
+    type Conn = BufReader<TcpStream>;
+    type Error = std::io::Error;
+    const STORE: &'static str = "line";
+
+    async fn connect(&self, peer: &Peer) -> std::io::Result<Self::Conn> {
+        Ok(BufReader::new(TcpStream::connect(peer.addr()).await?))
+    }
+
+    async fn ask(&self, _peer: &Peer, conn: &mut Self::Conn) -> std::io::Result<LineReport> {
+        conn.get_mut().write_all(b"ROLE\n").await?;
+        let mut line = String::new();
+        if conn.read_line(&mut line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut words = line.split_whitespace();
+        Ok(LineReport {
+            leader: words.next() == Some("leader"),
+            upstream: words.next().map(str::to_owned),
+        })
+    }
+}
+
+struct Setup {
+    _cluster: Cluster,
+    set: StatefulSet,
+    pods: Vec<RolePod>,
+}
+
+impl Setup {
+    /// Three pods: 0 leads, 1 and 2 follow it.
+    async fn start() -> Self {
+        discovery_testkit::init_tracing();
+        let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+        let set = cluster
+            .statefulset(StatefulSetSpec::new("db").port("db", PORT).replicas(3))
+            .expect("statefulset");
+        let mut pods = Vec::new();
+        for pod in set.pods() {
+            pods.push(
+                RolePod::start(SocketAddr::new(pod.ip, PORT), Answer::Line(String::new())).await,
+            );
+        }
+        let setup = Self {
+            _cluster: cluster,
+            set,
+            pods,
+        };
+        setup.lead(0);
+        setup
+    }
+
+    /// `leader` leads and every other pod follows it.
+    fn lead(&self, leader: usize) {
+        let ip = self.ip(leader);
+        for (i, pod) in self.pods.iter().enumerate() {
+            pod.say(Answer::Line(if i == leader {
+                "leader".to_owned()
+            } else {
+                format!("replica {ip}")
+            }));
+        }
+    }
+
+    fn ip(&self, ordinal: usize) -> String {
+        self.set.pod(ordinal as u32).expect("pod").ip.to_string()
+    }
+
+    fn key(&self, ordinal: u32) -> PeerKey {
+        let pod = self.set.pod(ordinal).expect("pod");
+        Peer::new(&pod.fqdn, SocketAddr::new(pod.ip, PORT)).key()
+    }
+
+    async fn roles(&self, opts: RoleOpts) -> RoleWatch<LineReport> {
+        let watch = discovery(&self._cluster)
+            .watch("_db._tcp.db")
+            .await
+            .expect("watch");
+        RoleWatch::start(watch, LineProbe, opts).await
+    }
+}
+
+fn fast() -> RoleOpts {
+    RoleOpts::default()
+        .probe_interval(Duration::from_millis(100))
+        .probe_timeout(Duration::from_millis(300))
+        .failover_wait(Duration::from_secs(3))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_waits_through_a_failover_for_the_new_leader() {
+    let s = Setup::start().await;
+    let roles = s.roles(fast()).await;
+    assert_eq!(roles.leader().await.expect("a leader").ordinal(), Some(0));
+
+    // The leader stops answering as one; a moment later pod 2 is promoted.
+    s.pods[0].say(Answer::Line(format!("replica {}", s.ip(2))));
+    s.pods[1].say(Answer::Line(format!("replica {}", s.ip(0))));
+    eventually("no leader", Duration::from_secs(5), || async {
+        (roles.topology().leader == LeaderChoice::None).then_some(())
+    })
+    .await;
+    let waiting = tokio::spawn({
+        let roles = roles.clone();
+        async move {
+            let started = tokio::time::Instant::now();
+            (roles.leader().await, started.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    s.lead(2);
+    let (leader, waited) = waiting.await.expect("join");
+    assert_eq!(leader.expect("the new leader").ordinal(), Some(2));
+    assert!(
+        waited >= Duration::from_millis(400),
+        "it waited: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(3),
+        "not the whole failover_wait: {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_leader_requests_fail_after_the_wait_and_at_once_on_a_split_brain() {
+    let s = Setup::start().await;
+    let roles = s
+        .roles(fast().failover_wait(Duration::from_millis(600)))
+        .await;
+    for pod in &s.pods {
+        pod.say(Answer::Line("replica nobody".to_owned()));
+    }
+    eventually("no leader", Duration::from_secs(5), || async {
+        (roles.topology().leader == LeaderChoice::None).then_some(())
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let err = roles.leader().await.expect_err("no leader");
+    assert!(
+        matches!(err, RoleError::NoLeader { waited, pods: 3, .. } if waited == Duration::from_millis(600)),
+        "{err}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(600));
+
+    s.pods[0].say(Answer::Line("leader".to_owned()));
+    s.pods[1].say(Answer::Line("leader".to_owned()));
+    eventually("two claimants", Duration::from_secs(5), || async {
+        matches!(roles.topology().leader, LeaderChoice::Ambiguous(_)).then_some(())
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    let err = roles.leader().await.expect_err("split brain");
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "refused at once"
+    );
+    match err {
+        RoleError::SplitBrain { claimants, .. } => assert_eq!(claimants, [s.key(0), s.key(1)]),
+        other => panic!("{other}"),
+    }
+
+    // A follower settles it: pod 2 follows pod 1.
+    s.pods[2].say(Answer::Line(format!("replica {}", s.ip(1))));
+    eventually(
+        "the followed claimant leads",
+        Duration::from_secs(5),
+        || async { (roles.topology().leader == LeaderChoice::One(s.key(1))).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_pod_is_reported_down_without_holding_up_the_round() {
+    let s = Setup::start().await;
+    let roles = s.roles(fast()).await;
+    s.pods[1].say(Answer::Silence);
+    let topology = eventually("pod 1 reported down", Duration::from_secs(5), || async {
+        let topology = roles.topology();
+        topology.pods[1].report.is_none().then_some(topology)
+    })
+    .await;
+    let error = topology.pods[1].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("no answer to the probe within 300ms"),
+        "{error}"
+    );
+    assert!(
+        topology.round < Duration::from_millis(600),
+        "{:?}",
+        topology.round
+    );
+    assert_eq!(topology.leader, LeaderChoice::One(s.key(0)));
+    assert_eq!(topology.pods[2].role(), Some(Role::Replica));
+
+    // Thawed, it answers again over a new connection.
+    s.pods[1].say(Answer::Line(format!("replica {}", s.ip(0))));
+    eventually("pod 1 back", Duration::from_secs(5), || async {
+        roles.topology().pods[1].is_up().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_refusal_the_leader_comes_from_a_fresh_round() {
+    let s = Setup::start().await;
+    // No timer rounds: only what is asked for.
+    let roles = s
+        .roles(fast().probe_interval(Duration::from_secs(3600)))
+        .await;
+    s.lead(1);
+    assert_eq!(
+        roles.leader().await.expect("stale").ordinal(),
+        Some(0),
+        "without a round, the last one still names pod 0"
+    );
+    let leader = roles.leader_after_refusal().await.expect("fresh");
+    assert_eq!(leader.ordinal(), Some(1));
+}
