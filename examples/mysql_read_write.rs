@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlCluster, MySqlConfig, MySqlTls, PodConn};
+use discovery_mysql::{MySqlCluster, MySqlConfig, PodConn, Tls};
 use mysql_async::prelude::Queryable;
 
 /// Rows on the primary, reads from replicas that have them, through failovers.
@@ -66,7 +66,7 @@ async fn main() -> Result<(), BoxError> {
         )
     })?;
     let mut mysql = MySqlConfig::new(&args.user, password).database(&args.database);
-    mysql.tls = args.tls_ca.clone().map(MySqlTls::with_ca_file);
+    mysql.tls = args.tls_ca.clone().map(Tls::with_ca_file);
     let cluster = MySqlCluster::connect(&discovery, args.service.as_str(), mysql).await?;
     for pod in &cluster.topology().pods {
         println!(

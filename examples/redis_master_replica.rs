@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use discovery::{Config, Discovery};
-use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter, RedisTls, Secret};
+use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter, Secret, Tls};
 use redis::AsyncCommands;
 
 /// Counters on the master, reads from replicas, through failovers.
@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(var) = &args.password_env {
         redis.password = Some(Secret::new(std::env::var(var)?));
     }
-    redis.tls = args.tls_ca.clone().map(RedisTls::with_ca_file);
+    redis.tls = args.tls_ca.clone().map(Tls::with_ca_file);
     let router = RedisRouter::connect(&discovery, args.service.as_str(), redis).await?;
     for pod in &router.topology().pods {
         println!(

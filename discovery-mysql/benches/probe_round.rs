@@ -18,7 +18,7 @@ fn main() {
             config.roles.probe_interval = Duration::from_millis(100);
         })
         .await;
-        let mut changes = bench.handle.topology_changes();
+        let mut changes = bench.handle.roles().topology_changes();
         let mut rounds = Vec::new();
         while rounds.len() < ROUNDS {
             changes.changed().await.expect("prober running");

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use discovery::roles::{ReadPolicy, RoleWatch, Target};
 use discovery::{Discovery, IntoServiceName, Peer, Watch};
 use mysql_async::prelude::Queryable;
-use tokio::sync::watch;
 use tracing::debug;
 
 use crate::balancer::Balancer;
@@ -34,7 +33,7 @@ use crate::topology::Topology;
 ///   the primary a fresh probe round names.
 /// - [`replica`](Self::replica) and [`query`](Self::query) read per the configured
 ///   [`ReadPolicy`], balanced over replicas that replicate and are within
-///   `max_replica_lag`; [`replica_after`](Self::replica_after) reads your writes.
+///   `max_lag`; [`replica_after`](Self::replica_after) reads your writes.
 /// - Pools of pods that leave discovery or move are closed. The prober stops when the
 ///   last clone is dropped.
 #[derive(Clone, Debug)]
@@ -92,14 +91,9 @@ impl MySqlCluster {
         self.inner.roles.topology()
     }
 
-    /// A receiver woken after every probe round.
-    pub fn topology_changes(&self) -> watch::Receiver<Arc<Topology>> {
-        self.inner.roles.topology_changes()
-    }
-
-    /// The discovery watch underneath.
-    pub fn watch(&self) -> &Watch {
-        self.inner.roles.watch()
+    /// The role engine underneath: topology changes, the discovery watch, the leader.
+    pub fn roles(&self) -> &RoleWatch<ServerReport> {
+        &self.inner.roles
     }
 
     /// The configuration.
@@ -121,7 +115,7 @@ impl MySqlCluster {
             Verdict::NotPrimary => self.refresh(),
             Verdict::Broken => {
                 self.refresh();
-                self.watch().refresh_now();
+                self.inner.roles.watch().refresh_now();
             }
         }
     }
@@ -163,7 +157,7 @@ impl MySqlCluster {
     ///
     /// # Errors
     ///
-    /// [`Error::NoReadablePod`], saying why each pod was left out; [`Error::Pod`] or
+    /// [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod), saying why each pod was left out; [`Error::Pod`] or
     /// [`Error::Timeout`] if the chosen pod cannot be reached.
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConn> {
         let topology = self.topology();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub use discovery::Secret;
+pub use discovery::{Secret, Tls};
 use serde::Deserialize;
 
 use discovery::roles::RoleOpts;
@@ -46,39 +46,7 @@ pub struct MySqlConfig {
     #[serde(with = "humantime_serde")]
     pub read_your_writes_wait: Duration,
     /// TLS to the pods. Defaults to none (plain TCP).
-    pub tls: Option<MySqlTls>,
-}
-
-/// TLS settings. Pods are dialled by IP and their certificate is verified against the
-/// pod's FQDN (`mysql-0.mysql.ns.svc.cluster.local`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct MySqlTls {
-    /// A PEM file with the CA that signed the pods' certificates. Defaults to none: the
-    /// bundled web PKI roots.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// The CA certificate itself (PEM), when it is already in memory. Wins over `ca_file`.
-    #[serde(skip)]
-    pub ca_pem: Option<Vec<u8>>,
-}
-
-impl MySqlTls {
-    /// Trust the CA in this PEM text.
-    pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
-        Self {
-            ca_file: None,
-            ca_pem: Some(pem.into()),
-        }
-    }
-
-    /// Trust the CA in this PEM file.
-    pub fn with_ca_file(path: impl Into<std::path::PathBuf>) -> Self {
-        Self {
-            ca_file: Some(path.into()),
-            ca_pem: None,
-        }
-    }
+    pub tls: Option<Tls>,
 }
 
 impl MySqlConfig {
@@ -100,7 +68,7 @@ impl MySqlConfig {
 
     /// The same, talking TLS to the pods.
     #[must_use]
-    pub fn tls(mut self, tls: MySqlTls) -> Self {
+    pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
         self
     }

@@ -64,7 +64,7 @@ mod token;
 mod topology;
 
 pub use cluster::MySqlCluster;
-pub use config::{MySqlConfig, MySqlTls, Secret};
+pub use config::{MySqlConfig, Secret, Tls};
 pub use conn::PodConn;
 pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};

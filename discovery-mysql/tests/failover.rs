@@ -164,7 +164,7 @@ async fn a_frozen_replica_holds_up_neither_probes_nor_reads() {
     let probe_timeout = config.roles.probe_timeout;
     let cluster = s.connect(config).await;
     s.mysql.freeze(2).expect("freeze mysql-2");
-    let mut changes = cluster.topology_changes();
+    let mut changes = cluster.roles().topology_changes();
     let topology = loop {
         changes.changed().await.expect("prober running");
         let topology = changes.borrow_and_update().clone();

@@ -37,7 +37,7 @@ async fn roles_at_ordinal_zero_then_at_one_after_a_promotion() {
     assert_eq!(replica.lag.time, Some(Duration::ZERO));
 
     s.mysql.promote(1).await.expect("promote mysql-1");
-    let mut changes = cluster.topology_changes();
+    let mut changes = cluster.roles().topology_changes();
     eventually("mysql-1 is primary", Duration::from_secs(5), || {
         let topology = changes.borrow_and_update().clone();
         async move {

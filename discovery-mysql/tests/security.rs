@@ -2,7 +2,7 @@
 
 mod support;
 
-use discovery_mysql::{MySqlCluster, MySqlTls, ReadPolicy};
+use discovery_mysql::{MySqlCluster, ReadPolicy, Tls};
 use discovery_testkit::StatefulSetSpec;
 use discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
@@ -46,7 +46,7 @@ async fn tls_by_ip_with_the_pod_fqdn_verified_and_another_name_rejected() {
     let s = setup(MariaDbSpec::new("mysql").replicas(2).tls(true)).await;
     let ca = s.mysql.ca_pem().expect("a CA").to_owned();
     let mut config = s.config();
-    config.tls = Some(MySqlTls::with_ca_pem(ca.clone()));
+    config.tls = Some(Tls::with_ca_pem(ca.clone()));
     let cluster = s.connect(config.clone()).await;
     assert!(
         cluster.topology().pods.iter().all(|p| p.is_up()),

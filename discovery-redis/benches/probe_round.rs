@@ -18,7 +18,7 @@ fn main() {
         let mut config = RedisConfig::default();
         config.roles.probe_interval = Duration::from_millis(100);
         let bench = common::start(RedisSpec::new("redis").replicas(PODS), config).await;
-        let mut changes = bench.router.topology_changes();
+        let mut changes = bench.router.roles().topology_changes();
         let mut rounds = Vec::new();
         while rounds.len() < ROUNDS {
             changes.changed().await.expect("prober running");

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-pub use discovery::Secret;
 use discovery::roles::RoleOpts;
+pub use discovery::{Secret, Tls};
 use serde::Deserialize;
 
 /// How the router talks to the pods and decides where commands go.
@@ -30,48 +30,7 @@ pub struct RedisConfig {
     /// limits, the tie-break, the default read policy (a `roles` table in a config file).
     pub roles: RoleOpts,
     /// TLS to the pods. Defaults to none (plain TCP).
-    pub tls: Option<RedisTls>,
-}
-
-/// TLS settings. Pods are dialled by IP and their certificate is verified against the
-/// pod's FQDN (`redis-0.redis.ns.svc.cluster.local`), which is what certificates issued
-/// for StatefulSet pods name.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct RedisTls {
-    /// A PEM file with the CA that signed the pods' certificates. Defaults to none: the
-    /// system's trusted roots.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// The CA certificate itself (PEM), when it is already in memory. Wins over `ca_file`.
-    #[serde(skip)]
-    pub ca_pem: Option<Vec<u8>>,
-}
-
-impl RedisTls {
-    /// Trust the CA in this PEM text.
-    pub fn with_ca_pem(pem: impl Into<Vec<u8>>) -> Self {
-        Self {
-            ca_file: None,
-            ca_pem: Some(pem.into()),
-        }
-    }
-
-    /// Trust the CA in this PEM file.
-    pub fn with_ca_file(path: impl Into<std::path::PathBuf>) -> Self {
-        Self {
-            ca_file: Some(path.into()),
-            ca_pem: None,
-        }
-    }
-
-    pub(crate) fn root_cert(&self) -> std::io::Result<Option<Vec<u8>>> {
-        match (&self.ca_pem, &self.ca_file) {
-            (Some(pem), _) => Ok(Some(pem.clone())),
-            (None, Some(path)) => std::fs::read(path).map(Some),
-            (None, None) => Ok(None),
-        }
-    }
+    pub tls: Option<Tls>,
 }
 
 impl RedisConfig {
@@ -104,7 +63,7 @@ impl RedisConfig {
 
     /// Talk TLS to the pods.
     #[must_use]
-    pub fn tls(mut self, tls: RedisTls) -> Self {
+    pub fn tls(mut self, tls: Tls) -> Self {
         self.tls = Some(tls);
         self
     }

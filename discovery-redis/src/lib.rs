@@ -51,7 +51,7 @@ pub mod service;
 mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};
-pub use config::{RedisConfig, RedisTls, Secret};
+pub use config::{RedisConfig, Secret, Tls};
 pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
 pub use master::MasterConnection;

@@ -23,8 +23,12 @@ use crate::router::RedisRouter;
 ///   asked its role again and the command is retried once on the master that emerges.
 /// - `MASTERDOWN`/`LOADING` and broken connections trigger a re-probe and come back as
 ///   errors: the command may have run, so it is not retried.
+/// - It is not a session: a later command may go to a new master, so `MULTI`/`EXEC` and
+///   `WATCH` belong on a [`PodConnection`](crate::PodConnection) from
+///   `router.read(&ReadPolicy::Leader)`, which stays on its pod.
 /// - With no master, a command waits up to `failover_wait`, then fails with
-///   [`Error::NoMaster`]; with several, it fails at once with [`Error::SplitBrain`].
+///   [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader); with several, it fails at once
+///   with [`RoleError::SplitBrain`](discovery::roles::RoleError::SplitBrain).
 #[derive(Clone)]
 pub struct MasterConnection {
     router: RedisRouter,
@@ -45,7 +49,7 @@ impl std::fmt::Debug for MasterConnection {
 
 impl MasterConnection {
     pub(crate) fn new(router: RedisRouter, peer: Peer, conn: MultiplexedConnection) -> Self {
-        let mut topology = router.topology_changes();
+        let mut topology = router.roles().topology_changes();
         topology.borrow_and_update();
         Self {
             router,
@@ -64,7 +68,7 @@ impl MasterConnection {
     ///
     /// # Errors
     ///
-    /// [`Error::NoMaster`], [`Error::SplitBrain`], or [`Error::Pod`] with the server's or
+    /// [`Error::Roles`] (no master, several), or [`Error::Pod`] with the server's or
     /// the connection's error.
     pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
         let value = self.send(Request::One(cmd)).await?.one();

@@ -6,7 +6,6 @@ use discovery::roles::{ReadPolicy, RoleWatch};
 use discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
-use tokio::sync::watch;
 
 use crate::commands::CommandTable;
 use crate::config::RedisConfig;
@@ -53,7 +52,7 @@ impl RedisRouter {
     ///
     /// # Errors
     ///
-    /// [`Error::Discovery`] if the Service cannot be resolved.
+    /// [`Error::Discovery`](crate::Error::Discovery) if the Service cannot be resolved.
     pub async fn connect(
         discovery: &Discovery,
         service: impl IntoServiceName,
@@ -91,14 +90,9 @@ impl RedisRouter {
         self.inner.roles.topology()
     }
 
-    /// A receiver woken after every probe round.
-    pub fn topology_changes(&self) -> watch::Receiver<Arc<Topology>> {
-        self.inner.roles.topology_changes()
-    }
-
-    /// The discovery watch underneath.
-    pub fn watch(&self) -> &Watch {
-        self.inner.roles.watch()
+    /// The role engine underneath: topology changes, the discovery watch, the leader.
+    pub fn roles(&self) -> &RoleWatch<RoleReport> {
+        &self.inner.roles
     }
 
     /// The configuration.
@@ -117,7 +111,7 @@ impl RedisRouter {
     /// # Errors
     ///
     /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if no master appears
-    /// within `failover_wait`; `SplitBrain` if several claim it; [`Error::Pod`] if it
+    /// within `failover_wait`; `SplitBrain` if several claim it; [`Error::Pod`](crate::Error::Pod) if it
     /// cannot be reached.
     pub async fn leader(&self) -> Result<MasterConnection> {
         let (peer, conn) = self.current_master().await?;
@@ -149,7 +143,7 @@ impl RedisRouter {
     /// # Errors
     ///
     /// [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod) (saying why
-    /// each pod was left out), or [`Error::Pod`].
+    /// each pod was left out), or [`Error::Pod`](crate::Error::Pod).
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
         let topology = self.topology();
         let read = self.inner.roles.place(&topology, policy)?;
@@ -210,11 +204,6 @@ impl RedisRouter {
         Ok((peer, conn))
     }
 
-    /// The role engine underneath.
-    pub(crate) fn roles(&self) -> &RoleWatch<RoleReport> {
-        &self.inner.roles
-    }
-
     pub(crate) async fn connection(&self, peer: &Peer) -> Result<MultiplexedConnection> {
         self.inner.connections.get(peer).await
     }
@@ -223,7 +212,7 @@ impl RedisRouter {
     pub(crate) fn pod_failed(&self, peer: &Peer) {
         self.inner.connections.invalidate(peer);
         self.refresh();
-        self.watch().refresh_now();
+        self.inner.roles.watch().refresh_now();
     }
 
     pub(crate) fn service_name(&self) -> String {

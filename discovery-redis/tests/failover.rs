@@ -203,7 +203,7 @@ async fn a_frozen_pod_does_not_hold_up_a_probe_round() {
     let probe_timeout = config.roles.probe_timeout;
     let router = s.router(config).await;
     s.redis.freeze(2).expect("freeze redis-2");
-    let mut changes = router.topology_changes();
+    let mut changes = router.roles().topology_changes();
     let topology = loop {
         changes.changed().await.expect("prober running");
         let topology = changes.borrow_and_update().clone();

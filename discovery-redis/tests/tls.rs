@@ -2,7 +2,7 @@
 
 mod support;
 
-use discovery_redis::{ReadPolicy, RedisTls};
+use discovery_redis::{ReadPolicy, Tls};
 use discovery_testkit::StatefulSetSpec;
 use discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
@@ -12,7 +12,7 @@ use support::{fast_config, setup};
 async fn tls_by_ip_with_the_pod_fqdn_as_server_name() {
     let s = setup(RedisSpec::new("redis").tls(true)).await;
     let mut config = fast_config();
-    config.tls = Some(RedisTls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
+    config.tls = Some(Tls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
     let router = s.router(config).await;
     assert!(
         router.topology().pods.iter().all(|p| p.is_up()),
@@ -52,7 +52,7 @@ async fn a_certificate_for_another_name_is_rejected() {
         .set_pod_ip(0, s.redis.addr(0).expect("addr").ip())
         .expect("same IP");
     let mut config = fast_config();
-    config.tls = Some(RedisTls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
+    config.tls = Some(Tls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
     config.roles.failover_wait = std::time::Duration::from_millis(300);
     let router =
         discovery_redis::RedisRouter::connect(&s.discovery, "_redis._tcp.impostor", config)

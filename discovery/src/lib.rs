@@ -45,6 +45,7 @@ pub mod peer;
 mod resolve;
 pub mod roles;
 mod secret;
+mod tls;
 pub mod watch;
 
 pub use client::{Discovery, IntoServiceName};
@@ -53,5 +54,6 @@ pub use error::{Contradiction, DnsFailure, Error, MAX_PODS, Result, SharedError}
 pub use name::{Environment, HeadlessService, InvalidName, PortSpec, ServiceName};
 pub use peer::{Peer, PeerEvent, PeerKey, PeerSet};
 pub use secret::Secret;
+pub use tls::Tls;
 pub use tower::discover::Change;
 pub use watch::{Health, Subscription, Watch};

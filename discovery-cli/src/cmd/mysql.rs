@@ -1,8 +1,6 @@
 //! `discovery mysql topology`: what every pod of a MySQL/MariaDB StatefulSet says it is.
 
-use discovery_mysql::{
-    MySqlCluster, MySqlConfig, MySqlTls, PodStatus, Secret, ServerReport, Topology,
-};
+use discovery_mysql::{MySqlCluster, MySqlConfig, PodStatus, Secret, ServerReport, Tls, Topology};
 
 use super::topology::Store;
 use crate::args::MySqlTopology;
@@ -17,13 +15,13 @@ pub(crate) async fn topology(args: MySqlTopology) -> Result<(), Failure> {
         config.password = Some(Secret::new(super::password(var)?));
     }
     if let Some(ca) = &args.tls_ca {
-        config.tls = Some(MySqlTls::with_ca_file(ca));
+        config.tls = Some(Tls::with_ca_file(ca));
     }
     let cluster = MySqlCluster::connect(&discovery, name, config)
         .await
         .map_err(Failure::adapter)?;
     super::topology::follow(
-        cluster.topology_changes(),
+        cluster.roles().topology_changes(),
         args.target.json,
         args.watch,
         store(),

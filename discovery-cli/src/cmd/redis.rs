@@ -1,8 +1,6 @@
 //! `discovery redis topology`: what every pod of a Redis StatefulSet says it is.
 
-use discovery_redis::{
-    PodStatus, RedisConfig, RedisRouter, RedisTls, RoleReport, Secret, Topology,
-};
+use discovery_redis::{PodStatus, RedisConfig, RedisRouter, RoleReport, Secret, Tls, Topology};
 
 use super::topology::Store;
 use crate::args::RedisTopology;
@@ -17,13 +15,13 @@ pub(crate) async fn topology(args: RedisTopology) -> Result<(), Failure> {
         config.password = Some(Secret::new(super::password(var)?));
     }
     if let Some(ca) = &args.tls_ca {
-        config.tls = Some(RedisTls::with_ca_file(ca));
+        config.tls = Some(Tls::with_ca_file(ca));
     }
     let router = RedisRouter::connect(&discovery, name, config)
         .await
         .map_err(Failure::adapter)?;
     super::topology::follow(
-        router.topology_changes(),
+        router.roles().topology_changes(),
         args.target.json,
         args.watch,
         store(),

@@ -49,7 +49,7 @@ impl ReplicaDiscover {
         });
         let make: Make = Box::new(move |peer: &Peer| PodService::new(maker.clone(), peer.clone()));
         Self {
-            inner: SnapshotDiscover::new(router.topology_changes(), select, make),
+            inner: SnapshotDiscover::new(router.roles().topology_changes(), select, make),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::router::RedisRouter;
 
 /// `Service<Cmd>` for reads: power of two choices ([`P2c`]) over the replicas fit to serve
 /// reads, weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
-/// up to `failover_wait`, then fails with [`Error::NoReadablePod`] saying why each pod was
+/// up to `failover_wait`, then fails with [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod) saying why each pod was
 /// left out.
 ///
 /// Its response future is the chosen pod's own: the load is measured inside it, and the
