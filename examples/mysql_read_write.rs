@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlCluster, MySqlConfig, PodConn, Tls};
+use discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Tls};
 use mysql_async::prelude::Queryable;
 
 /// Rows on the primary, reads from replicas that have them, through failovers.
@@ -67,7 +67,7 @@ async fn main() -> Result<(), BoxError> {
     })?;
     let mut mysql = MySqlConfig::new(&args.user, password).database(&args.database);
     mysql.tls = args.tls_ca.clone().map(Tls::with_ca_file);
-    let cluster = MySqlCluster::connect(&discovery, args.service.as_str(), mysql).await?;
+    let cluster = MySqlRouter::connect(&discovery, args.service.as_str(), mysql).await?;
     for pod in &cluster.topology().pods {
         println!(
             "{:<10} {:<22} {:?}",
@@ -121,7 +121,7 @@ async fn main() -> Result<(), BoxError> {
 
 /// One insert on the primary, and the token that lets a replica read wait for it.
 async fn write(
-    cluster: &MySqlCluster,
+    cluster: &MySqlRouter,
 ) -> Result<(u64, String, discovery_mysql::ConsistencyToken), BoxError> {
     let mut primary = cluster.primary().await?;
     let pod = primary.pod().hostname().to_owned();
@@ -138,7 +138,7 @@ async fn write(
     Ok((id, pod, token))
 }
 
-async fn count(mut conn: PodConn) -> Result<(u64, String, bool), BoxError> {
+async fn count(mut conn: PodConnection) -> Result<(u64, String, bool), BoxError> {
     let rows: Option<u64> = conn.query_first("SELECT COUNT(*) FROM visits").await?;
     Ok((
         rows.unwrap_or_default(),

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use discovery_mysql::MySqlCluster;
+use discovery_mysql::MySqlRouter;
 use discovery_testkit::measure::{Window, compare};
 use discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
@@ -25,8 +25,8 @@ const POOL_MAX: usize = 32;
 #[derive(Clone)]
 enum Client {
     Direct(Pool),
-    Primary(MySqlCluster),
-    Replica(MySqlCluster),
+    Primary(MySqlRouter),
+    Replica(MySqlRouter),
 }
 
 impl Client {

@@ -13,8 +13,8 @@ use tower::load::peak_ewma::Handle;
 use tower::load::{PeakEwma, PeakEwmaDiscover, TrackCompletion};
 
 use crate::config::MySqlConfig;
-use crate::conn::PodConn;
 use crate::error::Error;
+use crate::pod::PodConnection;
 use crate::pools::Pools;
 use crate::topology::Topology;
 
@@ -30,9 +30,9 @@ pub(crate) struct Checkout {
 }
 
 impl Service<()> for Checkout {
-    type Response = PodConn;
+    type Response = PodConnection;
     type Error = Error;
-    type Future = BoxFuture<'static, Result<PodConn, Error>>;
+    type Future = BoxFuture<'static, Result<PodConnection, Error>>;
 
     /// Always ready: the pool connects on demand, within `connect_timeout`.
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -43,7 +43,7 @@ impl Service<()> for Checkout {
         let (pools, peer) = (self.pools.clone(), self.peer.clone());
         Box::pin(async move {
             let conn = pools.conn(&peer).await?;
-            Ok(PodConn::new(conn, peer))
+            Ok(PodConnection::new(conn, peer))
         })
     }
 }
@@ -54,10 +54,10 @@ impl Service<()> for Checkout {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct UntilReturned;
 
-impl TrackCompletion<Handle, PodConn> for UntilReturned {
-    type Output = PodConn;
+impl TrackCompletion<Handle, PodConnection> for UntilReturned {
+    type Output = PodConnection;
 
-    fn track_completion(&self, handle: Handle, conn: PodConn) -> PodConn {
+    fn track_completion(&self, handle: Handle, conn: PodConnection) -> PodConnection {
         conn.with_load(handle)
     }
 }
@@ -70,7 +70,7 @@ type Balanced =
 
 /// The checkout future of a balanced read.
 pub(crate) type CheckoutFuture =
-    P2cFuture<<PeakEwma<Checkout, UntilReturned> as Service<()>>::Future, PodConn, Error>;
+    P2cFuture<<PeakEwma<Checkout, UntilReturned> as Service<()>>::Future, PodConnection, Error>;
 
 /// One balancer per cluster handle, shared by every read.
 pub(crate) struct Balancer {

@@ -30,17 +30,17 @@ pub struct MySqlConfig {
     /// such timeout of its own). Defaults to 2 s.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// How long a statement run through [`execute`](crate::MySqlCluster::execute),
-    /// [`query`](crate::MySqlCluster::query) or the tower services may take. Defaults to
+    /// How long a statement run through [`execute`](crate::MySqlRouter::execute),
+    /// [`query`](crate::MySqlRouter::query) or the tower services may take. Defaults to
     /// 10 s.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
     /// How roles are watched and reads placed: probe pacing, `failover_wait`, lag
     /// limits (a NULL lag, a stopped thread, always counts as too far), the tie-break,
-    /// and where [`replica`](crate::MySqlCluster::replica) and
-    /// [`query`](crate::MySqlCluster::query) read (a `roles` table in a config file).
+    /// and where [`replica`](crate::MySqlRouter::replica) and
+    /// [`query`](crate::MySqlRouter::query) read (a `roles` table in a config file).
     pub roles: RoleOpts,
-    /// How long [`replica_after`](crate::MySqlCluster::replica_after) lets a replica catch
+    /// How long [`replica_after`](crate::MySqlRouter::replica_after) lets a replica catch
     /// up with a consistency token before reading from the primary instead. Defaults to
     /// 1 s.
     #[serde(with = "humantime_serde")]

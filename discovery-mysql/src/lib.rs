@@ -19,13 +19,13 @@
 //!
 //! ```no_run
 //! use discovery::{Config, Discovery};
-//! use discovery_mysql::{MySqlCluster, MySqlConfig, Statement};
+//! use discovery_mysql::{MySqlRouter, MySqlConfig, Statement};
 //! use mysql_async::prelude::Queryable;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let discovery = Discovery::new(Config::default())?;
 //! let config = MySqlConfig::new("app", "secret").database("shop");
-//! let cluster = MySqlCluster::connect(&discovery, "_mysql._tcp.mysql.db", config).await?;
+//! let cluster = MySqlRouter::connect(&discovery, "_mysql._tcp.mysql.db", config).await?;
 //!
 //! // Write on the primary, and take the write's position.
 //! let mut primary = cluster.primary().await?;
@@ -51,24 +51,24 @@
 
 mod balancer;
 mod classify;
-mod cluster;
 mod config;
-mod conn;
 mod error;
+mod pod;
 mod pools;
 mod probe;
 mod report;
+mod router;
 pub mod service;
 mod statement;
 mod token;
 mod topology;
 
-pub use cluster::MySqlCluster;
 pub use config::{MySqlConfig, Secret, Tls};
-pub use conn::PodConn;
 pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
+pub use pod::PodConnection;
 pub use report::{Flavor, Replication, Role, ServerReport};
+pub use router::MySqlRouter;
 pub use statement::{Reply, Statement};
 pub use token::ConsistencyToken;
 pub use topology::{PodStatus, Topology};

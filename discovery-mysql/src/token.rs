@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::report::Flavor;
 
 /// The GTID position of a write, taken on the primary right after it
-/// ([`PodConn::token`](crate::PodConn::token)), for
-/// [`MySqlCluster::replica_after`](crate::MySqlCluster::replica_after).
+/// ([`PodConnection::token`](crate::PodConnection::token)), for
+/// [`MySqlRouter::replica_after`](crate::MySqlRouter::replica_after).
 ///
 /// MariaDB: the session's `@@last_gtid` (`0-101-7`), waited for with `MASTER_GTID_WAIT`.
 /// MySQL: `@@gtid_executed`, waited for with `WAIT_FOR_EXECUTED_GTID_SET`. It serializes,

@@ -2,7 +2,7 @@
 
 mod support;
 
-use discovery_mysql::{MySqlCluster, ReadPolicy, Tls};
+use discovery_mysql::{MySqlRouter, ReadPolicy, Tls};
 use discovery_testkit::StatefulSetSpec;
 use discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
@@ -79,7 +79,7 @@ async fn tls_by_ip_with_the_pod_fqdn_verified_and_another_name_rejected() {
         .set_pod_ip(0, s.mysql.addr(0).expect("addr").ip())
         .expect("same IP");
     config.roles.failover_wait = std::time::Duration::from_millis(300);
-    let fooled = MySqlCluster::connect(&s.discovery, "_mysql._tcp.impostor", config)
+    let fooled = MySqlRouter::connect(&s.discovery, "_mysql._tcp.impostor", config)
         .await
         .expect("handle");
     let pod = &fooled.topology().pods[0];

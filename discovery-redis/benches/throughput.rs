@@ -17,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use discovery_redis::MasterConnection;
+use discovery_redis::LeaderConnection;
 use discovery_redis::RedisConfig;
 use discovery_redis::service::{PodService, ReplicaService};
 use discovery_testkit::measure::{Window, compare};
@@ -39,7 +39,7 @@ enum Client {
     /// Direct connections to several pods, each task keeping to one (by task index): the
     /// hand-written way to spread reads, without load awareness.
     Spread(Vec<MultiplexedConnection>),
-    Master(MasterConnection),
+    Master(LeaderConnection),
     Reads(ReplicaService),
     Pod(PodService),
 }

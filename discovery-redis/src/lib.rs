@@ -41,7 +41,7 @@ mod commands;
 mod config;
 mod connections;
 mod error;
-mod master;
+mod leader;
 mod pod;
 mod probe;
 mod reply;
@@ -54,7 +54,7 @@ pub use commands::{CommandTable, READ_ONLY_COMMANDS};
 pub use config::{RedisConfig, Secret, Tls};
 pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
-pub use master::MasterConnection;
+pub use leader::LeaderConnection;
 pub use pod::PodConnection;
 pub use role::{AnnouncedReplica, Role, RoleReport};
 

@@ -11,7 +11,7 @@ use crate::commands::CommandTable;
 use crate::config::RedisConfig;
 use crate::connections::Connections;
 use crate::error::Result;
-use crate::master::MasterConnection;
+use crate::leader::LeaderConnection;
 use crate::pod::PodConnection;
 use crate::probe::RedisProbe;
 use crate::role::RoleReport;
@@ -113,9 +113,9 @@ impl RedisRouter {
     /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if no master appears
     /// within `failover_wait`; `SplitBrain` if several claim it; [`Error::Pod`](crate::Error::Pod) if it
     /// cannot be reached.
-    pub async fn leader(&self) -> Result<MasterConnection> {
+    pub async fn leader(&self) -> Result<LeaderConnection> {
         let (peer, conn) = self.current_master().await?;
-        Ok(MasterConnection::new(self.clone(), peer, conn))
+        Ok(LeaderConnection::new(self.clone(), peer, conn))
     }
 
     /// [`leader`](Self::leader), in Redis's word.
@@ -123,7 +123,7 @@ impl RedisRouter {
     /// # Errors
     ///
     /// As [`leader`](Self::leader).
-    pub async fn master(&self) -> Result<MasterConnection> {
+    pub async fn master(&self) -> Result<LeaderConnection> {
         self.leader().await
     }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use discovery::Discovery;
-use discovery_mysql::{MySqlCluster, MySqlConfig, Statement};
+use discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
 use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
 use discovery_testkit::Cluster;
 use discovery_testkit::mysql::{self, MariaDbSpec, MariaDbStatefulSet};
@@ -123,7 +123,7 @@ async fn mysql_part(
         .await
         .map_err(|e| e.to_string())?;
     let config = MySqlConfig::new(mysql.user(), mysql.password()).database(mysql.database());
-    let handle = MySqlCluster::connect(discovery, "_mysql._tcp.mysql.demo", config)
+    let handle = MySqlRouter::connect(discovery, "_mysql._tcp.mysql.demo", config)
         .await
         .map_err(|e| e.to_string())?;
     println!("{}", indent(&super::mysql::table(&handle.topology())));
@@ -160,7 +160,7 @@ async fn mysql_part(
 }
 
 /// One insert on the primary, then a read-your-writes count on a replica.
-async fn write_then_read(handle: &MySqlCluster) -> Result<(String, Option<u32>), String> {
+async fn write_then_read(handle: &MySqlRouter) -> Result<(String, Option<u32>), String> {
     let mut primary = handle.primary().await.map_err(|e| e.to_string())?;
     let insert = Statement::new("INSERT INTO visits (written_on) VALUES (@@server_id)");
     if let Err(e) = primary.query_drop(insert.sql()).await {

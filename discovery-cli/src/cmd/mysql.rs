@@ -1,6 +1,6 @@
 //! `discovery mysql topology`: what every pod of a MySQL/MariaDB StatefulSet says it is.
 
-use discovery_mysql::{MySqlCluster, MySqlConfig, PodStatus, Secret, ServerReport, Tls, Topology};
+use discovery_mysql::{MySqlConfig, MySqlRouter, PodStatus, Secret, ServerReport, Tls, Topology};
 
 use super::topology::Store;
 use crate::args::MySqlTopology;
@@ -17,7 +17,7 @@ pub(crate) async fn topology(args: MySqlTopology) -> Result<(), Failure> {
     if let Some(ca) = &args.tls_ca {
         config.tls = Some(Tls::with_ca_file(ca));
     }
-    let cluster = MySqlCluster::connect(&discovery, name, config)
+    let cluster = MySqlRouter::connect(&discovery, name, config)
         .await
         .map_err(Failure::adapter)?;
     super::topology::follow(

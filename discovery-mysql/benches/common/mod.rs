@@ -2,7 +2,7 @@
 //! Shared bench setup: a testkit cluster, a MariaDB StatefulSet, a cluster handle.
 
 use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlCluster, MySqlConfig};
+use discovery_mysql::{MySqlConfig, MySqlRouter};
 use discovery_testkit::Cluster;
 use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 
@@ -10,7 +10,7 @@ use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 pub(crate) struct Bench {
     pub(crate) cluster: Cluster,
     pub(crate) mysql: MariaDbStatefulSet,
-    pub(crate) handle: MySqlCluster,
+    pub(crate) handle: MySqlRouter,
 }
 
 /// The app user's config with `adjust` applied.
@@ -26,7 +26,7 @@ pub(crate) async fn start(spec: MariaDbSpec, adjust: impl FnOnce(&mut MySqlConfi
     let discovery = Discovery::new(dns).expect("discovery");
     let mut config = MySqlConfig::new(mysql.user(), mysql.password()).database(mysql.database());
     adjust(&mut config);
-    let handle = MySqlCluster::connect(&discovery, mysql.service_name().as_str(), config)
+    let handle = MySqlRouter::connect(&discovery, mysql.service_name().as_str(), config)
         .await
         .expect("cluster handle");
     Bench {

@@ -5,10 +5,10 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use discovery_mysql::{MySqlCluster, Statement};
+//! use discovery_mysql::{MySqlRouter, Statement};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
-//! # async fn run(cluster: MySqlCluster) -> Result<(), tower::BoxError> {
+//! # async fn run(cluster: MySqlRouter) -> Result<(), tower::BoxError> {
 //! let mut reads = ServiceBuilder::new()
 //!     .timeout(Duration::from_millis(200))
 //!     .service(cluster.replica_service());

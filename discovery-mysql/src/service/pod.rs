@@ -5,20 +5,20 @@ use std::task::{Context, Poll};
 use discovery::Peer;
 use futures::future::BoxFuture;
 
-use crate::cluster::MySqlCluster;
 use crate::error::{Error, Result};
+use crate::router::MySqlRouter;
 use crate::statement::{Reply, Statement};
 
 /// `Service<Statement>` for one pod, whatever its role, on the pod's pool. Always ready:
 /// the pool connects on demand within `connect_timeout`.
 #[derive(Clone, Debug)]
 pub struct PodService {
-    cluster: MySqlCluster,
+    cluster: MySqlRouter,
     peer: Peer,
 }
 
 impl PodService {
-    pub(crate) fn new(cluster: MySqlCluster, peer: Peer) -> Self {
+    pub(crate) fn new(cluster: MySqlRouter, peer: Peer) -> Self {
         Self { cluster, peer }
     }
 

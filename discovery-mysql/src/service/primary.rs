@@ -4,19 +4,19 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 
-use crate::cluster::MySqlCluster;
 use crate::error::{Error, Result};
+use crate::router::MySqlRouter;
 use crate::statement::{Reply, Statement};
 
 /// `Service<Statement>` that runs every statement on the current primary, with the
-/// failover behaviour of [`MySqlCluster::execute`].
+/// failover behaviour of [`MySqlRouter::execute`].
 #[derive(Clone, Debug)]
 pub struct PrimaryService {
-    cluster: MySqlCluster,
+    cluster: MySqlRouter,
 }
 
 impl PrimaryService {
-    pub(crate) fn new(cluster: MySqlCluster) -> Self {
+    pub(crate) fn new(cluster: MySqlRouter) -> Self {
         Self { cluster }
     }
 }

@@ -4,21 +4,21 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 
-use crate::cluster::MySqlCluster;
 use crate::error::{Error, Result};
+use crate::router::MySqlRouter;
 use crate::statement::{Reply, Statement};
 
 /// `Service<Statement>` for reads, per the configured
-/// [`ReadPolicy`](crate::ReadPolicy): [`MySqlCluster::query`]. Replicas are chosen by
+/// [`ReadPolicy`](crate::ReadPolicy): [`MySqlRouter::query`]. Replicas are chosen by
 /// the cluster's shared balancer (power of two choices over PeakEwma), so every clone of
 /// this service, and every other read, weighs the same load figures.
 #[derive(Clone, Debug)]
 pub struct ReplicaService {
-    cluster: MySqlCluster,
+    cluster: MySqlRouter,
 }
 
 impl ReplicaService {
-    pub(crate) fn new(cluster: MySqlCluster) -> Self {
+    pub(crate) fn new(cluster: MySqlRouter) -> Self {
         Self { cluster }
     }
 }

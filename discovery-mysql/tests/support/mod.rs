@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlCluster, MySqlConfig};
+use discovery_mysql::{MySqlConfig, MySqlRouter};
 use discovery_testkit::Cluster;
 use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
@@ -48,8 +48,8 @@ impl Setup {
         config
     }
 
-    pub(crate) async fn connect(&self, config: MySqlConfig) -> MySqlCluster {
-        MySqlCluster::connect(&self.discovery, self.mysql.service_name().as_str(), config)
+    pub(crate) async fn connect(&self, config: MySqlConfig) -> MySqlRouter {
+        MySqlRouter::connect(&self.discovery, self.mysql.service_name().as_str(), config)
             .await
             .expect("cluster handle")
     }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::router::RedisRouter;
 
 /// `Service<Cmd>` that sends every command to the current master, with the failover
-/// behaviour of [`MasterConnection`](crate::MasterConnection).
+/// behaviour of [`LeaderConnection`](crate::LeaderConnection).
 #[derive(Clone, Debug)]
 pub struct MasterService {
     router: RedisRouter,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_mysql::{MySqlCluster, MySqlConfig, Statement};
+use discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
 use discovery_testkit::Cluster;
 use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
@@ -61,7 +61,7 @@ pub async fn run(schedule: &Schedule) -> Report {
     set.wait_for_replication().await.expect("table replicated");
     let discovery = crate::discovery(&cluster);
     let (config, bounds) = sdk_config(&set);
-    let cluster_sdk = MySqlCluster::connect(&discovery, set.service_name().as_str(), config)
+    let cluster_sdk = MySqlRouter::connect(&discovery, set.service_name().as_str(), config)
         .await
         .expect("cluster");
 
@@ -97,7 +97,7 @@ fn key(writer: usize, n: u64) -> String {
 }
 
 /// The cluster's primary now, by hostname, and the probe round that named it.
-fn leader(cluster: &MySqlCluster) -> (Option<String>, Instant) {
+fn leader(cluster: &MySqlRouter) -> (Option<String>, Instant) {
     let topology = cluster.topology();
     let primary = topology.leader_pod().map(|p| p.peer.hostname().to_owned());
     (primary, topology.probed_at)
@@ -105,7 +105,7 @@ fn leader(cluster: &MySqlCluster) -> (Option<String>, Instant) {
 
 /// Writes on the primary's connection, takes the write's token and reads the row back
 /// with it (`query_after`): the read must see it.
-async fn read_your_writes(cluster: MySqlCluster, stop: Arc<AtomicBool>) -> Vec<Request> {
+async fn read_your_writes(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
     requests(&stop, |n| {
         let cluster = cluster.clone();
         async move {
@@ -150,7 +150,7 @@ async fn read_your_writes(cluster: MySqlCluster, stop: Arc<AtomicBool>) -> Vec<R
 }
 
 /// Writes through `execute`: typed errors, one retry after a 1290.
-async fn executor(cluster: MySqlCluster, stop: Arc<AtomicBool>) -> Vec<Request> {
+async fn executor(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
     requests(&stop, |n| {
         let cluster = cluster.clone();
         async move {
@@ -173,7 +173,7 @@ async fn executor(cluster: MySqlCluster, stop: Arc<AtomicBool>) -> Vec<Request> 
 
 /// Reads rows of the `execute` writer through `query` (a fit replica, else the primary).
 /// Replication is asynchronous, so what it answers is not checked, only that it answers.
-async fn reader(cluster: MySqlCluster, stop: Arc<AtomicBool>) -> Vec<Request> {
+async fn reader(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
     requests(&stop, |n| {
         let cluster = cluster.clone();
         async move {

@@ -1,6 +1,6 @@
 //! The soak on a real Redis set: writers through `RedisRouter::master()`, a reader
 //! through `replica(&ReadPolicy::Replica)`, both with typed errors
-//! (`MasterConnection::query`, `PodConnection::query`); faults from a [`Schedule`]; then
+//! (`LeaderConnection::query`, `PodConnection::query`); faults from a [`Schedule`]; then
 //! every acknowledged key looked up on the final master.
 
 use std::collections::HashSet;

@@ -1,4 +1,4 @@
-//! [`MasterConnection`]: a connection that follows the master.
+//! [`LeaderConnection`]: a connection that follows the master.
 
 use discovery::Peer;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -30,7 +30,7 @@ use crate::router::RedisRouter;
 ///   [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader); with several, it fails at once
 ///   with [`RoleError::SplitBrain`](discovery::roles::RoleError::SplitBrain).
 #[derive(Clone)]
-pub struct MasterConnection {
+pub struct LeaderConnection {
     router: RedisRouter,
     peer: Peer,
     conn: MultiplexedConnection,
@@ -39,15 +39,15 @@ pub struct MasterConnection {
     topology: watch::Receiver<Arc<Topology>>,
 }
 
-impl std::fmt::Debug for MasterConnection {
+impl std::fmt::Debug for LeaderConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterConnection")
+        f.debug_struct("LeaderConnection")
             .field("master", &self.peer)
             .finish_non_exhaustive()
     }
 }
 
-impl MasterConnection {
+impl LeaderConnection {
     pub(crate) fn new(router: RedisRouter, peer: Peer, conn: MultiplexedConnection) -> Self {
         let mut topology = router.roles().topology_changes();
         topology.borrow_and_update();
@@ -129,7 +129,7 @@ impl MasterConnection {
     }
 }
 
-impl ConnectionLike for MasterConnection {
+impl ConnectionLike for LeaderConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
             self.send(Request::One(cmd))

@@ -1,4 +1,4 @@
-//! [`MySqlCluster`]: the handle applications route statements through.
+//! [`MySqlRouter`]: the handle applications route statements through.
 
 use std::sync::Arc;
 
@@ -10,8 +10,8 @@ use tracing::debug;
 use crate::balancer::Balancer;
 use crate::classify::{self, Verdict};
 use crate::config::MySqlConfig;
-use crate::conn::PodConn;
 use crate::error::{Error, Result};
+use crate::pod::PodConnection;
 use crate::pools::{self, Pools};
 use crate::probe::MySqlProbe;
 use crate::report::ServerReport;
@@ -37,7 +37,7 @@ use crate::topology::Topology;
 /// - Pools of pods that leave discovery or move are closed. The prober stops when the
 ///   last clone is dropped.
 #[derive(Clone, Debug)]
-pub struct MySqlCluster {
+pub struct MySqlRouter {
     inner: Arc<Inner>,
 }
 
@@ -49,7 +49,7 @@ struct Inner {
     balancer: Balancer,
 }
 
-impl MySqlCluster {
+impl MySqlRouter {
     /// Watches `service` with `discovery` and starts routing; returns after the first
     /// probe round, so the first statement already knows the roles.
     ///
@@ -106,7 +106,7 @@ impl MySqlCluster {
         self.inner.roles.refresh();
     }
 
-    /// Tells the cluster about an error met on a [`PodConn`]: a 1290 (read-only) or a lost
+    /// Tells the cluster about an error met on a [`PodConnection`]: a 1290 (read-only) or a lost
     /// connection triggers a probe round at once, and a lost connection also a DNS
     /// refresh. Other errors are ignored.
     pub fn observe(&self, error: &mysql_async::Error) {
@@ -128,7 +128,7 @@ impl MySqlCluster {
     /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if none appears in
     /// time; `SplitBrain` if several claim it; [`Error::Pod`] or [`Error::Timeout`] if it
     /// cannot be reached.
-    pub async fn leader(&self) -> Result<PodConn> {
+    pub async fn leader(&self) -> Result<PodConnection> {
         let peer = self.inner.roles.leader().await?;
         self.conn(&peer).await
     }
@@ -138,7 +138,7 @@ impl MySqlCluster {
     /// # Errors
     ///
     /// As [`leader`](Self::leader).
-    pub async fn primary(&self) -> Result<PodConn> {
+    pub async fn primary(&self) -> Result<PodConnection> {
         self.leader().await
     }
 
@@ -148,7 +148,7 @@ impl MySqlCluster {
     /// # Errors
     ///
     /// As [`read`](Self::read).
-    pub async fn replica(&self) -> Result<PodConn> {
+    pub async fn replica(&self) -> Result<PodConnection> {
         self.read(&self.inner.config.roles.read_policy).await
     }
 
@@ -159,7 +159,7 @@ impl MySqlCluster {
     ///
     /// [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod), saying why each pod was left out; [`Error::Pod`] or
     /// [`Error::Timeout`] if the chosen pod cannot be reached.
-    pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConn> {
+    pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
         let topology = self.topology();
         let read = self.inner.roles.place(&topology, policy)?;
         let fallback = read.fallback;
@@ -177,12 +177,12 @@ impl MySqlCluster {
     /// A connection for reading your writes: a replica (per the configured policy) that
     /// has applied `token`, waiting up to `read_your_writes_wait` for it
     /// (`MASTER_GTID_WAIT` / `WAIT_FOR_EXECUTED_GTID_SET`), else the primary
-    /// ([`PodConn::is_fallback`] says so).
+    /// ([`PodConnection::is_fallback`] says so).
     ///
     /// # Errors
     ///
     /// As [`read`](Self::read) and [`primary`](Self::primary).
-    pub async fn replica_after(&self, token: &ConsistencyToken) -> Result<PodConn> {
+    pub async fn replica_after(&self, token: &ConsistencyToken) -> Result<PodConnection> {
         let mut conn = self.replica().await?;
         let is_primary = self
             .topology()
@@ -276,9 +276,9 @@ impl MySqlCluster {
     }
 
     /// A connection from the pod's pool.
-    pub(crate) async fn conn(&self, peer: &Peer) -> Result<PodConn> {
+    pub(crate) async fn conn(&self, peer: &Peer) -> Result<PodConnection> {
         match self.inner.pools.conn(peer).await {
-            Ok(conn) => Ok(PodConn::new(conn, peer.clone())),
+            Ok(conn) => Ok(PodConnection::new(conn, peer.clone())),
             Err(e) => {
                 if let Error::Pod { source, .. } = &e {
                     self.observe(source);
@@ -292,7 +292,11 @@ impl MySqlCluster {
 
     /// Runs `statement` on `conn` within `query_timeout`, reporting what the outcome says
     /// about the pod.
-    pub(crate) async fn run(&self, conn: &mut PodConn, statement: &Statement) -> Result<Reply> {
+    pub(crate) async fn run(
+        &self,
+        conn: &mut PodConnection,
+        statement: &Statement,
+    ) -> Result<Reply> {
         let peer = conn.pod().clone();
         let outcome = pools::within(
             self.inner.config.query_timeout,

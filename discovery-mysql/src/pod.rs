@@ -1,4 +1,4 @@
-//! [`PodConn`]: a pooled connection to one pod, saying which.
+//! [`PodConnection`]: a pooled connection to one pod, saying which.
 
 use std::ops::{Deref, DerefMut};
 
@@ -19,9 +19,9 @@ const UNKNOWN_VARIABLE: u16 = 1193;
 ///
 /// A connection stays on its pod: a session (a transaction, session variables, prepared
 /// statements) never moves between pods. Errors met on it are yours to see; hand them to
-/// [`MySqlCluster::observe`](crate::MySqlCluster::observe) so that a 1290 (the pod is no
+/// [`MySqlRouter::observe`](crate::MySqlRouter::observe) so that a 1290 (the pod is no
 /// longer primary) triggers a re-probe at once rather than at the next probe tick.
-pub struct PodConn {
+pub struct PodConnection {
     conn: Conn,
     peer: Peer,
     fallback: bool,
@@ -30,16 +30,16 @@ pub struct PodConn {
     _load: Option<Handle>,
 }
 
-impl std::fmt::Debug for PodConn {
+impl std::fmt::Debug for PodConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PodConn")
+        f.debug_struct("PodConnection")
             .field("pod", &self.peer)
             .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }
 
-impl PodConn {
+impl PodConnection {
     pub(crate) fn new(conn: Conn, peer: Peer) -> Self {
         Self {
             conn,
@@ -71,7 +71,7 @@ impl PodConn {
     }
 
     /// The position of this session's last write, for reading it back from a replica with
-    /// [`MySqlCluster::replica_after`](crate::MySqlCluster::replica_after). Take it on the
+    /// [`MySqlRouter::replica_after`](crate::MySqlRouter::replica_after). Take it on the
     /// connection that wrote, after the commit. One round trip.
     ///
     /// # Errors
@@ -108,7 +108,7 @@ impl PodConn {
     }
 }
 
-impl Deref for PodConn {
+impl Deref for PodConnection {
     type Target = Conn;
 
     fn deref(&self) -> &Conn {
@@ -116,7 +116,7 @@ impl Deref for PodConn {
     }
 }
 
-impl DerefMut for PodConn {
+impl DerefMut for PodConnection {
     fn deref_mut(&mut self) -> &mut Conn {
         &mut self.conn
     }
