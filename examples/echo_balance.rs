@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use discovery::balance::{PeerDiscover, WaitForPeers};
-use discovery::{Config, Discovery, Peer};
+use headless_discovery::balance::{PeerDiscover, WaitForPeers};
+use headless_discovery::{Config, Discovery, Peer};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tower::balance::p2c::Balance;
@@ -53,7 +53,7 @@ async fn ask(peer: Peer, line: String) -> Result<String, BoxError> {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
-        .with_env_filter("discovery=info")
+        .with_env_filter("headless_discovery=info")
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();

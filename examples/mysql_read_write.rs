@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Tls};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Tls};
 use mysql_async::prelude::Queryable;
 
 /// Rows on the primary, reads from replicas that have them, through failovers.
@@ -51,7 +51,7 @@ type BoxError = Box<dyn std::error::Error>;
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
-        .with_env_filter("discovery=info,discovery_mysql=info")
+        .with_env_filter("headless_discovery=info,headless_discovery_mysql=info")
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
@@ -122,7 +122,7 @@ async fn main() -> Result<(), BoxError> {
 /// One insert on the primary, and the token that lets a replica read wait for it.
 async fn write(
     cluster: &MySqlRouter,
-) -> Result<(u64, String, discovery_mysql::ConsistencyToken), BoxError> {
+) -> Result<(u64, String, headless_discovery_mysql::ConsistencyToken), BoxError> {
     let mut primary = cluster.primary().await?;
     let pod = primary.pod().hostname().to_owned();
     if let Err(e) = primary

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use discovery::{Config, Discovery};
-use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter, Secret, Tls};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_redis::{ReadPolicy, RedisConfig, RedisRouter, Secret, Tls};
 use redis::AsyncCommands;
 
 /// Counters on the master, reads from replicas, through failovers.
@@ -42,7 +42,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter("discovery=info,discovery_redis=info")
+        .with_env_filter("headless_discovery=info,headless_discovery_redis=info")
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();

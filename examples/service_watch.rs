@@ -9,8 +9,8 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use discovery::{Config, Discovery, PeerEvent};
 use futures::StreamExt;
+use headless_discovery::{Config, Discovery, PeerEvent};
 
 /// Watch a headless Service's pods.
 #[derive(Debug, Parser)]
@@ -29,7 +29,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter("discovery=info")
+        .with_env_filter("headless_discovery=info")
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();

@@ -19,6 +19,7 @@ pub(crate) enum Command {
     /// Print the ready pods, then one line per change until interrupted.
     Watch(Target),
     /// Run a fake cluster in-process and show discovery and tower balancing at work.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Redis StatefulSets: roles, replication, and the master the client would use.
     #[command(subcommand)]
@@ -112,6 +113,7 @@ pub(crate) struct Target {
     pub(crate) json: bool,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
     /// Keep the fake cluster up after the demo and print its DNS address, until Ctrl-C.

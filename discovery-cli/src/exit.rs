@@ -34,7 +34,7 @@ impl Failure {
     pub(crate) fn adapter(error: impl std::error::Error + 'static) -> Self {
         let mut source: Option<&dyn std::error::Error> = Some(&error);
         while let Some(cause) = source {
-            if let Some(discovery) = cause.downcast_ref::<discovery::Error>()
+            if let Some(discovery) = cause.downcast_ref::<headless_discovery::Error>()
                 && matches!(Failure::from(discovery.clone()), Failure::Usage(_))
             {
                 return Failure::Usage(error.to_string());
@@ -55,12 +55,11 @@ impl fmt::Display for Failure {
     }
 }
 
-impl From<discovery::Error> for Failure {
-    fn from(error: discovery::Error) -> Self {
+impl From<headless_discovery::Error> for Failure {
+    fn from(error: headless_discovery::Error) -> Self {
         match error {
-            discovery::Error::InvalidName(_) | discovery::Error::InvalidConfig(_) => {
-                Failure::Usage(error.to_string())
-            }
+            headless_discovery::Error::InvalidName(_)
+            | headless_discovery::Error::InvalidConfig(_) => Failure::Usage(error.to_string()),
             _ => Failure::Failed(error.to_string()),
         }
     }

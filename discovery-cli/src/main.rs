@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Resolve(target) => cmd::resolve::run(target).await,
             Command::Watch(target) => cmd::watch::run(target).await,
+            #[cfg(feature = "demo")]
             Command::Demo(args) => cmd::demo::run(args).await.map_err(exit::Failure::Failed),
             Command::Redis(args::RedisCommand::Topology(args)) => cmd::redis::topology(args).await,
             Command::Mysql(args::MySqlCommand::Topology(args)) => cmd::mysql::topology(args).await,

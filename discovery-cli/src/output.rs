@@ -1,6 +1,6 @@
 //! Printing peers as a table or as JSON.
 
-use discovery::{Peer, PeerEvent, PeerSet};
+use headless_discovery::{Peer, PeerEvent, PeerSet};
 use serde_json::{Value, json};
 
 /// The peers as an aligned table.

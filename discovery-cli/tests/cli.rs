@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use discovery_testkit::{Cluster, Fault, StatefulSetSpec};
+use headless_discovery_testkit::{Cluster, Fault, StatefulSetSpec};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -23,7 +23,7 @@ async fn run(args: &[&str]) -> Output {
         .expect("join")
 }
 
-async fn redis_cluster(replicas: u32) -> (Cluster, discovery_testkit::StatefulSet) {
+async fn redis_cluster(replicas: u32) -> (Cluster, headless_discovery_testkit::StatefulSet) {
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let set = cluster
         .statefulset(
@@ -183,7 +183,7 @@ async fn exit_codes_say_what_failed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_contradictory_answer_is_a_failure_not_an_empty_list() {
-    use discovery_testkit::{RecordType, ScriptedRecord, ScriptedReply};
+    use headless_discovery_testkit::{RecordType, ScriptedRecord, ScriptedReply};
 
     let (cluster, _set) = redis_cluster(2).await;
     let srv = "_redis._tcp.redis.cache.svc.cluster.local";
@@ -303,7 +303,7 @@ async fn the_demo_runs_to_the_end() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_topology_shows_roles_and_the_master() {
-    use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+    use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let redis = RedisStatefulSet::start(
@@ -399,8 +399,8 @@ async fn the_password_never_goes_to_a_pod_outside_the_service() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
-    use discovery_testkit::{RecordType, ScriptedRecord as R, ScriptedReply};
+    use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+    use headless_discovery_testkit::{RecordType, ScriptedRecord as R, ScriptedReply};
 
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let redis = RedisStatefulSet::start(
@@ -473,7 +473,7 @@ async fn the_password_never_goes_to_a_pod_outside_the_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_topology_shows_roles_threads_lag_and_the_primary() {
-    use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+    use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql"))

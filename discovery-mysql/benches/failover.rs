@@ -1,15 +1,15 @@
 //! Failover: from a replica's promotion (old primary SIGKILLed) to the first successful
 //! write through the cluster handle, p95 over 10 trials. Target: <= 1.5 x probe interval.
 //!
-//! `cargo bench -p discovery-mysql --bench failover`
+//! `cargo bench -p headless-discovery-mysql --bench failover`
 
 mod common;
 
-use discovery_testkit::measure::quantile;
+use headless_discovery_testkit::measure::quantile;
 use std::time::{Duration, Instant};
 
-use discovery_mysql::Statement;
-use discovery_testkit::mysql::MariaDbSpec;
+use headless_discovery_mysql::Statement;
+use headless_discovery_testkit::mysql::MariaDbSpec;
 
 const TRIALS: u32 = 10;
 

@@ -1,13 +1,13 @@
 //! One probe round over 10 real mariadbd pods on loopback. Target: < 50 ms.
 //!
-//! `cargo bench -p discovery-mysql --bench probe_round`
+//! `cargo bench -p headless-discovery-mysql --bench probe_round`
 
 mod common;
 
-use discovery_testkit::measure::quantile;
+use headless_discovery_testkit::measure::quantile;
 use std::time::Duration;
 
-use discovery_testkit::mysql::MariaDbSpec;
+use headless_discovery_testkit::mysql::MariaDbSpec;
 
 const PODS: u32 = 10;
 const ROUNDS: usize = 30;

@@ -2,18 +2,18 @@
 //! mysql_async `Pool` to the same pod, same pool limits, 16 concurrent tasks, same run.
 //! Target: ratio >= 0.95.
 //!
-//! `cargo bench -p discovery-mysql --bench throughput`
+//! `cargo bench -p headless-discovery-mysql --bench throughput`
 //!
 //! The paths take turns in short windows, which one goes first alternating, and the
-//! median of the paired ratios is reported (`discovery_testkit::measure` says why).
+//! median of the paired ratios is reported (`headless_discovery_testkit::measure` says why).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use discovery_mysql::MySqlRouter;
-use discovery_testkit::measure::{Window, compare};
-use discovery_testkit::mysql::MariaDbSpec;
+use headless_discovery_mysql::MySqlRouter;
+use headless_discovery_testkit::measure::{Window, compare};
+use headless_discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, PoolConstraints, PoolOpts};
 

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use discovery::balance::{P2c, P2cFuture, SnapshotDiscover};
-use discovery::{Peer, PeerKey};
 use futures::future::BoxFuture;
+use headless_discovery::balance::{P2c, P2cFuture, SnapshotDiscover};
+use headless_discovery::{Peer, PeerKey};
 use tower::Service;
 use tower::load::peak_ewma::Handle;
 use tower::load::{PeakEwma, PeakEwmaDiscover, TrackCompletion};

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-pub use discovery::{Secret, Tls};
+pub use headless_discovery::{Secret, Tls};
 use serde::Deserialize;
 
-use discovery::roles::RoleOpts;
+use headless_discovery::roles::RoleOpts;
 
 /// How the cluster handle talks to the pods and decides where statements go.
 ///
@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(config.roles.max_lag, Some(Duration::from_secs(3)));
         assert!(matches!(
             config.roles.read_policy,
-            discovery::roles::ReadPolicy::Replica
+            headless_discovery::roles::ReadPolicy::Replica
         ));
         assert_eq!(
             config.password.as_ref().map(Secret::expose),

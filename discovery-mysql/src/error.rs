@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use discovery::roles::RoleError;
+use headless_discovery::roles::RoleError;
 
 /// What can go wrong routing a statement.
 #[derive(Debug, thiserror::Error)]
@@ -10,7 +10,7 @@ use discovery::roles::RoleError;
 pub enum Error {
     /// Discovery failed (bad name, DNS).
     #[error(transparent)]
-    Discovery(#[from] discovery::Error),
+    Discovery(#[from] headless_discovery::Error),
 
     /// No primary, several, or no pod fit for the read: the role engine's verdict
     /// ([`RoleError::NoLeader`], [`RoleError::SplitBrain`], [`RoleError::NoReadablePod`]).

@@ -11,15 +11,15 @@
 //!
 //! One `mysql_async::Pool` per pod, dialled by IP with the pod's FQDN as the TLS name.
 //!
-//! Roles are kept by the core's role engine ([`discovery::roles`]); this crate is its
+//! Roles are kept by the core's role engine ([`headless_discovery::roles`]); this crate is its
 //! MySQL adapter: the `read_only` and replica status queries in both spellings, 1290 and
 //! 1836 classification, GTID tokens and waits, pools and statements.
 //!
 //! # Examples
 //!
 //! ```no_run
-//! use discovery::{Config, Discovery};
-//! use discovery_mysql::{MySqlRouter, MySqlConfig, Statement};
+//! use headless_discovery::{Config, Discovery};
+//! use headless_discovery_mysql::{MySqlRouter, MySqlConfig, Statement};
 //! use mysql_async::prelude::Queryable;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,8 +64,8 @@ mod token;
 mod topology;
 
 pub use config::{MySqlConfig, Secret, Tls};
-pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
+pub use headless_discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use pod::PodConnection;
 pub use report::{Flavor, Replication, Role, ServerReport};
 pub use router::MySqlRouter;
@@ -74,4 +74,4 @@ pub use token::ConsistencyToken;
 pub use topology::{PodStatus, Topology};
 
 /// The crates this one speaks through, re-exported so that an app uses the same versions.
-pub use {discovery, mysql_async};
+pub use {headless_discovery, mysql_async};

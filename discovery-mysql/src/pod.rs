@@ -2,7 +2,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use discovery::Peer;
+use headless_discovery::Peer;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use tower::load::peak_ewma::Handle;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use discovery::roles::Probe;
-use discovery::{Peer, PeerSet};
+use headless_discovery::roles::Probe;
+use headless_discovery::{Peer, PeerSet};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 

@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
-use discovery::Peer;
-use discovery::roles::{self, Lag, Report, ThreadState, Unfit};
+use headless_discovery::Peer;
+use headless_discovery::roles::{self, Lag, Report, ThreadState, Unfit};
 use mysql_async::Row;
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use discovery::roles::{ReadPolicy, RoleWatch, Target};
-use discovery::{Discovery, IntoServiceName, Peer, Watch};
+use headless_discovery::roles::{ReadPolicy, RoleWatch, Target};
+use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
 use mysql_async::prelude::Queryable;
 use tracing::debug;
 
@@ -125,7 +125,7 @@ impl MySqlRouter {
     ///
     /// # Errors
     ///
-    /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if none appears in
+    /// [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader) if none appears in
     /// time; `SplitBrain` if several claim it; [`Error::Pod`] or [`Error::Timeout`] if it
     /// cannot be reached.
     pub async fn leader(&self) -> Result<PodConnection> {
@@ -157,7 +157,7 @@ impl MySqlRouter {
     ///
     /// # Errors
     ///
-    /// [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod), saying why each pod was left out; [`Error::Pod`] or
+    /// [`RoleError::NoReadablePod`](headless_discovery::roles::RoleError::NoReadablePod), saying why each pod was left out; [`Error::Pod`] or
     /// [`Error::Timeout`] if the chosen pod cannot be reached.
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
         let topology = self.topology();

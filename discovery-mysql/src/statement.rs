@@ -1,6 +1,6 @@
 //! [`Statement`] and [`Reply`]: what the routed calls and the tower services take and give.
 
-use discovery::Peer;
+use headless_discovery::Peer;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row};
 

@@ -4,7 +4,7 @@
 use crate::report::ServerReport;
 
 /// One pod as the last probe round saw it, with its variables and replica status.
-pub type PodStatus = discovery::roles::PodStatus<ServerReport>;
+pub type PodStatus = headless_discovery::roles::PodStatus<ServerReport>;
 
 /// One probe round's view of the StatefulSet.
-pub type Topology = discovery::roles::Topology<ServerReport>;
+pub type Topology = headless_discovery::roles::Topology<ServerReport>;

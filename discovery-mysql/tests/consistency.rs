@@ -4,8 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use discovery_mysql::ReadPolicy;
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_mysql::ReadPolicy;
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 use support::setup;
 
@@ -23,7 +23,7 @@ async fn a_token_makes_a_delayed_replica_read_see_the_write_and_without_it_the_r
     config.read_your_writes_wait = Duration::from_millis(500);
     let cluster = s.connect(config).await;
 
-    let count = |mut conn: discovery_mysql::PodConnection| async move {
+    let count = |mut conn: headless_discovery_mysql::PodConnection| async move {
         let n: Option<u64> = conn
             .query_first("SELECT COUNT(*) FROM t")
             .await

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_mysql::{Error, RoleError, Statement};
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_mysql::{Error, RoleError, Statement};
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 use support::{eventually, setup};
 

@@ -5,9 +5,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use discovery_mysql::discovery::roles::Role;
-use discovery_mysql::{LeaderChoice, ReadPolicy, Statement};
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_mysql::headless_discovery::roles::Role;
+use headless_discovery_mysql::{LeaderChoice, ReadPolicy, Statement};
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 use support::{eventually, setup};
 

@@ -2,9 +2,9 @@
 
 mod support;
 
-use discovery_mysql::{MySqlRouter, ReadPolicy, Tls};
-use discovery_testkit::StatefulSetSpec;
-use discovery_testkit::mysql::MariaDbSpec;
+use headless_discovery_mysql::{MySqlRouter, ReadPolicy, Tls};
+use headless_discovery_testkit::StatefulSetSpec;
+use headless_discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
 use support::setup;
 
@@ -12,7 +12,9 @@ use support::setup;
 async fn a_wrong_password_names_the_pod_and_never_shows() {
     let s = setup(MariaDbSpec::new("mysql").replicas(1)).await;
     let mut config = s.config();
-    config.password = Some(discovery_mysql::Secret::new("not-the-password-hunter2"));
+    config.password = Some(headless_discovery_mysql::Secret::new(
+        "not-the-password-hunter2",
+    ));
     config.roles.failover_wait = std::time::Duration::from_millis(300);
     let shown = format!("{config:?}");
     assert!(!shown.contains("hunter2"), "{shown}");

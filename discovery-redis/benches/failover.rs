@@ -1,15 +1,15 @@
 //! Failover: from a replica's promotion (old master SIGKILLed) to the first successful
 //! write through the router, p95 over 10 trials. Target: <= 1.5 x probe interval.
 //!
-//! `cargo bench -p discovery-redis --bench failover`
+//! `cargo bench -p headless-discovery-redis --bench failover`
 
 mod common;
 
-use discovery_testkit::measure::quantile;
+use headless_discovery_testkit::measure::quantile;
 use std::time::{Duration, Instant};
 
-use discovery_redis::RedisConfig;
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::RedisConfig;
+use headless_discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
 
 const TRIALS: u32 = 10;

@@ -1,14 +1,14 @@
 //! One probe round over 50 real redis-server pods on loopback. Target: < 50 ms.
 //!
-//! `cargo bench -p discovery-redis --bench probe_round`
+//! `cargo bench -p headless-discovery-redis --bench probe_round`
 
 mod common;
 
-use discovery_testkit::measure::quantile;
+use headless_discovery_testkit::measure::quantile;
 use std::time::Duration;
 
-use discovery_redis::RedisConfig;
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::RedisConfig;
+use headless_discovery_testkit::redis::RedisSpec;
 
 const PODS: u32 = 50;
 const ROUNDS: usize = 30;

@@ -1,7 +1,7 @@
 //! GET/SET throughput and p99 through the router vs a direct redis-rs multiplexed
 //! connection to the same pod, 64 concurrent tasks, same run. Target: ratio >= 0.95.
 //!
-//! `cargo bench -p discovery-redis --bench throughput`
+//! `cargo bench -p headless-discovery-redis --bench throughput`
 //!
 //! With `-- sequential <direct|balanced|pod|balanced-two> <count>` it instead sends `count` GETs one
 //! at a time through one path and exits, for counting instructions per request with
@@ -17,11 +17,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use discovery_redis::LeaderConnection;
-use discovery_redis::RedisConfig;
-use discovery_redis::service::{PodService, ReplicaService};
-use discovery_testkit::measure::{Window, compare};
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::LeaderConnection;
+use headless_discovery_redis::RedisConfig;
+use headless_discovery_redis::service::{PodService, ReplicaService};
+use headless_discovery_testkit::measure::{Window, compare};
+use headless_discovery_testkit::redis::RedisSpec;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Value};
 use tower::{Service, ServiceExt};

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use discovery::roles::RoleOpts;
-pub use discovery::{Secret, Tls};
+use headless_discovery::roles::RoleOpts;
+pub use headless_discovery::{Secret, Tls};
 use serde::Deserialize;
 
 /// How the router talks to the pods and decides where commands go.
@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(config.roles.probe_interval, Duration::from_millis(250));
         assert!(matches!(
             config.roles.read_policy,
-            discovery::roles::ReadPolicy::Ordinal(2)
+            headless_discovery::roles::ReadPolicy::Ordinal(2)
         ));
         assert_eq!(
             config.password.as_ref().map(Secret::expose),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use discovery::{Peer, PeerKey};
+use headless_discovery::{Peer, PeerKey};
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
@@ -62,7 +62,7 @@ impl Connections {
     }
 
     /// Closes the connections of pods that left discovery or moved.
-    pub(crate) fn retain(&self, peers: &discovery::PeerSet) {
+    pub(crate) fn retain(&self, peers: &headless_discovery::PeerSet) {
         self.lock().retain(|key, (addr, _)| {
             peers
                 .by_name(key.as_str())

@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use discovery::roles::RoleError;
+use headless_discovery::roles::RoleError;
 
 /// What can go wrong routing a command.
 #[derive(Debug, thiserror::Error)]
@@ -8,7 +8,7 @@ use discovery::roles::RoleError;
 pub enum Error {
     /// Discovery failed (bad name, DNS).
     #[error(transparent)]
-    Discovery(#[from] discovery::Error),
+    Discovery(#[from] headless_discovery::Error),
 
     /// No master, several, or no pod fit for the read: the role engine's verdict
     /// ([`RoleError::NoLeader`], [`RoleError::SplitBrain`], [`RoleError::NoReadablePod`]).

@@ -1,6 +1,6 @@
 //! [`LeaderConnection`]: a connection that follows the master.
 
-use discovery::Peer;
+use headless_discovery::Peer;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::sync::Arc;
@@ -27,8 +27,8 @@ use crate::router::RedisRouter;
 ///   `WATCH` belong on a [`PodConnection`](crate::PodConnection) from
 ///   `router.read(&ReadPolicy::Leader)`, which stays on its pod.
 /// - With no master, a command waits up to `failover_wait`, then fails with
-///   [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader); with several, it fails at once
-///   with [`RoleError::SplitBrain`](discovery::roles::RoleError::SplitBrain).
+///   [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader); with several, it fails at once
+///   with [`RoleError::SplitBrain`](headless_discovery::roles::RoleError::SplitBrain).
 #[derive(Clone)]
 pub struct LeaderConnection {
     router: RedisRouter,

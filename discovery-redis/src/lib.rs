@@ -7,15 +7,15 @@
 //! with `READONLY` (not applied) is retried once on the new master. Reads go where a
 //! [`ReadPolicy`] says, never to a replica that is down, loading, cut off or lagging.
 //!
-//! Roles are kept by the core's role engine ([`discovery::roles`]); this crate is its
+//! Roles are kept by the core's role engine ([`headless_discovery::roles`]); this crate is its
 //! Redis adapter: `ROLE`/`INFO` parsing, `READONLY`/`MASTERDOWN`/`LOADING`
 //! classification, the command table and redis-rs `ConnectionLike` types.
 //!
 //! # Examples
 //!
 //! ```no_run
-//! use discovery::{Config, Discovery};
-//! use discovery_redis::{RedisConfig, RedisRouter};
+//! use headless_discovery::{Config, Discovery};
+//! use headless_discovery_redis::{RedisConfig, RedisRouter};
 //! use redis::AsyncCommands;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,8 +52,8 @@ mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};
 pub use config::{RedisConfig, Secret, Tls};
-pub use discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use error::{Error, Result};
+pub use headless_discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
 pub use leader::LeaderConnection;
 pub use pod::PodConnection;
 pub use role::{AnnouncedReplica, Role, RoleReport};
@@ -61,4 +61,4 @@ pub use role::{AnnouncedReplica, Role, RoleReport};
 pub use router::RedisRouter;
 pub use topology::{PodStatus, Topology};
 /// The crates this one speaks through, re-exported so that an app uses the same versions.
-pub use {discovery, redis};
+pub use {headless_discovery, redis};

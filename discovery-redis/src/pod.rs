@@ -1,6 +1,6 @@
 //! [`PodConnection`]: a connection to one chosen pod, for reads.
 
-use discovery::Peer;
+use headless_discovery::Peer;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::reply::{self, Verdict};
 use crate::router::RedisRouter;
 
-/// A connection to the pod a [`ReadPolicy`](discovery::roles::ReadPolicy) chose. Implements redis-rs's
+/// A connection to the pod a [`ReadPolicy`](headless_discovery::roles::ReadPolicy) chose. Implements redis-rs's
 /// `ConnectionLike`. A broken connection or a `LOADING`/`MASTERDOWN` reply makes the
 /// router re-probe, so the next [`RedisRouter::replica`] call picks another pod.
 ///

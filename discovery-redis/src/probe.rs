@@ -1,7 +1,7 @@
 //! Asking one pod what it is: the Redis side of the core's role engine.
 
-use discovery::Peer;
-use discovery::roles::Probe;
+use headless_discovery::Peer;
+use headless_discovery::roles::Probe;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 
@@ -78,8 +78,8 @@ impl Probe for RedisProbe {
 
     async fn round_done(
         &self,
-        peers: &discovery::PeerSet,
-        _: &discovery::roles::Topology<RoleReport>,
+        peers: &headless_discovery::PeerSet,
+        _: &headless_discovery::roles::Topology<RoleReport>,
     ) {
         self.connections.retain(peers);
     }

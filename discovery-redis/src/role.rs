@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use discovery::Peer;
-use discovery::roles::{self, Lag, Report, Unfit};
+use headless_discovery::Peer;
+use headless_discovery::roles::{self, Lag, Report, Unfit};
 use redis::Value;
 
 /// The role a server reports.

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use discovery::roles::{ReadPolicy, RoleWatch};
-use discovery::{Discovery, IntoServiceName, Peer, Watch};
+use headless_discovery::roles::{ReadPolicy, RoleWatch};
+use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
 
@@ -110,7 +110,7 @@ impl RedisRouter {
     ///
     /// # Errors
     ///
-    /// [`RoleError::NoLeader`](discovery::roles::RoleError::NoLeader) if no master appears
+    /// [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader) if no master appears
     /// within `failover_wait`; `SplitBrain` if several claim it; [`Error::Pod`](crate::Error::Pod) if it
     /// cannot be reached.
     pub async fn leader(&self) -> Result<LeaderConnection> {
@@ -142,7 +142,7 @@ impl RedisRouter {
     ///
     /// # Errors
     ///
-    /// [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod) (saying why
+    /// [`RoleError::NoReadablePod`](headless_discovery::roles::RoleError::NoReadablePod) (saying why
     /// each pod was left out), or [`Error::Pod`](crate::Error::Pod).
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
         let topology = self.topology();

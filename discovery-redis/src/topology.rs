@@ -4,14 +4,14 @@
 use crate::role::RoleReport;
 
 /// One pod as the last probe round saw it, with its `ROLE`/`INFO replication` report.
-pub type PodStatus = discovery::roles::PodStatus<RoleReport>;
+pub type PodStatus = headless_discovery::roles::PodStatus<RoleReport>;
 
 /// One probe round's view of the StatefulSet.
-pub type Topology = discovery::roles::Topology<RoleReport>;
+pub type Topology = headless_discovery::roles::Topology<RoleReport>;
 
 #[cfg(test)]
 mod tests {
-    use discovery::Peer;
+    use headless_discovery::Peer;
 
     use crate::role::announces;
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_redis::{Error, ReadPolicy, RoleError};
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::{Error, ReadPolicy, RoleError};
+use headless_discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
 use support::{eventually, fast_config, setup};
 
@@ -152,7 +152,11 @@ async fn reads_go_on_when_a_replica_is_killed_or_frozen() {
 
 /// 60 reads with `ReplicaPreferred` while one replica is `what`: each within `bound`, and
 /// all but the first few (before a probe notices) served.
-async fn reads_keep_working(router: &discovery_redis::RedisRouter, what: &str, bound: Duration) {
+async fn reads_keep_working(
+    router: &headless_discovery_redis::RedisRouter,
+    what: &str,
+    bound: Duration,
+) {
     let mut failures = 0;
     for _ in 0..60 {
         let started = Instant::now();

@@ -4,13 +4,13 @@ mod support;
 
 use std::time::Duration;
 
-use discovery_redis::discovery::roles::Role;
-use discovery_redis::{Error, LeaderChoice, ReadPolicy, RoleError};
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::headless_discovery::roles::Role;
+use headless_discovery_redis::{Error, LeaderChoice, ReadPolicy, RoleError};
+use headless_discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
 use support::{eventually, fast_config, setup};
 
-fn roles(router: &discovery_redis::RedisRouter) -> Vec<(Option<u32>, Option<Role>)> {
+fn roles(router: &headless_discovery_redis::RedisRouter) -> Vec<(Option<u32>, Option<Role>)> {
     router
         .topology()
         .pods
@@ -239,7 +239,7 @@ async fn split_brain_follows_the_replicas_or_refuses_writes() {
 async fn a_wrong_password_names_the_pod_and_never_shows_the_password() {
     let s = setup(RedisSpec::new("redis").replicas(1).password("s3cret-pw")).await;
     let mut config = fast_config();
-    config.password = Some(discovery_redis::Secret::new("wrong-pw"));
+    config.password = Some(headless_discovery_redis::Secret::new("wrong-pw"));
     config.roles.failover_wait = Duration::from_millis(300);
     let router = s.router(config).await;
     let pod = &router.topology().pods[0];
@@ -259,7 +259,7 @@ async fn a_wrong_password_names_the_pod_and_never_shows_the_password() {
     }
 
     let mut config = fast_config();
-    config.password = Some(discovery_redis::Secret::new("s3cret-pw"));
+    config.password = Some(headless_discovery_redis::Secret::new("s3cret-pw"));
     let router = s.router(config).await;
     let mut master = router
         .master()

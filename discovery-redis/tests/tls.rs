@@ -2,9 +2,9 @@
 
 mod support;
 
-use discovery_redis::{ReadPolicy, Tls};
-use discovery_testkit::StatefulSetSpec;
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::{ReadPolicy, Tls};
+use headless_discovery_testkit::StatefulSetSpec;
+use headless_discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
 use support::{fast_config, setup};
 
@@ -54,10 +54,13 @@ async fn a_certificate_for_another_name_is_rejected() {
     let mut config = fast_config();
     config.tls = Some(Tls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
     config.roles.failover_wait = std::time::Duration::from_millis(300);
-    let router =
-        discovery_redis::RedisRouter::connect(&s.discovery, "_redis._tcp.impostor", config)
-            .await
-            .expect("router");
+    let router = headless_discovery_redis::RedisRouter::connect(
+        &s.discovery,
+        "_redis._tcp.impostor",
+        config,
+    )
+    .await
+    .expect("router");
     let pod = &router.topology().pods[0];
     let error = pod.error.clone().expect("the handshake failed");
     assert!(pod.report.is_none());

@@ -4,9 +4,9 @@ mod support;
 
 use std::time::Duration;
 
-use discovery_redis::service::ReplicaDiscover;
-use discovery_redis::{Error, RoleError};
-use discovery_testkit::redis::RedisSpec;
+use headless_discovery_redis::service::ReplicaDiscover;
+use headless_discovery_redis::{Error, RoleError};
+use headless_discovery_testkit::redis::RedisSpec;
 use redis::Value;
 use support::{eventually, fast_config, setup};
 use tower::balance::p2c::Balance;
@@ -121,7 +121,7 @@ async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound()
             .topology()
             .pods
             .iter()
-            .all(|p| p.role() != Some(discovery::roles::Role::Replica) || !p.is_up())
+            .all(|p| p.role() != Some(headless_discovery::roles::Role::Replica) || !p.is_up())
     })
     .await;
     let mut reads = router.replica_service();

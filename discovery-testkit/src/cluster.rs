@@ -47,10 +47,10 @@ impl Default for State {
 /// # Examples
 ///
 /// ```
-/// use discovery_testkit::{Cluster, StatefulSetSpec};
+/// use headless_discovery_testkit::{Cluster, StatefulSetSpec};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), discovery_testkit::Error> {
+/// # async fn main() -> Result<(), headless_discovery_testkit::Error> {
 /// let cluster = Cluster::builder().ttl(1).start().await?;
 /// let redis = cluster.statefulset(StatefulSetSpec::new("redis").namespace("cache").port("redis", 6379).replicas(3))?;
 /// println!("DNS at {}; redis-0 at {}", cluster.dns_addr(), redis.pod(0).expect("pod 0").ip);

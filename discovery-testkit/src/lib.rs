@@ -21,7 +21,7 @@
 //! # Examples
 //!
 //! ```
-//! use discovery_testkit::{Cluster, Fault, StatefulSetSpec};
+//! use headless_discovery_testkit::{Cluster, Fault, StatefulSetSpec};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use discovery_testkit::measure::{Window, compare};
+//! use headless_discovery_testkit::measure::{Window, compare};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use discovery_testkit::{Cluster, Fault, IpFamily, StatefulSetSpec};
+use headless_discovery_testkit::{Cluster, Fault, IpFamily, StatefulSetSpec};
 use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_server::proto::rr::{Name, RData, RecordType};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
@@ -42,7 +42,7 @@ async fn ask_with(
     Some(Message::from_bytes(&buf[..len]).expect("decode"))
 }
 
-async fn cluster() -> (Cluster, discovery_testkit::StatefulSet) {
+async fn cluster() -> (Cluster, headless_discovery_testkit::StatefulSet) {
     let cluster = Cluster::builder().ttl(30).start().await.expect("cluster");
     let set = cluster
         .statefulset(

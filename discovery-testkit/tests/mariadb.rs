@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use discovery_testkit::Cluster;
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
@@ -20,7 +20,7 @@ async fn app(set: &MariaDbStatefulSet, ordinal: u32) -> Result<Conn, mysql_async
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicates_promotes_and_keeps_the_app_user_out_of_read_only_pods() -> TestResult {
-    discovery_testkit::init_tracing();
+    headless_discovery_testkit::init_tracing();
     let cluster = Cluster::start().await?;
     let started = std::time::Instant::now();
     let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql")).await?;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use discovery_testkit::Cluster;
-use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

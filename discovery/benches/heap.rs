@@ -1,10 +1,10 @@
 //! Heap bytes per peer in a snapshot, measured with dhat's counting allocator.
 //!
-//! `cargo bench -p discovery --bench heap`
+//! `cargo bench -p headless-discovery --bench heap`
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use discovery::{Peer, PeerSet};
+use headless_discovery::{Peer, PeerSet};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;

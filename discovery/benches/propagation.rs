@@ -1,13 +1,13 @@
 //! Change propagation: from a testkit change to the subscriber's event, with TTL 1 s.
 //! Prints p50/p95/max over the trials; the target is p95 <= 1.25 s.
 //!
-//! `cargo bench -p discovery --bench propagation`
+//! `cargo bench -p headless-discovery --bench propagation`
 
 use std::time::Duration;
 
-use discovery::{Config, Discovery, PeerEvent};
-use discovery_testkit::{Cluster, StatefulSetSpec};
 use futures::StreamExt;
+use headless_discovery::{Config, Discovery, PeerEvent};
+use headless_discovery_testkit::{Cluster, StatefulSetSpec};
 
 const TRIALS: usize = 30;
 

@@ -1,13 +1,13 @@
 //! Resolve latency against the testkit DNS, next to a raw hickory SRV lookup of the same
 //! name on the same server in the same run (the baseline).
 //!
-//! `cargo bench -p discovery --bench resolve`
+//! `cargo bench -p headless-discovery --bench resolve`
 
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use discovery::{Config, Discovery};
-use discovery_testkit::{Cluster, StatefulSetSpec};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_testkit::{Cluster, StatefulSetSpec};
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::{Resolver, TokioResolver};

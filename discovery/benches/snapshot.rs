@@ -1,11 +1,11 @@
 //! Diffing two 1000-peer snapshots (the work done for every subscriber on every change).
 //!
-//! `cargo bench -p discovery --bench snapshot`
+//! `cargo bench -p headless-discovery --bench snapshot`
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use discovery::{Peer, PeerSet};
+use headless_discovery::{Peer, PeerSet};
 
 fn peers(n: u32, moved: impl Fn(u32) -> bool) -> PeerSet {
     (0..n)

@@ -22,9 +22,9 @@ use crate::watch::{Health, Refresher, Watch, WatchInner};
 /// # Examples
 ///
 /// ```no_run
-/// use discovery::{Config, Discovery};
+/// use headless_discovery::{Config, Discovery};
 ///
-/// # async fn run() -> Result<(), discovery::Error> {
+/// # async fn run() -> Result<(), headless_discovery::Error> {
 /// let discovery = Discovery::new(Config::default())?;
 /// for peer in &discovery.resolve("redis.cache:6379").await? {
 ///     println!("{:?} {} {}", peer.ordinal(), peer.fqdn(), peer.addr());

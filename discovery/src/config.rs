@@ -22,7 +22,7 @@ pub const NAMESERVER_ENV: &str = "DISCOVERY_NAMESERVER";
 ///
 /// ```
 /// use std::time::Duration;
-/// use discovery::Config;
+/// use headless_discovery::Config;
 ///
 /// let mut config = Config::default();
 /// config.min_refresh = Duration::from_millis(500);

@@ -10,9 +10,9 @@
 //! # Examples
 //!
 //! ```no_run
-//! use discovery::{Config, Discovery};
+//! use headless_discovery::{Config, Discovery};
 //!
-//! # async fn run() -> Result<(), discovery::Error> {
+//! # async fn run() -> Result<(), headless_discovery::Error> {
 //! let discovery = Discovery::new(Config::default())?;
 //!
 //! // One-shot: every ready pod of `redis` in namespace `cache`, with its ordinal.

@@ -5,10 +5,10 @@ use std::fmt;
 use serde::Deserialize;
 
 /// A password (or token) that never shows in `Debug` output or logs. The adapters
-/// (`discovery-redis`, `discovery-mysql`) take their credentials in this form.
+/// (`headless-discovery-redis`, `-mysql`) take their credentials in this form.
 ///
 /// ```
-/// let secret = discovery::Secret::new("hunter2");
+/// let secret = headless_discovery::Secret::new("hunter2");
 /// assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
 /// assert_eq!(secret.expose(), "hunter2");
 /// ```

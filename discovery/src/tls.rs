@@ -9,7 +9,7 @@ use serde::Deserialize;
 /// certificates issued for StatefulSet pods name.
 ///
 /// ```
-/// let tls = discovery::Tls::with_ca_file("/etc/db-tls/ca.crt");
+/// let tls = headless_discovery::Tls::with_ca_file("/etc/db-tls/ca.crt");
 /// assert!(tls.ca_file.is_some());
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use discovery::{Config, Discovery};
+use headless_discovery::{Config, Discovery};
 use libfuzzer_sys::fuzz_target;
 
 const SUFFIX: &str = ".redis.default.svc.cluster.local";

@@ -2,7 +2,7 @@
 //! the same name.
 #![no_main]
 
-use discovery::ServiceName;
+use headless_discovery::ServiceName;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {

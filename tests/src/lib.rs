@@ -10,8 +10,8 @@ pub mod soak;
 use std::future::Future;
 use std::time::Duration;
 
-use discovery::{Config, Discovery};
-use discovery_testkit::Cluster;
+use headless_discovery::{Config, Discovery};
+use headless_discovery_testkit::Cluster;
 
 /// A config for tests: the cluster's DNS server, fast refresh, short grace.
 pub fn test_config(cluster: &Cluster) -> Config {
@@ -79,7 +79,7 @@ where
 pub async fn wait_for_queries(
     cluster: &Cluster,
     name: &str,
-    rtype: discovery_testkit::RecordType,
+    rtype: headless_discovery_testkit::RecordType,
     count: u64,
     deadline: Duration,
 ) {

@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
-use discovery::{Discovery, PeerSet};
 use discovery_e2e::discovery;
-use discovery_testkit::{Cluster, RecordType, ScriptedRecord, ScriptedReply};
+use headless_discovery::{Discovery, PeerSet};
+use headless_discovery_testkit::{Cluster, RecordType, ScriptedRecord, ScriptedReply};
 use proptest::prelude::*;
 
 const SRV: &str = "_redis._tcp.redis.default.svc.cluster.local";

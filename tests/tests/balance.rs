@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use discovery::balance::{NoReadyPeers, PeerDiscover, WaitForPeers};
-use discovery::{Peer, Watch};
 use discovery_e2e::{discovery, eventually};
-use discovery_testkit::echo::{self, EchoServer};
-use discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
+use headless_discovery::balance::{NoReadyPeers, PeerDiscover, WaitForPeers};
+use headless_discovery::{Peer, Watch};
+use headless_discovery_testkit::echo::{self, EchoServer};
+use headless_discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover};
 use tower::{BoxError, Service, ServiceExt, service_fn};
@@ -41,7 +41,7 @@ async fn serve_pods(set: &StatefulSet) -> HashMap<String, EchoServer> {
 }
 
 async fn setup(replicas: u32) -> (Cluster, StatefulSet, Watch) {
-    discovery_testkit::init_tracing();
+    headless_discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let set = cluster
         .statefulset(
@@ -215,7 +215,10 @@ async fn the_discover_stream_is_send_and_never_errs() {
     let discover = PeerDiscover::from_fn(&watch, echo_client);
     assert_send(&discover);
     let _: &dyn futures::Stream<
-        Item = Result<discovery::Change<discovery::PeerKey, EchoService>, std::convert::Infallible>,
+        Item = Result<
+            headless_discovery::Change<headless_discovery::PeerKey, EchoService>,
+            std::convert::Infallible,
+        >,
     > = &discover;
 }
 
@@ -224,8 +227,8 @@ async fn a_failing_make_service_is_retried_without_ending_the_stream() {
     use std::collections::HashSet;
     use std::sync::{Arc, Mutex};
 
-    use discovery::Change;
     use futures::StreamExt;
+    use headless_discovery::Change;
 
     let (_cluster, _set, watch) = setup(2).await;
     let failed_once: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -273,8 +276,8 @@ async fn a_failing_make_service_is_retried_without_ending_the_stream() {
 /// `watch::Receiver::changed()` answers `Pending` when it has, new value or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_change_is_seen_on_the_very_next_poll() {
-    use discovery::Change;
     use futures::StreamExt;
+    use headless_discovery::Change;
 
     let (_cluster, set, watch) = setup(3).await;
     let mut discover = PeerDiscover::from_fn(&watch, |peer: &Peer| peer.clone());
@@ -291,7 +294,10 @@ async fn a_published_change_is_seen_on_the_very_next_poll() {
         watch.refresh_now();
         let seen = tokio::time::timeout(Duration::from_secs(3), witness.next()).await;
         assert!(
-            matches!(seen, Ok(Some(discovery::PeerEvent::Changed { .. }))),
+            matches!(
+                seen,
+                Ok(Some(headless_discovery::PeerEvent::Changed { .. }))
+            ),
             "{seen:?}"
         );
         for _ in 0..256 {

@@ -4,11 +4,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use discovery::{Config, Discovery, PeerEvent};
 use discovery_e2e::bind::{Bind, ZonePod, ZoneService};
 use discovery_e2e::eventually;
-use discovery_testkit::AddressPool;
 use futures::StreamExt;
+use headless_discovery::{Config, Discovery, PeerEvent};
+use headless_discovery_testkit::AddressPool;
 
 fn pods(pool: &AddressPool, name: &str, ordinals: std::ops::Range<u32>) -> Vec<ZonePod> {
     ordinals
@@ -33,7 +33,7 @@ fn client(bind: &Bind) -> Discovery {
 }
 
 /// Waits until `named` answers (it loads zones after it starts).
-async fn ready(bind: &Bind, discovery: &Discovery, name: &str) -> discovery::PeerSet {
+async fn ready(bind: &Bind, discovery: &Discovery, name: &str) -> headless_discovery::PeerSet {
     eventually(
         &format!("named answering for {name}\n{}", bind.log()),
         Duration::from_secs(10),
@@ -93,7 +93,7 @@ async fn srv_and_address_fallback_against_bind() {
     );
 }
 
-async fn next(events: &mut discovery::Subscription) -> PeerEvent {
+async fn next(events: &mut headless_discovery::Subscription) -> PeerEvent {
     tokio::time::timeout(Duration::from_secs(5), events.next())
         .await
         .expect("a change within a few refreshes")

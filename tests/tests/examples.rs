@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use discovery_e2e::eventually;
-use discovery_testkit::echo::EchoServer;
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
-use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
-use discovery_testkit::{Cluster, StatefulSetSpec};
+use headless_discovery_testkit::echo::EchoServer;
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use headless_discovery_testkit::{Cluster, StatefulSetSpec};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use discovery::{Contradiction, DnsFailure, Error, PeerSet, Watch};
 use discovery_e2e::{discovery, eventually, wait_for_queries};
-use discovery_testkit::{
+use headless_discovery::{Contradiction, DnsFailure, Error, PeerSet, Watch};
+use headless_discovery_testkit::{
     Cluster, RecordType, ScriptedRecord as R, ScriptedReply, StatefulSet, StatefulSetSpec,
 };
 
@@ -419,7 +419,7 @@ async fn healthy_refreshes_wake_no_health_subscriber() {
     );
     assert!(watch.health().is_healthy());
 
-    cluster.set_fault(discovery_testkit::Fault::ServFail);
+    cluster.set_fault(headless_discovery_testkit::Fault::ServFail);
     tokio::time::timeout(Duration::from_secs(5), health.changed())
         .await
         .expect("degraded is news")

@@ -3,11 +3,11 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use discovery::{Error, PortSpec, ServiceName};
 use discovery_e2e::{discovery, discovery_with, test_config};
-use discovery_testkit::{Cluster, IpFamily, RecordType, StatefulSetSpec};
+use headless_discovery::{Error, PortSpec, ServiceName};
+use headless_discovery_testkit::{Cluster, IpFamily, RecordType, StatefulSetSpec};
 
-fn summary(peers: &discovery::PeerSet) -> Vec<(Option<u32>, String, IpAddr, u16)> {
+fn summary(peers: &headless_discovery::PeerSet) -> Vec<(Option<u32>, String, IpAddr, u16)> {
     peers
         .iter()
         .map(|p| (p.ordinal(), p.hostname().to_owned(), p.ip(), p.port()))
@@ -404,7 +404,7 @@ async fn dns_failures_are_transient_errors() {
     cluster
         .statefulset(StatefulSetSpec::new("redis").port("redis", 6379))
         .expect("statefulset");
-    cluster.set_fault(discovery_testkit::Fault::ServFail);
+    cluster.set_fault(headless_discovery_testkit::Fault::ServFail);
     let err = discovery(&cluster)
         .resolve("_redis._tcp.redis")
         .await
@@ -415,7 +415,7 @@ async fn dns_failures_are_transient_errors() {
         "{err}"
     );
 
-    cluster.set_fault(discovery_testkit::Fault::NoAnswer);
+    cluster.set_fault(headless_discovery_testkit::Fault::NoAnswer);
     let err = discovery(&cluster)
         .resolve("_redis._tcp.redis")
         .await

@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use discovery::roles::{LeaderChoice, Probe, Report, Role, RoleError, RoleOpts, RoleWatch};
-use discovery::{Peer, PeerKey};
 use discovery_e2e::{discovery, eventually};
-use discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
+use headless_discovery::roles::{
+    LeaderChoice, Probe, Report, Role, RoleError, RoleOpts, RoleWatch,
+};
+use headless_discovery::{Peer, PeerKey};
+use headless_discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -136,7 +138,7 @@ struct Setup {
 impl Setup {
     /// Three pods: 0 leads, 1 and 2 follow it.
     async fn start() -> Self {
-        discovery_testkit::init_tracing();
+        headless_discovery_testkit::init_tracing();
         let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
         let set = cluster
             .statefulset(StatefulSetSpec::new("db").port("db", PORT).replicas(3))

@@ -2,17 +2,17 @@
 
 use std::time::Duration;
 
-use discovery::{Health, PeerEvent};
 use discovery_e2e::{discovery, discovery_with, eventually, test_config, wait_for_queries};
-use discovery_testkit::{Cluster, Fault, RecordType, StatefulSetSpec};
 use futures::StreamExt;
+use headless_discovery::{Health, PeerEvent};
+use headless_discovery_testkit::{Cluster, Fault, RecordType, StatefulSetSpec};
 
 /// With TTL 1 s a refresh happens every 0.85–1.15 s; a change must show within one
 /// refresh, plus scheduling slack on a busy CI machine.
 const ONE_REFRESH: Duration = Duration::from_millis(2500);
 
-async fn cluster_with_redis(replicas: u32) -> (Cluster, discovery_testkit::StatefulSet) {
-    discovery_testkit::init_tracing();
+async fn cluster_with_redis(replicas: u32) -> (Cluster, headless_discovery_testkit::StatefulSet) {
+    headless_discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let set = cluster
         .statefulset(
@@ -24,7 +24,7 @@ async fn cluster_with_redis(replicas: u32) -> (Cluster, discovery_testkit::State
     (cluster, set)
 }
 
-fn ordinals(peers: &discovery::PeerSet) -> Vec<u32> {
+fn ordinals(peers: &headless_discovery::PeerSet) -> Vec<u32> {
     peers.iter().filter_map(|p| p.ordinal()).collect()
 }
 
@@ -259,7 +259,7 @@ async fn the_task_ends_when_the_last_handle_is_dropped() {
 
 #[tokio::test]
 async fn refresh_now_is_early_and_debounced() {
-    discovery_testkit::init_tracing();
+    headless_discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(30).start().await.expect("cluster");
     let set = cluster
         .statefulset(

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use discovery::balance::{PeerDiscover, WaitForPeers};
-use discovery::{Config, Discovery, Peer, Subscription, Watch};
-use discovery_testkit::echo::{self, EchoServer};
-use discovery_testkit::{Cluster, Fault, StatefulSet, StatefulSetSpec};
 use futures::StreamExt;
+use headless_discovery::balance::{PeerDiscover, WaitForPeers};
+use headless_discovery::{Config, Discovery, Peer, Subscription, Watch};
+use headless_discovery_testkit::echo::{self, EchoServer};
+use headless_discovery_testkit::{Cluster, Fault, StatefulSet, StatefulSetSpec};
 use tokio::time::Instant;
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};

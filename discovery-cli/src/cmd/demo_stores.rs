@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use discovery::Discovery;
-use discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
-use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
-use discovery_testkit::Cluster;
-use discovery_testkit::mysql::{self, MariaDbSpec, MariaDbStatefulSet};
-use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use headless_discovery::Discovery;
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
+use headless_discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::mysql::{self, MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 use mysql_async::prelude::Queryable;
 use redis::AsyncCommands;
 use tokio::time::Instant;
@@ -28,7 +28,7 @@ pub(crate) struct Stores {
 /// Runs the Redis and MySQL parts, each only when its server is installed.
 pub(crate) async fn run(cluster: &Cluster, discovery: &Discovery) -> Result<Stores, String> {
     let mut stores = Stores::default();
-    if discovery_testkit::redis::available() {
+    if headless_discovery_testkit::redis::available() {
         stores.redis = Some(redis_part(cluster, discovery).await?);
     } else {
         step("Redis: skipped, redis-server is not installed (apt-get install redis-server)");

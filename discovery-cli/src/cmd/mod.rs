@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+#[cfg(feature = "demo")]
 pub(crate) mod demo;
+#[cfg(feature = "demo")]
 mod demo_stores;
 pub(crate) mod mysql;
 pub(crate) mod redis;
@@ -8,13 +10,15 @@ pub(crate) mod resolve;
 mod topology;
 pub(crate) mod watch;
 
-use discovery::{Config, Discovery, ServiceName};
+use headless_discovery::{Config, Discovery, ServiceName};
 
 use crate::args::Target;
 use crate::exit::Failure;
 
 /// The discovery client and parsed name a `resolve`/`watch` command asks for.
-pub(crate) fn client(target: &Target) -> Result<(Discovery, ServiceName), discovery::Error> {
+pub(crate) fn client(
+    target: &Target,
+) -> Result<(Discovery, ServiceName), headless_discovery::Error> {
     let mut name = ServiceName::parse(&target.service)?;
     if let Some(port) = &target.port_name {
         name = name.with_port_name(port)?;

@@ -1,6 +1,6 @@
 //! `discovery mysql topology`: what every pod of a MySQL/MariaDB StatefulSet says it is.
 
-use discovery_mysql::{MySqlConfig, MySqlRouter, PodStatus, Secret, ServerReport, Tls, Topology};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter, PodStatus, Secret, ServerReport, Tls};
 
 use super::topology::Store;
 use crate::args::MySqlTopology;
@@ -47,8 +47,9 @@ pub(crate) fn store() -> Store<ServerReport> {
     }
 }
 
-/// The topology as a table (the demo prints it too).
-pub(crate) fn table(topology: &Topology) -> String {
+/// The topology as a table, for the demo.
+#[cfg(feature = "demo")]
+pub(crate) fn table(topology: &headless_discovery_mysql::Topology) -> String {
     super::topology::table(&store(), topology)
 }
 

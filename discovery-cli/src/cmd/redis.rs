@@ -1,6 +1,6 @@
 //! `discovery redis topology`: what every pod of a Redis StatefulSet says it is.
 
-use discovery_redis::{PodStatus, RedisConfig, RedisRouter, RoleReport, Secret, Tls, Topology};
+use headless_discovery_redis::{PodStatus, RedisConfig, RedisRouter, RoleReport, Secret, Tls};
 
 use super::topology::Store;
 use crate::args::RedisTopology;
@@ -40,8 +40,9 @@ pub(crate) fn store() -> Store<RoleReport> {
     }
 }
 
-/// The topology as a table (the demo prints it too).
-pub(crate) fn table(topology: &Topology) -> String {
+/// The topology as a table, for the demo.
+#[cfg(feature = "demo")]
+pub(crate) fn table(topology: &headless_discovery_redis::Topology) -> String {
     super::topology::table(&store(), topology)
 }
 

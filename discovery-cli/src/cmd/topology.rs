@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use discovery::PeerKey;
-use discovery::roles::{LeaderChoice, PodStatus, Report, Topology};
+use headless_discovery::PeerKey;
+use headless_discovery::roles::{LeaderChoice, PodStatus, Report, Topology};
 use serde::Serialize;
 use tokio::sync::watch;
 

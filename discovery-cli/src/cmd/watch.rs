@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use discovery::{Health, PeerEvent};
 use futures::StreamExt;
+use headless_discovery::{Health, PeerEvent};
 
 use crate::args::Target;
 use crate::exit::Failure;

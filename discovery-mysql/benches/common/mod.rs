@@ -1,10 +1,10 @@
 #![allow(dead_code, reason = "each bench uses a different part")]
 //! Shared bench setup: a testkit cluster, a MariaDB StatefulSet, a cluster handle.
 
-use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlConfig, MySqlRouter};
-use discovery_testkit::Cluster;
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 
 /// A running MariaDB StatefulSet and a cluster handle over it.
 pub(crate) struct Bench {

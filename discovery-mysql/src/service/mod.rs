@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use discovery_mysql::{MySqlRouter, Statement};
+//! use headless_discovery_mysql::{MySqlRouter, Statement};
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
 //! # async fn run(cluster: MySqlRouter) -> Result<(), tower::BoxError> {

@@ -2,8 +2,8 @@
 
 use std::task::{Context, Poll};
 
-use discovery::Peer;
 use futures::future::BoxFuture;
+use headless_discovery::Peer;
 
 use crate::error::{Error, Result};
 use crate::router::MySqlRouter;

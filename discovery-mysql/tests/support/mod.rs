@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use discovery::{Config, Discovery};
-use discovery_mysql::{MySqlConfig, MySqlRouter};
-use discovery_testkit::Cluster;
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 
 pub(crate) struct Setup {
@@ -18,7 +18,7 @@ pub(crate) struct Setup {
 }
 
 pub(crate) async fn setup(spec: MariaDbSpec) -> Setup {
-    discovery_testkit::init_tracing();
+    headless_discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let mysql = MariaDbStatefulSet::start(&cluster, spec)
         .await

@@ -1,10 +1,10 @@
 #![allow(dead_code, reason = "each bench uses a different part")]
 //! Shared bench setup: a testkit cluster, a Redis StatefulSet, a router.
 
-use discovery::{Config, Discovery};
-use discovery_redis::{RedisConfig, RedisRouter};
-use discovery_testkit::Cluster;
-use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_redis::{RedisConfig, RedisRouter};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 
 /// A running Redis StatefulSet and a router over it.
 #[allow(dead_code, reason = "each bench uses a different part")]

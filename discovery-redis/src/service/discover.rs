@@ -5,9 +5,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use discovery::balance::SnapshotDiscover;
-use discovery::{Change, Peer, PeerKey};
 use futures::Stream;
+use headless_discovery::balance::SnapshotDiscover;
+use headless_discovery::{Change, Peer, PeerKey};
 
 use super::PodService;
 use crate::router::RedisRouter;

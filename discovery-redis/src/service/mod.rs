@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use discovery_redis::RedisRouter;
+//! use headless_discovery_redis::RedisRouter;
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
 //! # async fn run(router: RedisRouter) -> Result<(), tower::BoxError> {

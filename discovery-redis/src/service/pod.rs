@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use discovery::Peer;
-use discovery::balance::{Cost, PeakEwmaMeter, Started};
 use futures::future::BoxFuture;
+use headless_discovery::Peer;
+use headless_discovery::balance::{Cost, PeakEwmaMeter, Started};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
 

@@ -3,10 +3,10 @@
 use std::future::ready;
 use std::task::{Context, Poll};
 
-use discovery::PeerKey;
-use discovery::balance::{P2c, WaitBound};
-use discovery::roles::ReadPolicy;
 use futures::future::BoxFuture;
+use headless_discovery::PeerKey;
+use headless_discovery::balance::{P2c, WaitBound};
+use headless_discovery::roles::ReadPolicy;
 use redis::{Cmd, Value};
 use tower::Service;
 
@@ -16,11 +16,11 @@ use crate::router::RedisRouter;
 
 /// `Service<Cmd>` for reads: power of two choices ([`P2c`]) over the replicas fit to serve
 /// reads, weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
-/// up to `failover_wait`, then fails with [`RoleError::NoReadablePod`](discovery::roles::RoleError::NoReadablePod) saying why each pod was
+/// up to `failover_wait`, then fails with [`RoleError::NoReadablePod`](headless_discovery::roles::RoleError::NoReadablePod) saying why each pod was
 /// left out.
 ///
 /// Its response future is the chosen pod's own: the load is measured inside it, and the
-/// bounded wait is [`WaitForPeers`](discovery::balance::WaitForPeers)'s timer
+/// bounded wait is [`WaitForPeers`](headless_discovery::balance::WaitForPeers)'s timer
 /// ([`WaitBound`]) without its future layer, because on loopback every layer around a GET
 /// was a visible share of its cost (BENCHMARKS.md).
 ///

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use discovery::{Config, Discovery};
-use discovery_redis::{RedisConfig, RedisRouter};
-use discovery_testkit::Cluster;
-use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use headless_discovery::{Config, Discovery};
+use headless_discovery_redis::{RedisConfig, RedisRouter};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 
 pub(crate) struct Setup {
     pub(crate) cluster: Cluster,
@@ -17,7 +17,7 @@ pub(crate) struct Setup {
 }
 
 pub(crate) async fn setup(spec: RedisSpec) -> Setup {
-    discovery_testkit::init_tracing();
+    headless_discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
     let redis = RedisStatefulSet::start(&cluster, spec)
         .await

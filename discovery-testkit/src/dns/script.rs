@@ -14,7 +14,7 @@ use crate::Error;
 /// What the DNS server sends back for one scripted question.
 ///
 /// ```
-/// use discovery_testkit::{ScriptedRecord, ScriptedReply};
+/// use headless_discovery_testkit::{ScriptedRecord, ScriptedReply};
 ///
 /// // An SRV answer naming a pod of another namespace, with glue.
 /// let lie = ScriptedReply::records([ScriptedRecord::srv(

@@ -7,10 +7,10 @@
 //! `read_only`, which would hide every routing mistake.
 //!
 //! ```no_run
-//! use discovery_testkit::Cluster;
-//! use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+//! use headless_discovery_testkit::Cluster;
+//! use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 //!
-//! # async fn demo() -> Result<(), discovery_testkit::Error> {
+//! # async fn demo() -> Result<(), headless_discovery_testkit::Error> {
 //! let cluster = Cluster::builder().ttl(1).start().await?;
 //! let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql").replicas(3)).await?;
 //! mysql.kill(0)?;             // SIGKILL the primary, its pod turns unready

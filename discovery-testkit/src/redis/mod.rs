@@ -3,10 +3,10 @@
 //! pods published in the cluster's DNS.
 //!
 //! ```no_run
-//! use discovery_testkit::Cluster;
-//! use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+//! use headless_discovery_testkit::Cluster;
+//! use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 //!
-//! # async fn demo() -> Result<(), discovery_testkit::Error> {
+//! # async fn demo() -> Result<(), headless_discovery_testkit::Error> {
 //! let cluster = Cluster::builder().ttl(1).start().await?;
 //! let redis = RedisStatefulSet::start(&cluster, RedisSpec::new("redis").replicas(3)).await?;
 //! redis.kill(0)?;             // SIGKILL the master, its pod turns unready

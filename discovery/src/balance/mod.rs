@@ -18,8 +18,8 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use discovery::balance::{PeerDiscover, WaitForPeers};
-//! use discovery::{Config, Discovery, Peer};
+//! use headless_discovery::balance::{PeerDiscover, WaitForPeers};
+//! use headless_discovery::{Config, Discovery, Peer};
 //! use tower::balance::p2c::Balance;
 //! use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
 //! use tower::{BoxError, Service, ServiceExt, service_fn};

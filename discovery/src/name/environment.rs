@@ -19,7 +19,7 @@ const FALLBACK_DOMAIN: &str = "cluster.local";
 /// # Examples
 ///
 /// ```
-/// use discovery::Environment;
+/// use headless_discovery::Environment;
 ///
 /// let env = Environment::default().with_resolv_conf("/nonexistent").with_namespace_file("/nonexistent");
 /// assert_eq!(env.cluster_domain(), "cluster.local");

@@ -16,7 +16,7 @@
 //! # Examples
 //!
 //! ```
-//! use discovery::{PortSpec, ServiceName};
+//! use headless_discovery::{PortSpec, ServiceName};
 //!
 //! let name: ServiceName = "_redis._tcp.redis.cache.svc.cluster.local.".parse()?;
 //! assert_eq!(name.service(), "redis");
@@ -26,7 +26,7 @@
 //!
 //! let err = "Redis_0.cache".parse::<ServiceName>().unwrap_err();
 //! assert!(err.to_string().contains("only lower-case letters"));
-//! # Ok::<(), discovery::InvalidName>(())
+//! # Ok::<(), headless_discovery::InvalidName>(())
 //! ```
 
 mod environment;

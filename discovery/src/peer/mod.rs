@@ -7,7 +7,7 @@
 //! # Examples
 //!
 //! ```
-//! use discovery::{Peer, PeerEvent, PeerSet};
+//! use headless_discovery::{Peer, PeerEvent, PeerSet};
 //!
 //! let old = PeerSet::new(vec![
 //!     Peer::new("redis-0.redis.cache.svc.cluster.local", "10.0.0.7:6379".parse()?),

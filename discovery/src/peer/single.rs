@@ -76,7 +76,7 @@ impl Peer {
     /// (`mysql-0.mysql`, as the Kubernetes tutorial configures replicas). Case-insensitive.
     ///
     /// ```
-    /// use discovery::Peer;
+    /// use headless_discovery::Peer;
     /// let peer = Peer::new("mysql-0.mysql.db.svc.cluster.local", "10.1.0.7:3306".parse().unwrap());
     /// assert!(peer.is_named("10.1.0.7"));
     /// assert!(peer.is_named("mysql-0.mysql"));

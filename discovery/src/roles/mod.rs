@@ -16,8 +16,8 @@
 //! `replica <host>`.
 //!
 //! ```no_run
-//! use discovery::roles::{Probe, ReadPolicy, Report, Role, RoleOpts, RoleWatch, Target};
-//! use discovery::{Config, Discovery, Peer};
+//! use headless_discovery::roles::{Probe, ReadPolicy, Report, Role, RoleOpts, RoleWatch, Target};
+//! use headless_discovery::{Config, Discovery, Peer};
 //! use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 //! use tokio::net::TcpStream;
 //!

@@ -8,10 +8,10 @@
 //! # Examples
 //!
 //! ```no_run
-//! use discovery::{Config, Discovery, PeerEvent};
+//! use headless_discovery::{Config, Discovery, PeerEvent};
 //! use futures::StreamExt;
 //!
-//! # async fn run() -> Result<(), discovery::Error> {
+//! # async fn run() -> Result<(), headless_discovery::Error> {
 //! let discovery = Discovery::new(Config::default())?;
 //! let watch = discovery.watch("_redis._tcp.redis.cache").await?;
 //! let mut changes = watch.subscribe();

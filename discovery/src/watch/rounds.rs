@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::Watch;
 use crate::peer::PeerSet;
 
-/// The probing rhythm of `discovery-redis` and `discovery-mysql`, for adapters of your own
+/// The probing rhythm of `headless-discovery-redis` and `-mysql` (through [`RoleWatch`](crate::roles::RoleWatch)), for adapters of your own
 /// that ask each pod what it is: a round after a jittered `interval` (±15 %, so that many
 /// clients do not probe in step), as soon as the watch's pods change, and when `trigger`
 /// is notified (an error that says a role moved), no sooner than `debounce` after the
@@ -18,10 +18,10 @@ use crate::peer::PeerSet;
 /// ```no_run
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use discovery::watch::Rounds;
+/// use headless_discovery::watch::Rounds;
 /// use tokio::sync::Notify;
 ///
-/// # async fn run(watch: discovery::Watch) {
+/// # async fn run(watch: headless_discovery::Watch) {
 /// let trigger = Arc::new(Notify::new()); // clone it into whatever may ask for a round
 /// let mut rounds = Rounds::new(&watch, Duration::from_secs(1), Duration::from_millis(50), trigger);
 /// while rounds.next().await {

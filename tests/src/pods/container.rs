@@ -249,7 +249,7 @@ impl Handle {
     ///
     /// If `kill` refuses (the container is gone).
     pub fn signal(&self, name: &str) -> std::io::Result<()> {
-        discovery_testkit::signal(self.pid, name)
+        headless_discovery_testkit::signal(self.pid, name)
     }
 }
 

@@ -79,7 +79,7 @@ pub enum PodError {
     },
     /// The testkit DNS failed.
     #[error("testkit: {0}")]
-    Testkit(#[from] discovery_testkit::Error),
+    Testkit(#[from] headless_discovery_testkit::Error),
     /// A file under the runner's directory could not be written.
     #[error("{path}: {source}")]
     Io {

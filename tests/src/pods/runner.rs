@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use discovery_testkit::{Cluster, StatefulSetSpec};
+use headless_discovery_testkit::{Cluster, StatefulSetSpec};
 
 use super::PodError;
 use super::manifest::Manifests;

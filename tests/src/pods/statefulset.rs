@@ -18,7 +18,7 @@ pub struct RunningSet {
     site: Arc<Site>,
     bridge: Arc<Bridge>,
     spec: StatefulSet,
-    dns: discovery_testkit::StatefulSet,
+    dns: headless_discovery_testkit::StatefulSet,
     pods: Mutex<BTreeMap<u32, Pod>>,
 }
 
@@ -27,7 +27,7 @@ impl RunningSet {
         site: Arc<Site>,
         bridge: Arc<Bridge>,
         spec: StatefulSet,
-        dns: discovery_testkit::StatefulSet,
+        dns: headless_discovery_testkit::StatefulSet,
     ) -> Self {
         Self {
             site,

@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use discovery_testkit::{Cluster, Fault as DnsFault};
+use headless_discovery_testkit::{Cluster, Fault as DnsFault};
 
 mod check;
 mod history;

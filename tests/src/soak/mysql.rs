@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
-use discovery_testkit::Cluster;
-use discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 
 use super::{

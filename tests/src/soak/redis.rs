@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
-use discovery_testkit::Cluster;
-use discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
+use headless_discovery_redis::{ReadPolicy, RedisConfig, RedisRouter};
+use headless_discovery_testkit::Cluster;
+use headless_discovery_testkit::redis::{RedisSpec, RedisStatefulSet};
 use redis::AsyncCommands;
 
 use super::{
