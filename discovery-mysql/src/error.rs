@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use headless_discovery::Peer;
 use headless_discovery::roles::RoleError;
 
 /// What can go wrong routing a statement.
@@ -20,8 +21,8 @@ pub enum Error {
     /// A pod failed the statement or could not be reached.
     #[error("MySQL pod {pod}: {source}")]
     Pod {
-        /// The pod's hostname and address.
-        pod: String,
+        /// The pod.
+        pod: Peer,
         /// The driver's error (never includes the password).
         #[source]
         source: mysql_async::Error,
@@ -30,8 +31,8 @@ pub enum Error {
     /// A pod did not connect or answer in time.
     #[error("MySQL pod {pod}: no {what} within {after:?}")]
     Timeout {
-        /// The pod's hostname and address.
-        pod: String,
+        /// The pod.
+        pod: Peer,
         /// What was awaited ("connection", "reply").
         what: &'static str,
         /// The configured bound.

@@ -1,5 +1,5 @@
 //! Route writes to the primary and lag-checked reads to the replicas of a MySQL or
-//! MariaDB StatefulSet found by [`discovery`], follow failovers, and read your writes.
+//! MariaDB StatefulSet found by [`headless_discovery`], follow failovers, and read your writes.
 //!
 //! Every pod is asked `@@read_only` and its replica status when it joins, every second,
 //! and at once when a statement meets error 1290 or a lost connection. The primary is the

@@ -102,7 +102,7 @@ impl PodConnection {
 
     pub(crate) fn error(&self, source: mysql_async::Error) -> Error {
         Error::Pod {
-            pod: self.peer.to_string(),
+            pod: self.peer.clone(),
             source,
         }
     }

@@ -125,11 +125,11 @@ pub(crate) async fn within<T>(
     match tokio::time::timeout(bound, future).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(source)) => Err(Error::Pod {
-            pod: peer.to_string(),
+            pod: peer.clone(),
             source,
         }),
         Err(_) => Err(Error::Timeout {
-            pod: peer.to_string(),
+            pod: peer.clone(),
             what,
             after: bound,
         }),

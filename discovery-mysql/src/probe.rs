@@ -132,7 +132,7 @@ impl Probe for MySqlProbe {
 
     async fn ask(&self, peer: &Peer, conn: &mut ProbeConn) -> crate::Result<ServerReport> {
         conn.ask().await.map_err(|source| crate::Error::Pod {
-            pod: peer.to_string(),
+            pod: peer.clone(),
             source,
         })
     }

@@ -81,7 +81,7 @@ impl Connections {
 /// always goes to the pod's IP; with TLS the certificate must name the pod's FQDN.
 pub(crate) async fn connect(peer: &Peer, config: &RedisConfig) -> Result<MultiplexedConnection> {
     let pod_error = |source| Error::Pod {
-        pod: peer.to_string(),
+        pod: peer.clone(),
         source,
     };
     let mut settings = RedisConnectionInfo::default().set_db(config.db);

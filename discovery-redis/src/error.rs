@@ -1,5 +1,6 @@
 //! The crate's error type.
 
+use headless_discovery::Peer;
 use headless_discovery::roles::RoleError;
 
 /// What can go wrong routing a command.
@@ -18,8 +19,8 @@ pub enum Error {
     /// A pod failed the command or could not be reached.
     #[error("Redis pod {pod}: {source}")]
     Pod {
-        /// The pod's hostname and address.
-        pod: String,
+        /// The pod.
+        pod: Peer,
         /// The client's error (never includes the password).
         #[source]
         source: redis::RedisError,

@@ -123,7 +123,7 @@ impl LeaderConnection {
 
     fn pod_error(&self, source: redis::RedisError) -> Error {
         Error::Pod {
-            pod: self.peer.to_string(),
+            pod: self.peer.clone(),
             source,
         }
     }

@@ -1,5 +1,5 @@
 //! Route writes to the master and reads to the replicas of a Redis StatefulSet found by
-//! [`discovery`], and follow failovers.
+//! [`headless_discovery`], and follow failovers.
 //!
 //! Every pod is asked what it is (`ROLE`, `INFO replication`) when it joins, every second,
 //! and at once when a command meets `READONLY` or a dropped connection. The master is the

@@ -67,7 +67,7 @@ impl PodConnection {
         result
             .and_then(Value::extract_error)
             .map_err(|source| Error::Pod {
-                pod: self.peer.to_string(),
+                pod: self.peer.clone(),
                 source,
             })
     }

@@ -53,7 +53,7 @@ impl Probe for RedisProbe {
             }
             // A loading replica answers `LOADING`: it is up but cannot serve yet.
             Error::Pod {
-                pod: peer.to_string(),
+                pod: peer.clone(),
                 source,
             }
         })?;

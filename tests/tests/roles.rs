@@ -324,3 +324,24 @@ async fn after_a_refusal_the_leader_comes_from_a_fresh_round() {
     let leader = roles.leader_after_refusal().await.expect("fresh");
     assert_eq!(leader.ordinal(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_does_not_exist_fails_at_once_and_says_so() {
+    let s = Setup::start().await;
+    let watch = discovery(&s._cluster)
+        .watch("_db._tcp.nothing")
+        .await
+        .expect("an empty watch");
+    let roles = RoleWatch::start(watch, LineProbe, fast()).await;
+    let started = tokio::time::Instant::now();
+    let err = roles.leader().await.expect_err("no pods");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no failover_wait"
+    );
+    assert!(matches!(err, RoleError::NoPods { .. }), "{err}");
+    assert!(
+        err.to_string().contains("check its name and namespace"),
+        "{err}"
+    );
+}

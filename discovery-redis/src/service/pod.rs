@@ -183,7 +183,7 @@ impl tower::Service<Cmd> for PodService {
             result
                 .and_then(Value::extract_error)
                 .map_err(|source| Error::Pod {
-                    pod: shared.peer.to_string(),
+                    pod: shared.peer.clone(),
                     source,
                 })
         })

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{LeaderChoice, ReadPolicy, Unfit};
-use crate::PeerKey;
+use crate::{Health, PeerKey};
 
 /// Why a request could not be placed on a pod. Each store's error carries it as its
 /// `Roles` variant.
@@ -22,6 +22,19 @@ pub enum RoleError {
         waited: Duration,
         /// How many pods were probed.
         pods: usize,
+    },
+
+    /// Discovery lists no pod at all: the Service has no ready pod, or does not exist (a
+    /// wrong name or namespace). Requests fail at once rather than wait for a failover
+    /// that is not happening.
+    #[error(
+        "no pod of `{service}` is discovered (DNS: {health}): the Service has no ready pod, or no such Service exists; check its name and namespace"
+    )]
+    NoPods {
+        /// The Service.
+        service: String,
+        /// What the discovery watch says of DNS.
+        health: Health,
     },
 
     /// Several pods claim to lead and their followers do not tell which is right: writes

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use super::changes::ChangeLog;
 use super::prober::Prober;
 use super::{Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology};
-use crate::{Peer, Watch};
+use crate::{Health, Peer, Watch};
 
 /// The pods of one Service with their roles, kept current by a background prober that
 /// stops when the last clone is dropped. Cheap to clone.
@@ -71,6 +71,9 @@ impl<R: Report> RoleWatch<R> {
             log: ChangeLog::default(),
         };
         prober.round().await;
+        if watch.peers().is_empty() && !matches!(watch.health(), Health::Starting) {
+            tracing::warn!(store = P::STORE, service = %watch.service(), health = %watch.health(), "no pod discovered: requests fail with NoPods until one is (is the Service name or namespace wrong?)");
+        }
         let task = tokio::spawn(prober.run());
         Self {
             inner: Arc::new(Inner {
@@ -118,7 +121,8 @@ impl<R: Report> RoleWatch<R> {
     /// # Errors
     ///
     /// [`RoleError::NoLeader`] if none appears in time, [`RoleError::SplitBrain`] if
-    /// several claim it, [`RoleError::Stopped`] if the prober is gone.
+    /// several claim it, [`RoleError::NoPods`] at once if discovery lists no pod at all,
+    /// [`RoleError::Stopped`] if the prober is gone.
     pub async fn leader(&self) -> Result<Peer, RoleError> {
         let wait = self.inner.opts.failover_wait;
         let deadline = tokio::time::Instant::now() + wait;
@@ -132,6 +136,12 @@ impl<R: Report> RoleWatch<R> {
                 return Err(RoleError::SplitBrain {
                     service: self.service(),
                     claimants: claimants.clone(),
+                });
+            }
+            if topology.pods.is_empty() && self.nothing_discovered() {
+                return Err(RoleError::NoPods {
+                    service: self.service(),
+                    health: self.inner.watch.health(),
                 });
             }
             self.refresh();
@@ -152,6 +162,13 @@ impl<R: Report> RoleWatch<R> {
                 }
             }
         }
+    }
+
+    /// Discovery has answered and lists no pod (a lazily started watch that has not
+    /// answered yet is still waited for).
+    fn nothing_discovered(&self) -> bool {
+        let watch = &self.inner.watch;
+        watch.peers().is_empty() && !matches!(watch.health(), Health::Starting)
     }
 
     /// After a refusal that proves nothing was applied (the pod is no longer leader):
