@@ -72,7 +72,7 @@ type Balanced =
 pub(crate) type CheckoutFuture =
     P2cFuture<<PeakEwma<Checkout, UntilReturned> as Service<()>>::Future, PodConnection, Error>;
 
-/// One balancer per cluster handle, shared by every read.
+/// One balancer per router, shared by every read.
 pub(crate) struct Balancer {
     inner: Mutex<Balanced>,
 }

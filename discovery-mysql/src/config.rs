@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use headless_discovery::roles::RoleOpts;
 
-/// How the cluster handle talks to the pods and decides where statements go.
+/// How the router talks to the pods and decides where statements go.
 ///
 /// Deserializes from your config (all fields optional, durations like `"1s"`); every
 /// default is in the field's doc.

@@ -106,7 +106,7 @@ impl MySqlRouter {
         self.inner.roles.refresh();
     }
 
-    /// Tells the cluster about an error met on a [`PodConnection`]: a 1290 (read-only) or a lost
+    /// Tells the router about an error met on a [`PodConnection`]: a 1290 (read-only) or a lost
     /// connection triggers a probe round at once, and a lost connection also a DNS
     /// refresh. Other errors are ignored.
     pub fn observe(&self, error: &mysql_async::Error) {
