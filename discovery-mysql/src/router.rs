@@ -224,10 +224,13 @@ impl MySqlRouter {
     pub async fn execute(&self, statement: impl Into<Statement>) -> Result<Reply> {
         let statement = statement.into();
         let mut conn = self.primary().await?;
+        // Rounds from now on are fresh enough to act on after a refusal; `run` asks for
+        // one when it meets it.
+        let marker = self.inner.roles.round_marker();
         match self.run(&mut conn, &statement).await {
             Err(Error::Pod { source, .. }) if classify::of(&source) == Verdict::NotPrimary => {
                 drop(conn);
-                let peer = self.inner.roles.leader_after_refusal().await?;
+                let peer = self.inner.roles.leader_after(marker).await?;
                 let mut conn = self.conn(&peer).await?;
                 self.run(&mut conn, &statement).await
             }
