@@ -12,7 +12,6 @@ use tower::Service;
 use tower::load::peak_ewma::Handle;
 use tower::load::{PeakEwma, PeakEwmaDiscover, TrackCompletion};
 
-use crate::config::MySqlConfig;
 use crate::error::Error;
 use crate::pod::PodConnection;
 use crate::pools::Pools;
@@ -84,14 +83,10 @@ impl std::fmt::Debug for Balancer {
 }
 
 impl Balancer {
-    pub(crate) fn new(
-        topology: tokio::sync::watch::Receiver<Arc<Topology>>,
-        config: Arc<MySqlConfig>,
-        pools: Pools,
-    ) -> Self {
+    pub(crate) fn new(topology: tokio::sync::watch::Receiver<Arc<Topology>>, pools: Pools) -> Self {
         let select: Select = Box::new(move |topology: &Arc<Topology>| {
             topology
-                .fit_replicas(&config.roles)
+                .fit_replicas()
                 .into_iter()
                 .map(|pod| pod.peer.clone())
                 .collect()

@@ -74,7 +74,7 @@ impl MySqlRouter {
             pools: pools.clone(),
         };
         let roles = RoleWatch::start(watch, probe, config.roles.clone()).await;
-        let balancer = Balancer::new(roles.topology_changes(), Arc::clone(&config), pools.clone());
+        let balancer = Balancer::new(roles.topology_changes(), pools.clone());
         Self {
             inner: Arc::new(Inner {
                 roles,

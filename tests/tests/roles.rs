@@ -130,7 +130,7 @@ impl Probe for LineProbe {
 }
 
 struct Setup {
-    _cluster: Cluster,
+    cluster: Cluster,
     set: StatefulSet,
     pods: Vec<RolePod>,
 }
@@ -149,11 +149,7 @@ impl Setup {
                 RolePod::start(SocketAddr::new(pod.ip, PORT), Answer::Line(String::new())).await,
             );
         }
-        let setup = Self {
-            _cluster: cluster,
-            set,
-            pods,
-        };
+        let setup = Self { cluster, set, pods };
         setup.lead(0);
         setup
     }
@@ -180,7 +176,7 @@ impl Setup {
     }
 
     async fn roles(&self, opts: RoleOpts) -> RoleWatch<LineReport> {
-        let watch = discovery(&self._cluster)
+        let watch = discovery(&self.cluster)
             .watch("_db._tcp.db")
             .await
             .expect("watch");
@@ -328,7 +324,7 @@ async fn after_a_refusal_the_leader_comes_from_a_fresh_round() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_that_does_not_exist_fails_at_once_and_says_so() {
     let s = Setup::start().await;
-    let watch = discovery(&s._cluster)
+    let watch = discovery(&s.cluster)
         .watch("_db._tcp.nothing")
         .await
         .expect("an empty watch");

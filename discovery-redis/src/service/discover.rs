@@ -38,11 +38,10 @@ impl std::fmt::Debug for ReplicaDiscover {
 impl ReplicaDiscover {
     /// Starts from the router's current topology.
     pub fn new(router: &RedisRouter) -> Self {
-        let config = router.clone();
         let maker = router.clone();
         let select: Select = Box::new(move |topology: &Arc<Topology>| {
             topology
-                .fit_replicas(&config.config().roles)
+                .fit_replicas()
                 .into_iter()
                 .map(|pod| pod.peer.clone())
                 .collect()

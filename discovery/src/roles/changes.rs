@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
-use super::{LeaderChoice, Report, Role, RoleOpts, Topology};
+use super::{LeaderChoice, Report, Role, Topology};
 use crate::PeerKey;
 
 /// What the previous rounds left to compare with.
@@ -25,7 +25,6 @@ impl ChangeLog {
         service: &str,
         previous: &Topology<R>,
         next: &Topology<R>,
-        opts: &RoleOpts,
     ) {
         let before: HashMap<PeerKey, Option<Role>> = previous
             .pods
@@ -39,11 +38,11 @@ impl ChangeLog {
                 info!(store, service, pod = pod.peer.hostname(), from = ?old, to = ?pod.role(), "role changed");
             }
         }
-        let fit = next.fit_replicas(opts).len();
+        let fit = next.fit_replicas().len();
         let unfit = fit == 0 && next.pods.len() > 1;
         if unfit && !self.replicas_unfit {
             let reasons: Vec<String> = next
-                .unfit_reasons(opts)
+                .unfit_reasons()
                 .iter()
                 .map(|(key, why)| format!("{key} {why}"))
                 .collect();

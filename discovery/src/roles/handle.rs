@@ -220,14 +220,14 @@ impl<R: Report> RoleWatch<R> {
         policy: &ReadPolicy,
     ) -> Result<Read<'t, R>, RoleError> {
         topology
-            .read(policy, &self.inner.opts)
+            .read(policy)
             .map_err(|reasons| self.no_readable_pod(topology, policy, reasons))
     }
 
     /// [`RoleError::NoReadablePod`] for `policy` in `topology`, with each pod's reason: for
     /// a read that found its placement gone by the time it went out (a balancer emptied).
     pub fn unplaceable(&self, topology: &Topology<R>, policy: &ReadPolicy) -> RoleError {
-        let reasons = topology.unfit_reasons(&self.inner.opts);
+        let reasons = topology.unfit_reasons().to_vec();
         self.no_readable_pod(topology, policy, reasons)
     }
 

@@ -71,12 +71,11 @@ impl<P: Probe> Prober<P> {
                 self.conns.insert(peer.key(), (peer.addr(), conn));
             }
         }
-        let topology = Topology::new(statuses, self.opts.tie_break_ordinal, started.elapsed());
+        let topology = Topology::new(statuses, &self.opts, started.elapsed());
         let service = self.watch.service().to_string();
         debug!(store = P::STORE, service, pods = topology.pods.len(), elapsed = ?topology.round, leader = %topology.leader, "probe round");
         let previous = self.topology.borrow().clone();
-        self.log
-            .log(P::STORE, &service, &previous, &topology, &self.opts);
+        self.log.log(P::STORE, &service, &previous, &topology);
         self.probe.round_done(&peers, &topology).await;
         self.topology.send_replace(Arc::new(topology));
     }

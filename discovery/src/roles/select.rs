@@ -1,7 +1,7 @@
 //! Which pods are fit to serve reads, and where a [`ReadPolicy`] sends one.
 
 use super::{PodStatus, ReadPolicy, Report, Role, RoleOpts, Topology, Unfit};
-use crate::PeerKey;
+use crate::{Peer, PeerKey};
 
 /// Where a read goes.
 #[derive(Debug)]
@@ -34,57 +34,55 @@ impl<'a, R> Read<'a, R> {
     }
 }
 
-/// Why no pod can serve a read: each pod's reason, and whom the engine takes as leader.
+/// Why no pod can serve a read: each unfit pod and its reason.
 pub type Reasons = Vec<(PeerKey, Unfit)>;
 
-impl<R: Report> Topology<R> {
-    /// Why `pod` may not serve reads as a replica, or `None` if it may.
-    pub fn unfit_replica(&self, pod: &PodStatus<R>, opts: &RoleOpts) -> Option<Unfit> {
-        let Some(report) = &pod.report else {
-            return Some(Unfit::NoAnswer {
-                error: pod.error.clone().unwrap_or_else(|| "no reply".to_owned()),
-            });
-        };
-        if let Some(unfit) = report.unfit() {
-            return Some(unfit);
-        }
-        let role = report.role();
-        if role != Role::Replica {
-            return Some(Unfit::Role { role });
-        }
-        if let Some(leader) = self.leader_pod()
-            && !report.follows(&leader.peer)
-        {
-            return Some(Unfit::FollowsAnother);
-        }
-        if let (Some(max), Some(lag)) = (opts.max_lag_bytes, pod.lag.bytes)
-            && lag > max
-        {
-            return Some(Unfit::BehindBytes { lag, max });
-        }
-        if let (Some(max), Some(lag)) = (opts.max_lag, pod.lag.time)
-            && lag > max
-        {
-            return Some(Unfit::Behind { lag, max });
-        }
-        None
+/// Why `pod` may not serve reads as a replica of `leader`, or `None` if it may.
+pub(super) fn unfit_replica<R: Report>(
+    pod: &PodStatus<R>,
+    leader: Option<&Peer>,
+    opts: &RoleOpts,
+) -> Option<Unfit> {
+    let Some(report) = &pod.report else {
+        return Some(Unfit::NoAnswer {
+            error: pod.error.clone().unwrap_or_else(|| "no reply".to_owned()),
+        });
+    };
+    if let Some(unfit) = report.unfit() {
+        return Some(unfit);
     }
+    let role = report.role();
+    if role != Role::Replica {
+        return Some(Unfit::Role { role });
+    }
+    if let Some(leader) = leader
+        && !report.follows(leader)
+    {
+        return Some(Unfit::FollowsAnother);
+    }
+    if let (Some(max), Some(lag)) = (opts.max_lag_bytes, pod.lag.bytes)
+        && lag > max
+    {
+        return Some(Unfit::BehindBytes { lag, max });
+    }
+    if let (Some(max), Some(lag)) = (opts.max_lag, pod.lag.time)
+        && lag > max
+    {
+        return Some(Unfit::Behind { lag, max });
+    }
+    None
+}
 
-    /// The replicas that may serve reads.
-    pub fn fit_replicas(&self, opts: &RoleOpts) -> Vec<&PodStatus<R>> {
-        self.pods
-            .iter()
-            .filter(|pod| self.unfit_replica(pod, opts).is_none())
-            .collect()
+impl<R: Report> Topology<R> {
+    /// The replicas that may serve reads (judged when the round's topology was made).
+    pub fn fit_replicas(&self) -> Vec<&PodStatus<R>> {
+        self.fit.iter().filter_map(|&i| self.pods.get(i)).collect()
     }
 
     /// Why each pod that may not serve replica reads may not (the leader included: it is
     /// not a replica).
-    pub fn unfit_reasons(&self, opts: &RoleOpts) -> Reasons {
-        self.pods
-            .iter()
-            .filter_map(|pod| Some((pod.peer.key(), self.unfit_replica(pod, opts)?)))
-            .collect()
+    pub fn unfit_reasons(&self) -> &[(PeerKey, Unfit)] {
+        &self.reasons
     }
 
     /// Where a read under `policy` goes, or why no pod can take it.
@@ -92,8 +90,8 @@ impl<R: Report> Topology<R> {
     /// # Errors
     ///
     /// Each pod's reason when none fits the policy.
-    pub fn read(&self, policy: &ReadPolicy, opts: &RoleOpts) -> Result<Read<'_, R>, Reasons> {
-        let replicas = self.fit_replicas(opts);
+    pub fn read(&self, policy: &ReadPolicy) -> Result<Read<'_, R>, Reasons> {
+        let replicas = self.fit_replicas();
         let leader = self.leader_pod();
         let fit = || leader.into_iter().chain(replicas.iter().copied());
         let pod = |p| Read {
@@ -126,7 +124,7 @@ impl<R: Report> Topology<R> {
                 any_of(&fit().filter(|p| predicate(&p.peer)).collect::<Vec<_>>()).map(pod)
             }
         };
-        chosen.ok_or_else(|| self.unfit_reasons(opts))
+        chosen.ok_or_else(|| self.reasons.clone())
     }
 }
 

@@ -76,7 +76,7 @@ fn with(mut pod: PodStatus<Fake>, change: impl FnOnce(&mut Fake)) -> PodStatus<F
 }
 
 fn topology(pods: Vec<PodStatus<Fake>>) -> Topology<Fake> {
-    Topology::new(pods, None, Duration::ZERO)
+    Topology::new(pods, &RoleOpts::default(), Duration::ZERO)
 }
 
 #[test]
@@ -163,8 +163,8 @@ fn replicas_are_unfit_for_reasons_that_are_data() {
         with(replica(6, 0), |r| r.behind = None),
         pod(7, Role::Other, None),
     ];
-    let topology = topology(pods);
-    let reasons = topology.unfit_reasons(&opts);
+    let topology = Topology::new(pods.clone(), &opts, Duration::ZERO);
+    let reasons = topology.unfit_reasons();
     let expected = vec![
         (key(0), Unfit::Role { role: Role::Leader }),
         (
@@ -180,16 +180,18 @@ fn replicas_are_unfit_for_reasons_that_are_data() {
     ];
     assert_eq!(reasons, expected, "an unknown lag is no reason");
     let fit: Vec<_> = topology
-        .fit_replicas(&opts)
+        .fit_replicas()
         .iter()
         .map(|p| p.peer.ordinal())
         .collect();
     assert_eq!(fit, [Some(1), Some(6)]);
-    let off = RoleOpts::default().max_lag_bytes(None);
-    assert!(
-        topology.unfit_replica(&topology.pods[5], &off).is_none(),
-        "limits can be turned off"
-    );
+    let off = Topology::new(pods, &opts.max_lag_bytes(None), Duration::ZERO);
+    let fit: Vec<_> = off
+        .fit_replicas()
+        .iter()
+        .map(|p| p.peer.ordinal())
+        .collect();
+    assert_eq!(fit, [Some(1), Some(5), Some(6)], "limits can be turned off");
 }
 
 #[test]
@@ -206,7 +208,7 @@ fn lag_is_measured_only_against_the_leader_a_replica_follows() {
 type Placed = Option<(Vec<u32>, bool)>;
 
 fn placed(topology: &Topology<Fake>, policy: &ReadPolicy) -> Placed {
-    let read = topology.read(policy, &RoleOpts::default()).ok()?;
+    let read = topology.read(policy).ok()?;
     let ordinals = match &read.target {
         Target::Pod(pod) => vec![pod.peer.ordinal()?],
         Target::Replicas(pods) => pods.iter().filter_map(|p| p.peer.ordinal()).collect(),
@@ -257,7 +259,7 @@ fn each_policy_places_reads_and_says_when_it_fell_back() {
 fn a_refused_read_names_each_pod_and_its_reason() {
     let topology = topology(vec![leader(0), down(1), replica(2, 5)]);
     let reasons = topology
-        .read(&ReadPolicy::Replica, &RoleOpts::default())
+        .read(&ReadPolicy::Replica)
         .expect_err("no fit replica");
     let error = RoleError::NoReadablePod {
         service: "db.default".to_owned(),

@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::select::{Reasons, unfit_replica};
 use super::status::micros;
-use super::{PodStatus, Report, Role};
+use super::{PodStatus, Report, Role, RoleOpts};
 use crate::PeerKey;
 
 /// Who the engine takes as leader.
@@ -49,6 +50,10 @@ pub struct Topology<R> {
     pub probed_at: Instant,
     /// How long the round took, all pods probed at once.
     pub round: Duration,
+    /// Which pods may serve replica reads (indices into `pods`), and why each other may
+    /// not: judged once per round, not on every read.
+    pub(super) fit: Vec<usize>,
+    pub(super) reasons: Reasons,
 }
 
 impl<R: Report> Topology<R> {
@@ -59,27 +64,39 @@ impl<R: Report> Topology<R> {
             leader: LeaderChoice::None,
             probed_at: Instant::now(),
             round: Duration::ZERO,
+            fit: Vec::new(),
+            reasons: Vec::new(),
         }
     }
 
-    /// The topology the pods' statuses make: the leader chosen (see [`choose_leader`]) and
-    /// each of its followers' lag filled in.
-    pub fn new(
-        mut pods: Vec<PodStatus<R>>,
-        tie_break_ordinal: Option<u32>,
-        round: Duration,
-    ) -> Self {
-        let leader = choose_leader(&pods, tie_break_ordinal);
+    /// The topology the pods' statuses make under `opts`: the leader chosen (see
+    /// [`choose_leader`]), each replica's lag filled in, and which replicas may serve
+    /// reads (the lag limits are `opts`').
+    pub fn new(mut pods: Vec<PodStatus<R>>, opts: &RoleOpts, round: Duration) -> Self {
+        let leader = choose_leader(&pods, opts.tie_break_ordinal);
         let key = match &leader {
             LeaderChoice::One(key) => Some(key),
             _ => None,
         };
         fill_lag(&mut pods, key);
+        let leader_peer = key
+            .and_then(|key| pods.iter().find(|p| &p.peer.key() == key))
+            .map(|p| p.peer.clone());
+        let mut fit = Vec::new();
+        let mut reasons = Vec::new();
+        for (i, pod) in pods.iter().enumerate() {
+            match unfit_replica(pod, leader_peer.as_ref(), opts) {
+                None => fit.push(i),
+                Some(why) => reasons.push((pod.peer.key(), why)),
+            }
+        }
         Self {
             pods,
             leader,
             probed_at: Instant::now(),
             round,
+            fit,
+            reasons,
         }
     }
 
