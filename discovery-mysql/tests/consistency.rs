@@ -7,7 +7,7 @@ use std::time::Duration;
 use headless_discovery_mysql::ReadPolicy;
 use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
-use support::setup;
+use support::{eventually, setup};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_makes_a_delayed_replica_read_see_the_write_and_without_it_the_read_is_stale() {
@@ -22,6 +22,17 @@ async fn a_token_makes_a_delayed_replica_read_see_the_write_and_without_it_the_r
     config.roles.read_policy = ReadPolicy::Ordinal(1);
     config.read_your_writes_wait = Duration::from_millis(500);
     let cluster = s.connect(config).await;
+    // The delay restarts mysql-1's replication; its IO thread says `Preparing` for a moment.
+    eventually("mysql-1 replicates again", Duration::from_secs(10), || {
+        let topology = cluster.topology();
+        async move {
+            topology
+                .fit_replicas()
+                .iter()
+                .any(|p| p.peer.ordinal() == Some(1))
+        }
+    })
+    .await;
 
     let count = |mut conn: headless_discovery_mysql::PodConnection| async move {
         let n: Option<u64> = conn
