@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use headless_discovery::balance::{P2c, P2cFuture, SnapshotDiscover};
+use headless_discovery::roles::balance::{FitReplicas, P2c, P2cFuture};
 use headless_discovery::{Peer, PeerKey};
 use tower::Service;
 use tower::load::peak_ewma::Handle;
@@ -15,6 +15,7 @@ use tower::load::{PeakEwma, PeakEwmaDiscover, TrackCompletion};
 use crate::error::Error;
 use crate::pod::PodConnection;
 use crate::pools::Pools;
+use crate::report::ServerReport;
 use crate::topology::Topology;
 
 /// How long an unmeasured replica is assumed to take (PeakEwma's starting estimate).
@@ -61,9 +62,8 @@ impl TrackCompletion<Handle, PodConnection> for UntilReturned {
     }
 }
 
-type Select = Box<dyn FnMut(&Arc<Topology>) -> Vec<Peer> + Send>;
 type Make = Box<dyn FnMut(&Peer) -> Checkout + Send>;
-type Replicas = SnapshotDiscover<Arc<Topology>, Select, Make, Checkout>;
+type Replicas = FitReplicas<ServerReport, Make, Checkout>;
 type Balanced =
     P2c<PeakEwmaDiscover<Replicas, UntilReturned>, PeerKey, PeakEwma<Checkout, UntilReturned>>;
 
@@ -84,19 +84,12 @@ impl std::fmt::Debug for Balancer {
 
 impl Balancer {
     pub(crate) fn new(topology: tokio::sync::watch::Receiver<Arc<Topology>>, pools: Pools) -> Self {
-        let select: Select = Box::new(move |topology: &Arc<Topology>| {
-            topology
-                .fit_replicas()
-                .into_iter()
-                .map(|pod| pod.peer.clone())
-                .collect()
-        });
         let make: Make = Box::new(move |peer: &Peer| Checkout {
             pools: pools.clone(),
             peer: peer.clone(),
         });
         let discover = PeakEwmaDiscover::new::<()>(
-            SnapshotDiscover::new(topology, select, make),
+            FitReplicas::fit_replicas(topology, make),
             DEFAULT_RTT,
             DECAY,
             UntilReturned,

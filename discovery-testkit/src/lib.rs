@@ -59,6 +59,8 @@ pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TTL};
 pub use dns::{Fault, ScriptedRecord, ScriptedReply};
 pub use model::{IpFamily, Pod, ServicePort, StatefulSetSpec};
 pub use process::{ServerProcess, signal};
+#[cfg(any(feature = "redis", feature = "mysql"))]
+pub use servers::{Server, ServerSet, ServerSpec};
 pub use statefulset::StatefulSet;
 
 /// DNS record types, for [`Cluster::queries_for`].

@@ -2,18 +2,16 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use headless_discovery::balance::SnapshotDiscover;
+use headless_discovery::roles::balance::FitReplicas;
 use headless_discovery::{Change, Peer, PeerKey};
 
 use super::PodService;
+use crate::role::RoleReport;
 use crate::router::RedisRouter;
-use crate::topology::Topology;
 
-type Select = Box<dyn FnMut(&Arc<Topology>) -> Vec<Peer> + Send>;
 type Make = Box<dyn FnMut(&Peer) -> PodService + Send>;
 
 /// Follows the router's topology and yields `Insert` for each replica fit to serve reads
@@ -24,7 +22,7 @@ type Make = Box<dyn FnMut(&Peer) -> PodService + Send>;
 /// `p2c::Balance::new(ReplicaDiscover::new(&router))` balances them as they are;
 /// [`ReplicaService`](super::ReplicaService) is that, lighter, with a bounded wait.
 pub struct ReplicaDiscover {
-    inner: SnapshotDiscover<Arc<Topology>, Select, Make, PodService>,
+    inner: FitReplicas<RoleReport, Make, PodService>,
 }
 
 impl std::fmt::Debug for ReplicaDiscover {
@@ -39,16 +37,9 @@ impl ReplicaDiscover {
     /// Starts from the router's current topology.
     pub fn new(router: &RedisRouter) -> Self {
         let maker = router.clone();
-        let select: Select = Box::new(move |topology: &Arc<Topology>| {
-            topology
-                .fit_replicas()
-                .into_iter()
-                .map(|pod| pod.peer.clone())
-                .collect()
-        });
         let make: Make = Box::new(move |peer: &Peer| PodService::new(maker.clone(), peer.clone()));
         Self {
-            inner: SnapshotDiscover::new(router.roles().topology_changes(), select, make),
+            inner: FitReplicas::fit_replicas(router.roles().topology_changes(), make),
         }
     }
 }

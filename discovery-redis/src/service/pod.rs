@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use headless_discovery::Peer;
-use headless_discovery::balance::{Cost, PeakEwmaMeter, Started};
+use headless_discovery::roles::balance::{Cost, PeakEwmaMeter, Started};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
 

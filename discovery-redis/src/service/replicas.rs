@@ -5,8 +5,8 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use headless_discovery::PeerKey;
-use headless_discovery::balance::{P2c, WaitBound};
 use headless_discovery::roles::ReadPolicy;
+use headless_discovery::roles::balance::{P2c, WaitBound};
 use redis::{Cmd, Value};
 use tower::Service;
 

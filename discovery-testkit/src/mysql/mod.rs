@@ -22,17 +22,12 @@
 mod pod;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use mysql_async::{Conn, OptsBuilder};
 
-use crate::process::ServerProcess;
-use crate::servers::{self, Upstream};
-use crate::tls::TestCa;
-use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
+use crate::servers::{Redacted, Server, ServerSet, ServerSpec, Upstream};
+use crate::{Cluster, Error};
 
 use pod::PodConfig;
 
@@ -43,123 +38,55 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The replication user's password (the replication user is internal to the set).
 const REPLICATION_PASSWORD: &str = "testkit-replication";
 
-/// What MariaDB StatefulSet to run.
-#[derive(Clone)]
-pub struct MariaDbSpec {
-    name: String,
-    namespace: String,
-    replicas: u32,
-    start_ordinal: u32,
+/// MariaDB's own settings in a [`MariaDbSpec`]: the application user, its password and
+/// its database, `app`/`app-password` on `app` unless set.
+#[derive(Clone, Debug)]
+pub struct MariaDb {
     user: String,
-    password: String,
+    password: Redacted,
     database: String,
-    tls: bool,
 }
 
-impl std::fmt::Debug for MariaDbSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MariaDbSpec")
-            .field("name", &self.name)
-            .field("namespace", &self.namespace)
-            .field("replicas", &self.replicas)
-            .field("start_ordinal", &self.start_ordinal)
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .field("database", &self.database)
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
-impl MariaDbSpec {
-    /// StatefulSet and headless Service `name` in namespace `default`, 3 pods, the first
-    /// the primary; application user `app` with password `app-password` on database `app`.
-    pub fn new(name: &str) -> Self {
+impl Default for MariaDb {
+    fn default() -> Self {
         Self {
-            name: name.to_owned(),
-            namespace: "default".to_owned(),
-            replicas: 3,
-            start_ordinal: 0,
             user: "app".to_owned(),
-            password: "app-password".to_owned(),
+            password: Redacted("app-password".to_owned()),
             database: "app".to_owned(),
-            tls: false,
         }
     }
+}
 
-    /// The namespace.
-    #[must_use]
-    pub fn namespace(mut self, namespace: &str) -> Self {
-        self.namespace = namespace.to_owned();
-        self
-    }
+impl Server for MariaDb {
+    const KIND: &'static str = "mariadb";
+    const PORT_NAME: &'static str = "mysql";
+    const PORT: u16 = MYSQL_PORT;
+}
 
-    /// How many pods.
-    #[must_use]
-    pub fn replicas(mut self, replicas: u32) -> Self {
-        self.replicas = replicas;
-        self
-    }
+/// What MariaDB StatefulSet to run: `MariaDbSpec::new("mysql").replicas(3)`, with TLS
+/// required on every connection when asked.
+pub type MariaDbSpec = ServerSpec<MariaDb>;
 
-    /// The first ordinal.
-    #[must_use]
-    pub fn start_ordinal(mut self, start: u32) -> Self {
-        self.start_ordinal = start;
-        self
-    }
-
+impl MariaDbSpec {
     /// The application user and its password.
     #[must_use]
     pub fn user(mut self, user: &str, password: &str) -> Self {
-        self.user = user.to_owned();
-        self.password = password.to_owned();
+        self.server.user = user.to_owned();
+        self.server.password = Redacted(password.to_owned());
         self
     }
 
     /// The application database.
     #[must_use]
     pub fn database(mut self, database: &str) -> Self {
-        self.database = database.to_owned();
-        self
-    }
-
-    /// Require TLS on every connection (replication too), each pod with a certificate
-    /// from a [`TestCa`] naming its FQDN and hostname.
-    #[must_use]
-    pub fn tls(mut self, tls: bool) -> Self {
-        self.tls = tls;
+        self.server.database = database.to_owned();
         self
     }
 }
 
 /// A running MariaDB StatefulSet. Every process is killed, and its files removed, when
 /// this is dropped.
-pub struct MariaDbStatefulSet {
-    set: StatefulSet,
-    dir: PathBuf,
-    spec: MariaDbSpec,
-    ca: Option<TestCa>,
-    state: Mutex<Pods>,
-}
-
-#[derive(Debug, Default)]
-struct Pods {
-    processes: BTreeMap<u32, ServerProcess>,
-    upstream: BTreeMap<u32, Upstream>,
-    /// Pods that may hold writes the current primary never got (killed while primary, or
-    /// ahead of a promoted replica): they come back as clones of the primary.
-    needs_clone: std::collections::BTreeSet<u32>,
-}
-
-impl std::fmt::Debug for MariaDbStatefulSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MariaDbStatefulSet")
-            .field("set", &self.set.name())
-            .field("dir", &self.dir)
-            .field("spec", &self.spec)
-            .finish_non_exhaustive()
-    }
-}
+pub type MariaDbStatefulSet = ServerSet<MariaDb>;
 
 impl MariaDbStatefulSet {
     /// Declares the StatefulSet in `cluster` (named port `mysql`, 3306), starts one
@@ -171,47 +98,26 @@ impl MariaDbStatefulSet {
     ///
     /// [`Error::Process`] if MariaDB is missing or a pod does not come up in time.
     pub async fn start(cluster: &Cluster, spec: MariaDbSpec) -> Result<Self, Error> {
-        let set = cluster.statefulset(
-            StatefulSetSpec::new(&spec.name)
-                .namespace(&spec.namespace)
-                .port("mysql", MYSQL_PORT)
-                .replicas(spec.replicas)
-                .start_ordinal(spec.start_ordinal),
-        )?;
-        let dir = servers::scratch_dir("mariadb", &set)?;
-        let ca = if spec.tls { Some(TestCa::new()?) } else { None };
         let first = spec.start_ordinal;
-        let this = Self {
-            set,
-            dir,
-            spec,
-            ca,
-            state: Mutex::new(Pods::default()),
-        };
-        let template = this.dir.join("template");
+        let this = Self::declare(cluster, spec)?;
+        let template = this.dir().join("template");
         let installing = template.clone();
-        let tmpdir = this.dir.clone();
+        let tmpdir = this.dir().to_owned();
         tokio::task::spawn_blocking(move || pod::install(&installing, &tmpdir))
             .await
             .map_err(|e| Error::Process(format!("mariadb-install-db: {e}")))??;
-        for pod in this.set.pods() {
+        for pod in this.statefulset().pods() {
             let dir = this.pod_dir(pod.ordinal);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
             pod::copy_datadir(&template, &dir.join("data"))?;
-            let upstream = if pod.ordinal == first {
-                Upstream::None
-            } else {
-                Upstream::Of(first)
-            };
-            this.state().upstream.insert(pod.ordinal, upstream);
             this.spawn(pod.ordinal)?;
         }
-        for pod in this.set.pods() {
+        for pod in this.statefulset().pods() {
             this.wait_until_up(pod.ordinal).await?;
         }
         this.bootstrap(first).await?;
-        for pod in this.set.pods() {
+        for pod in this.statefulset().pods() {
             if pod.ordinal != first {
                 this.repoint(pod.ordinal, first, "slave_pos").await?;
             }
@@ -220,49 +126,25 @@ impl MariaDbStatefulSet {
         Ok(this)
     }
 
-    /// The StatefulSet as DNS sees it (scale, readiness, pod addresses).
-    pub fn statefulset(&self) -> &StatefulSet {
-        &self.set
-    }
-
-    /// The CA that signed the pods' certificates, when the set requires TLS.
-    pub fn ca_pem(&self) -> Option<&str> {
-        self.ca.as_ref().map(TestCa::cert_pem)
-    }
-
-    /// The name to give discovery: `_mysql._tcp.<name>.<namespace>`.
-    pub fn service_name(&self) -> String {
-        format!("_mysql._tcp.{}.{}", self.set.name(), self.set.namespace())
-    }
-
     /// The application user.
     pub fn user(&self) -> &str {
-        &self.spec.user
+        &self.server.user
     }
 
     /// The application user's password.
     pub fn password(&self) -> &str {
-        &self.spec.password
+        &self.server.password.0
     }
 
     /// The application database.
     pub fn database(&self) -> &str {
-        &self.spec.database
+        &self.server.database
     }
 
     /// The pod's `server_id`: 100 + ordinal, as in the Kubernetes tutorial. Rows written
     /// with `@@server_id` say which pod executed a statement.
     pub fn server_id(ordinal: u32) -> u32 {
         100 + ordinal
-    }
-
-    /// The pod's address (IP, port 3306).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Spec`] if there is no such pod.
-    pub fn addr(&self, ordinal: u32) -> Result<SocketAddr, Error> {
-        Ok(SocketAddr::new(self.ip(ordinal)?, MYSQL_PORT))
     }
 
     /// Options for a direct connection to one pod as the application user, over TCP to its
@@ -275,9 +157,9 @@ impl MariaDbStatefulSet {
         Ok(OptsBuilder::default()
             .ip_or_hostname(self.ip(ordinal)?.to_string())
             .tcp_port(MYSQL_PORT)
-            .user(Some(self.spec.user.clone()))
-            .pass(Some(self.spec.password.clone()))
-            .db_name(Some(self.spec.database.clone()))
+            .user(Some(self.server.user.clone()))
+            .pass(Some(self.server.password.0.clone()))
+            .db_name(Some(self.server.database.clone()))
             .prefer_socket(false))
     }
 
@@ -302,24 +184,6 @@ impl MariaDbStatefulSet {
         pod::run(&mut conn, &statements).await
     }
 
-    /// Kills the pod's server (SIGKILL) and marks the pod unready, as Kubernetes does once
-    /// its readiness probe fails.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Spec`] if there is no such pod.
-    pub fn kill(&self, ordinal: u32) -> Result<(), Error> {
-        let mut state = self.state();
-        if let Some(mut process) = state.processes.remove(&ordinal) {
-            process.kill();
-            if state.upstream.get(&ordinal) == Some(&Upstream::None) {
-                state.needs_clone.insert(ordinal);
-            }
-        }
-        drop(state);
-        self.set.set_ready(ordinal, false)
-    }
-
     /// Starts a killed pod again at the same address, replicating the pod it should follow
     /// now, and marks it ready once it answers. A replica keeps its data. A primary killed
     /// and replaced meanwhile may hold writes that never reached any replica (replication
@@ -330,11 +194,7 @@ impl MariaDbStatefulSet {
     ///
     /// [`Error::Process`] if it does not come up.
     pub async fn restart(&self, ordinal: u32) -> Result<(), Error> {
-        if self.state().processes.contains_key(&ordinal) {
-            return Err(Error::Spec(format!(
-                "mariadb pod {ordinal} is running; kill it first"
-            )));
-        }
+        self.ensure_stopped(ordinal)?;
         let (upstream, diverged) = {
             let mut state = self.state();
             let upstream = state.upstream.get(&ordinal).copied();
@@ -348,7 +208,7 @@ impl MariaDbStatefulSet {
             let data = self.pod_dir(ordinal).join("data");
             std::fs::remove_dir_all(&data)
                 .map_err(|e| Error::Process(format!("removing {}: {e}", data.display())))?;
-            pod::copy_datadir(&self.dir.join("template"), &data)?;
+            pod::copy_datadir(&self.dir().join("template"), &data)?;
         }
         self.spawn(ordinal)?;
         self.wait_until_up(ordinal).await?;
@@ -361,7 +221,7 @@ impl MariaDbStatefulSet {
             };
             self.repoint(ordinal, primary, gtid).await?;
         }
-        self.set.set_ready(ordinal, true)
+        self.statefulset().set_ready(ordinal, true)
     }
 
     /// Promotes a replica as an operator would: the old primary (if it runs) goes
@@ -378,19 +238,9 @@ impl MariaDbStatefulSet {
     pub async fn promote(&self, ordinal: u32) -> Result<(), Error> {
         let old: Vec<u32> = {
             let mut state = self.state();
-            let old: Vec<u32> = state
-                .upstream
-                .iter()
-                .filter(|(o, u)| **u == Upstream::None && **o != ordinal)
-                .map(|(o, _)| *o)
-                .filter(|o| state.processes.contains_key(o))
-                .collect();
+            let old = state.running_leaders(Some(ordinal));
             // Frozen through the failover, it may hold writes the new primary never got.
-            let frozen: Vec<u32> = old
-                .iter()
-                .copied()
-                .filter(|o| !servers::answers(&state.processes, *o))
-                .collect();
+            let frozen: Vec<u32> = old.iter().copied().filter(|o| !state.answers(*o)).collect();
             state.needs_clone.extend(&frozen);
             old.into_iter().filter(|o| !frozen.contains(o)).collect()
         };
@@ -430,10 +280,7 @@ impl MariaDbStatefulSet {
             for other in &others {
                 state.upstream.insert(*other, Upstream::Of(ordinal));
             }
-            others
-                .into_iter()
-                .filter(|o| servers::answers(&state.processes, *o))
-                .collect()
+            others.into_iter().filter(|o| state.answers(*o)).collect()
         };
         let promoted = {
             let mut conn = self.admin(ordinal).await?;
@@ -535,24 +382,6 @@ impl MariaDbStatefulSet {
         self.execute(ordinal, &["START SLAVE SQL_THREAD"]).await
     }
 
-    /// Freezes the pod's server (SIGSTOP): connections hang instead of failing.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Process`] if it is not running or the signal fails.
-    pub fn freeze(&self, ordinal: u32) -> Result<(), Error> {
-        self.with_process(ordinal, ServerProcess::freeze)
-    }
-
-    /// Lets a frozen pod run again (SIGCONT).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Process`] if it is not running or the signal fails.
-    pub fn thaw(&self, ordinal: u32) -> Result<(), Error> {
-        self.with_process(ordinal, ServerProcess::thaw)
-    }
-
     /// Waits until every running replica has applied everything its primary had written
     /// when this was called (`MASTER_GTID_WAIT`).
     ///
@@ -560,19 +389,7 @@ impl MariaDbStatefulSet {
     ///
     /// [`Error::Process`] if that does not happen within 20 s.
     pub async fn wait_for_replication(&self) -> Result<(), Error> {
-        let replicas: Vec<(u32, u32)> = {
-            let state = self.state();
-            state
-                .processes
-                .keys()
-                .filter_map(|o| match state.upstream.get(o) {
-                    Some(Upstream::Of(primary)) if state.processes.contains_key(primary) => {
-                        Some((*o, *primary))
-                    }
-                    _ => None,
-                })
-                .collect()
-        };
+        let replicas = self.state().running_replicas();
         let mut positions: BTreeMap<u32, String> = BTreeMap::new();
         for (ordinal, primary) in replicas {
             let position = match positions.get(&primary) {
@@ -610,12 +427,11 @@ impl MariaDbStatefulSet {
 
     /// Users, database and grants, on the primary (they replicate from there).
     async fn bootstrap(&self, primary: u32) -> Result<(), Error> {
-        let MariaDbSpec {
+        let MariaDb {
             user,
             password,
             database,
-            ..
-        } = &self.spec;
+        } = &self.server;
         let mut conn = self.admin(primary).await?;
         pod::run(
             &mut conn,
@@ -625,7 +441,7 @@ impl MariaDbStatefulSet {
                 ),
                 "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'".to_owned(),
                 format!("CREATE DATABASE `{database}`"),
-                format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+                format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{}'", password.0),
                 format!(
                     "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON `{database}`.* TO '{user}'@'%'"
                 ),
@@ -638,7 +454,7 @@ impl MariaDbStatefulSet {
     /// Makes `ordinal` a read-only replica of `primary`.
     async fn repoint(&self, ordinal: u32, primary: u32, gtid: &str) -> Result<(), Error> {
         let ip = self.ip(primary)?;
-        let ssl = if self.ca.is_some() {
+        let ssl = if self.ca().is_some() {
             ", MASTER_SSL = 1"
         } else {
             ""
@@ -664,10 +480,7 @@ impl MariaDbStatefulSet {
     fn spawn(&self, ordinal: u32) -> Result<(), Error> {
         let dir = self.pod_dir(ordinal);
         let ip = self.ip(ordinal)?;
-        let tls = match &self.ca {
-            Some(ca) => Some(ca.write_pod_files(&dir, &self.fqdn(ordinal)?, ip)?),
-            None => None,
-        };
+        let tls = self.pod_tls(ordinal)?;
         let read_only = self.state().upstream.get(&ordinal) != Some(&Upstream::None);
         let process = PodConfig {
             dir: &dir,
@@ -677,7 +490,7 @@ impl MariaDbStatefulSet {
             tls: tls.as_ref(),
         }
         .spawn()?;
-        self.state().processes.insert(ordinal, process);
+        self.started(ordinal, process);
         Ok(())
     }
 
@@ -691,37 +504,6 @@ impl MariaDbStatefulSet {
                 tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ))
         })
-    }
-
-    fn with_process(
-        &self,
-        ordinal: u32,
-        f: impl FnOnce(&ServerProcess) -> std::io::Result<()>,
-    ) -> Result<(), Error> {
-        servers::signal(&self.state().processes, "mariadb", ordinal, f)
-    }
-
-    fn pod_dir(&self, ordinal: u32) -> PathBuf {
-        self.dir.join(ordinal.to_string())
-    }
-
-    fn fqdn(&self, ordinal: u32) -> Result<String, Error> {
-        servers::pod_fqdn(&self.set, "mariadb", ordinal)
-    }
-
-    fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
-        servers::pod_ip(&self.set, "mariadb", ordinal)
-    }
-
-    fn state(&self) -> MutexGuard<'_, Pods> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for MariaDbStatefulSet {
-    fn drop(&mut self) {
-        self.state().processes.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -19,121 +19,45 @@ mod pod;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
-use crate::process::ServerProcess;
-use crate::servers::{self, Upstream};
-use crate::tls::TestCa;
-use crate::{Cluster, Error, StatefulSet, StatefulSetSpec};
+use crate::servers::{Redacted, Server, ServerSet, ServerSpec, Upstream};
+use crate::{Cluster, Error};
 
 /// The port every Redis pod listens on.
 pub const REDIS_PORT: u16 = 6379;
 /// How long a pod may take to start answering.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What Redis StatefulSet to run.
-#[derive(Clone)]
-pub struct RedisSpec {
-    name: String,
-    namespace: String,
-    replicas: u32,
-    start_ordinal: u32,
-    password: Option<String>,
-    tls: bool,
+/// Redis's own settings in a [`RedisSpec`]: no password unless one is set.
+#[derive(Clone, Debug, Default)]
+pub struct Redis {
+    password: Option<Redacted>,
 }
 
-impl std::fmt::Debug for RedisSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSpec")
-            .field("name", &self.name)
-            .field("namespace", &self.namespace)
-            .field("replicas", &self.replicas)
-            .field("start_ordinal", &self.start_ordinal)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("tls", &self.tls)
-            .finish()
-    }
+impl Server for Redis {
+    const KIND: &'static str = "redis";
+    const PORT_NAME: &'static str = "redis";
+    const PORT: u16 = REDIS_PORT;
 }
+
+/// What Redis StatefulSet to run: `RedisSpec::new("redis").replicas(3)`, TLS served only
+/// on 6379 when asked.
+pub type RedisSpec = ServerSpec<Redis>;
 
 impl RedisSpec {
-    /// StatefulSet and headless Service `name` in namespace `default`, 3 pods, the first the
-    /// master, no password.
-    pub fn new(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            namespace: "default".to_owned(),
-            replicas: 3,
-            start_ordinal: 0,
-            password: None,
-            tls: false,
-        }
-    }
-
-    /// The namespace.
-    #[must_use]
-    pub fn namespace(mut self, namespace: &str) -> Self {
-        self.namespace = namespace.to_owned();
-        self
-    }
-
-    /// How many pods.
-    #[must_use]
-    pub fn replicas(mut self, replicas: u32) -> Self {
-        self.replicas = replicas;
-        self
-    }
-
-    /// The first ordinal.
-    #[must_use]
-    pub fn start_ordinal(mut self, start: u32) -> Self {
-        self.start_ordinal = start;
-        self
-    }
-
     /// Require this password (`requirepass`, and `masterauth` for replication).
     #[must_use]
     pub fn password(mut self, password: &str) -> Self {
-        self.password = Some(password.to_owned());
-        self
-    }
-
-    /// Serve TLS only on 6379 (replication too), each pod with a certificate from a
-    /// [`TestCa`] naming its FQDN and hostname.
-    #[must_use]
-    pub fn tls(mut self, tls: bool) -> Self {
-        self.tls = tls;
+        self.server.password = Some(Redacted(password.to_owned()));
         self
     }
 }
 
 /// A running Redis StatefulSet. Every process is killed when this is dropped.
-pub struct RedisStatefulSet {
-    set: StatefulSet,
-    dir: PathBuf,
-    password: Option<String>,
-    ca: Option<TestCa>,
-    state: Mutex<Pods>,
-}
-
-#[derive(Debug, Default)]
-struct Pods {
-    processes: BTreeMap<u32, ServerProcess>,
-    upstream: BTreeMap<u32, Upstream>,
-}
-
-impl std::fmt::Debug for RedisStatefulSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStatefulSet")
-            .field("set", &self.set.name())
-            .field("dir", &self.dir)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .finish_non_exhaustive()
-    }
-}
+pub type RedisStatefulSet = ServerSet<Redis>;
 
 impl RedisStatefulSet {
     /// Declares the StatefulSet in `cluster` (named port `redis`, 6379) and starts one
@@ -144,61 +68,15 @@ impl RedisStatefulSet {
     ///
     /// [`Error::Process`] if `redis-server` is missing or a pod does not come up in time.
     pub async fn start(cluster: &Cluster, spec: RedisSpec) -> Result<Self, Error> {
-        let set = cluster.statefulset(
-            StatefulSetSpec::new(&spec.name)
-                .namespace(&spec.namespace)
-                .port("redis", REDIS_PORT)
-                .replicas(spec.replicas)
-                .start_ordinal(spec.start_ordinal),
-        )?;
-        let dir = servers::scratch_dir("redis", &set)?;
-        let ca = if spec.tls { Some(TestCa::new()?) } else { None };
-        let this = Self {
-            set,
-            dir,
-            password: spec.password,
-            ca,
-            state: Mutex::new(Pods::default()),
-        };
-        let first = spec.start_ordinal;
-        for pod in this.set.pods() {
-            let upstream = if pod.ordinal == first {
-                Upstream::None
-            } else {
-                Upstream::Of(first)
-            };
-            this.state().upstream.insert(pod.ordinal, upstream);
+        let this = Self::declare(cluster, spec)?;
+        for pod in this.statefulset().pods() {
             this.spawn(pod.ordinal)?;
         }
-        for pod in this.set.pods() {
+        for pod in this.statefulset().pods() {
             this.wait_until_up(pod.ordinal).await?;
         }
         this.wait_for_replication().await?;
         Ok(this)
-    }
-
-    /// The StatefulSet as DNS sees it (scale, readiness, pod addresses).
-    pub fn statefulset(&self) -> &StatefulSet {
-        &self.set
-    }
-
-    /// The CA that signed the pods' certificates, when the set serves TLS.
-    pub fn ca_pem(&self) -> Option<&str> {
-        self.ca.as_ref().map(TestCa::cert_pem)
-    }
-
-    /// The name to give discovery: `_redis._tcp.<name>.<namespace>`.
-    pub fn service_name(&self) -> String {
-        format!("_redis._tcp.{}.{}", self.set.name(), self.set.namespace())
-    }
-
-    /// The pod's address (IP, port 6379).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Spec`] if there is no such pod.
-    pub fn addr(&self, ordinal: u32) -> Result<SocketAddr, Error> {
-        Ok(SocketAddr::new(self.ip(ordinal)?, REDIS_PORT))
     }
 
     /// A direct connection to one pod, for setting up and checking tests.
@@ -207,25 +85,7 @@ impl RedisStatefulSet {
     ///
     /// [`Error::Process`] if the pod does not answer.
     pub async fn connect(&self, ordinal: u32) -> Result<MultiplexedConnection, Error> {
-        pod::connect(
-            self.addr(ordinal)?,
-            self.password.as_deref(),
-            self.ca.is_some(),
-        )
-        .await
-    }
-
-    /// Kills the pod's server (SIGKILL) and marks the pod unready, as Kubernetes does once
-    /// its readiness probe fails.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Spec`] if there is no such pod.
-    pub fn kill(&self, ordinal: u32) -> Result<(), Error> {
-        if let Some(mut process) = self.state().processes.remove(&ordinal) {
-            process.kill();
-        }
-        self.set.set_ready(ordinal, false)
+        pod::connect(self.addr(ordinal)?, self.password(), self.ca().is_some()).await
     }
 
     /// Starts a killed pod again at the same address, as a replica of the pod it followed
@@ -235,14 +95,10 @@ impl RedisStatefulSet {
     ///
     /// [`Error::Process`] if it does not come up.
     pub async fn restart(&self, ordinal: u32) -> Result<(), Error> {
-        if self.state().processes.contains_key(&ordinal) {
-            return Err(Error::Spec(format!(
-                "redis pod {ordinal} is running; kill it first"
-            )));
-        }
+        self.ensure_stopped(ordinal)?;
         self.spawn(ordinal)?;
         self.wait_until_up(ordinal).await?;
-        self.set.set_ready(ordinal, true)
+        self.statefulset().set_ready(ordinal, true)
     }
 
     /// Promotes a replica: `REPLICAOF NO ONE` on it, then `REPLICAOF <it>` on every other
@@ -268,7 +124,7 @@ impl RedisStatefulSet {
                 .upstream
                 .keys()
                 .copied()
-                .filter(|o| *o != ordinal && !servers::answers(&state.processes, *o))
+                .filter(|o| *o != ordinal && !state.answers(*o))
                 .collect();
             for pod in unreachable {
                 state.upstream.insert(pod, Upstream::Of(ordinal));
@@ -277,7 +133,7 @@ impl RedisStatefulSet {
                 .processes
                 .keys()
                 .copied()
-                .filter(|o| *o != ordinal && servers::answers(&state.processes, *o))
+                .filter(|o| *o != ordinal && state.answers(*o))
                 .collect()
         };
         for other in others {
@@ -300,17 +156,12 @@ impl RedisStatefulSet {
     /// not catch up within `pause` (writes resume on the old master, nothing is promoted)
     /// or a command fails.
     pub async fn switchover(&self, ordinal: u32, pause: Duration) -> Result<(), Error> {
-        let old = {
-            let state = self.state();
-            state
-                .upstream
-                .iter()
-                .find(|(o, u)| {
-                    **u == Upstream::None && **o != ordinal && state.processes.contains_key(o)
-                })
-                .map(|(o, _)| *o)
-                .ok_or_else(|| Error::Spec("no other running redis master to switch from".into()))?
-        };
+        let old = self
+            .state()
+            .running_leaders(Some(ordinal))
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Spec("no other running redis master to switch from".into()))?;
         let mut master = self.connect(old).await?;
         let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
         let _: () = redis::cmd("CLIENT")
@@ -354,31 +205,28 @@ impl RedisStatefulSet {
     ///
     /// [`Error::Process`] if it does not come up; [`Error::Spec`] if no pod is master.
     pub async fn add_replica(&self) -> Result<u32, Error> {
-        let master = {
-            let state = self.state();
-            state
-                .upstream
-                .iter()
-                .find(|(o, u)| **u == Upstream::None && state.processes.contains_key(o))
-                .map(|(o, _)| *o)
-                .ok_or_else(|| Error::Spec("no running redis master to replicate".into()))?
-        };
-        let replicas = u32::try_from(self.set.pods().len())
+        let master = self
+            .state()
+            .running_leaders(None)
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Spec("no running redis master to replicate".into()))?;
+        let set = self.statefulset();
+        let replicas = u32::try_from(set.pods().len())
             .unwrap_or(u32::MAX)
             .saturating_add(1);
-        self.set.scale(replicas)?;
-        let ordinal = self
-            .set
+        set.scale(replicas)?;
+        let ordinal = set
             .pods()
             .last()
             .map(|p| p.ordinal)
             .ok_or_else(|| Error::Spec("the scaled set has no pods".into()))?;
         // Not ready in DNS until the server answers, as a readiness probe would have it.
-        self.set.set_ready(ordinal, false)?;
+        self.statefulset().set_ready(ordinal, false)?;
         self.state().upstream.insert(ordinal, Upstream::Of(master));
         self.spawn(ordinal)?;
         self.wait_until_up(ordinal).await?;
-        self.set.set_ready(ordinal, true)?;
+        self.statefulset().set_ready(ordinal, true)?;
         Ok(ordinal)
     }
 
@@ -411,24 +259,6 @@ impl RedisStatefulSet {
         }
     }
 
-    /// Freezes the pod's server (SIGSTOP): connections hang instead of failing.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Process`] if it is not running or the signal fails.
-    pub fn freeze(&self, ordinal: u32) -> Result<(), Error> {
-        self.with_process(ordinal, ServerProcess::freeze)
-    }
-
-    /// Lets a frozen pod run again (SIGCONT).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Process`] if it is not running or the signal fails.
-    pub fn thaw(&self, ordinal: u32) -> Result<(), Error> {
-        self.with_process(ordinal, ServerProcess::thaw)
-    }
-
     /// Waits until every running replica has its master link up and has processed
     /// everything its master had written when this was called.
     ///
@@ -438,16 +268,7 @@ impl RedisStatefulSet {
     pub async fn wait_for_replication(&self) -> Result<(), Error> {
         let (replicas, masters): (Vec<(u32, u32)>, Vec<u32>) = {
             let state = self.state();
-            let replicas = state
-                .processes
-                .keys()
-                .filter_map(|o| match state.upstream.get(o) {
-                    Some(Upstream::Of(master)) if state.processes.contains_key(master) => {
-                        Some((*o, *master))
-                    }
-                    _ => None,
-                })
-                .collect();
+            let replicas = state.running_replicas();
             let masters = state
                 .processes
                 .keys()
@@ -498,48 +319,24 @@ impl RedisStatefulSet {
             Some(Upstream::Of(master)) => Some(SocketAddr::new(self.ip(*master)?, REDIS_PORT)),
             _ => None,
         };
-        let dir = self.dir.join(ordinal.to_string());
+        let dir = self.pod_dir(ordinal);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
-        let tls = match &self.ca {
-            Some(ca) => Some(ca.write_pod_files(&dir, &self.fqdn(ordinal)?, ip)?),
-            None => None,
-        };
-        let process = pod::spawn(ip, &dir, upstream, self.password.as_deref(), tls.as_ref())?;
-        self.state().processes.insert(ordinal, process);
+        let tls = self.pod_tls(ordinal)?;
+        let process = pod::spawn(ip, &dir, upstream, self.password(), tls.as_ref())?;
+        self.started(ordinal, process);
         Ok(())
     }
 
     async fn wait_until_up(&self, ordinal: u32) -> Result<(), Error> {
         let addr = self.addr(ordinal)?;
-        pod::wait_until_up(
-            addr,
-            self.password.as_deref(),
-            self.ca.is_some(),
-            START_TIMEOUT,
-        )
-        .await
-        .map_err(|e| Error::Process(format!("redis pod {ordinal} at {addr}: {e}")))
+        pod::wait_until_up(addr, self.password(), self.ca().is_some(), START_TIMEOUT)
+            .await
+            .map_err(|e| Error::Process(format!("redis pod {ordinal} at {addr}: {e}")))
     }
 
-    fn with_process(
-        &self,
-        ordinal: u32,
-        f: impl FnOnce(&ServerProcess) -> std::io::Result<()>,
-    ) -> Result<(), Error> {
-        servers::signal(&self.state().processes, "redis", ordinal, f)
-    }
-
-    fn fqdn(&self, ordinal: u32) -> Result<String, Error> {
-        servers::pod_fqdn(&self.set, "redis", ordinal)
-    }
-
-    fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
-        servers::pod_ip(&self.set, "redis", ordinal)
-    }
-
-    fn state(&self) -> MutexGuard<'_, Pods> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn password(&self) -> Option<&str> {
+        self.server.password.as_ref().map(|p| p.0.as_str())
     }
 }
 
@@ -547,11 +344,4 @@ impl RedisStatefulSet {
 /// not).
 pub fn available() -> bool {
     crate::process::find_program("redis-server").is_some()
-}
-
-impl Drop for RedisStatefulSet {
-    fn drop(&mut self) {
-        self.state().processes.clear();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }

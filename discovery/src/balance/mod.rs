@@ -1,15 +1,11 @@
-//! tower integration: a watch as a `Discover` stream, a power-of-two-choices balancer for
-//! pod connections, a peak-EWMA meter for services that measure their own calls, and a
-//! bound on waiting for peers.
+//! tower integration: a watch as a `Discover` stream and a bound on waiting for peers.
 //!
 //! [`PeerDiscover`] turns a [`Watch`](crate::Watch) into the `Discover` stream tower's
 //! `p2c::Balance` takes, making one service per ready pod. Wrap the discover in a load
 //! measure (`PeakEwmaDiscover`, `PendingRequestsDiscover`), the balancer in
 //! [`WaitForPeers`], and requests spread over the pods, follow scale-ups, scale-downs and
 //! rolling updates, and fail with [`NoReadyPeers`] instead of hanging when no pod is ready.
-//! [`P2c`] is the same algorithm with endpoints kept in place, and [`PeakEwmaMeter`] the
-//! PeakEwma cost for a pod service that owns its response future and can skip the
-//! wrapper.
+//! Adapters of stateful stores build on [`roles::balance`](crate::roles::balance) instead.
 //!
 //! Target a *specific* pod (a Redis master, a MySQL primary) from the
 //! [`PeerSet`](crate::PeerSet) instead: p2c picks at random, by design.
@@ -46,13 +42,7 @@
 //! ```
 
 mod discover;
-mod p2c;
-mod peak_ewma;
-mod snapshot;
 mod wait;
 
 pub use discover::{MakeFn, PeerDiscover};
-pub use p2c::{NotReady, P2c, P2cFuture};
-pub use peak_ewma::{Cost, PeakEwmaMeter, Started};
-pub use snapshot::SnapshotDiscover;
-pub use wait::{NoReadyPeers, WaitBound, WaitForPeers, WaitForPeersLayer, WaitFuture};
+pub use wait::{NoReadyPeers, WaitForPeers, WaitForPeersLayer, WaitFuture};

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tower::{BoxError, Layer, Service};
 
+use crate::roles::balance::WaitBound;
 use crate::watch::{Health, Watch};
 
 /// Wraps a balancer so that a request fails with [`NoReadyPeers`] after waiting `bound`
@@ -28,44 +29,6 @@ pub struct WaitForPeers<S> {
     explain: Explain,
     wait: WaitBound,
     shed: bool,
-}
-
-/// The timer behind [`WaitForPeers`], for a balancer that bounds its own wait instead of
-/// taking the wrapper's response future: started by the first `Pending`, reset by the
-/// next `Ready`.
-#[derive(Debug)]
-pub struct WaitBound {
-    bound: Duration,
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl WaitBound {
-    /// Waits of at most `bound`.
-    pub fn new(bound: Duration) -> Self {
-        Self { bound, timer: None }
-    }
-
-    /// The bound.
-    pub fn bound(&self) -> Duration {
-        self.bound
-    }
-
-    /// The service became ready: the next wait starts afresh.
-    pub fn reset(&mut self) {
-        self.timer = None;
-    }
-
-    /// The service is not ready: `Pending` (with a wake-up at the bound) while the wait
-    /// lasts less than the bound, `Ready` once it has run out, which also resets it.
-    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let bound = self.bound;
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(bound)));
-        futures::ready!(timer.as_mut().poll(cx));
-        self.timer = None;
-        Poll::Ready(())
-    }
 }
 
 /// Builds the error a shed request fails with, when it fails.

@@ -3,8 +3,8 @@
 //!
 //! A store implements two traits. [`Probe`] connects to one pod and asks it what it is;
 //! [`Report`] reads role, upstream, fitness and lag from the answer. [`RoleWatch`] does
-//! the rest: probe rounds paced by [`Rounds`](crate::watch::Rounds) (a timer, discovery
-//! changes, refusals), the leader choice (one leader, none, or a split brain settled by
+//! the rest: probe rounds (a jittered timer, discovery changes,
+//! refusals), the leader choice (one leader, none, or a split brain settled by
 //! whom the followers follow), logging of role changes and failovers with their
 //! durations, waiting up to `failover_wait` for a leader, the "refused: re-probe, then
 //! retry once" step, and read placement by one [`ReadPolicy`] with fallbacks visible and
@@ -75,6 +75,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod balance;
 mod changes;
 mod error;
 mod handle;
@@ -83,6 +84,7 @@ mod policy;
 mod probe;
 mod prober;
 mod role;
+mod rounds;
 mod select;
 mod status;
 mod topology;

@@ -9,8 +9,8 @@ use tokio::sync::{Notify, watch};
 use tracing::debug;
 
 use super::changes::ChangeLog;
+use super::rounds::Rounds;
 use super::{PodStatus, Probe, RoleOpts, Topology};
-use crate::watch::Rounds;
 use crate::{Peer, PeerKey, Watch};
 
 /// Probe rounds, one at a time: on a timer, when discovery changes, and when a request

@@ -26,7 +26,7 @@ use tokio_stream::wrappers::WatchStream;
 ///   the registration, so the next poll registers again.
 ///
 /// A value may be yielded twice; consumers that diff snapshots see no change the second time.
-pub struct Latest<T> {
+pub(crate) struct Latest<T> {
     latest: watch::Receiver<T>,
     changes: WatchStream<T>,
     registered: Option<Arc<Registration>>,
@@ -65,7 +65,7 @@ impl<T> std::fmt::Debug for Latest<T> {
 
 impl<T: Clone + Send + Sync + 'static> Latest<T> {
     /// Follows `receiver` from its current value on: only later values are yielded.
-    pub fn new(mut receiver: watch::Receiver<T>) -> Self {
+    pub(crate) fn new(mut receiver: watch::Receiver<T>) -> Self {
         receiver.borrow_and_update();
         Self {
             changes: WatchStream::from_changes(receiver.clone()),
@@ -75,7 +75,7 @@ impl<T: Clone + Send + Sync + 'static> Latest<T> {
     }
 
     /// The newest value, without waiting.
-    pub fn borrow(&self) -> watch::Ref<'_, T> {
+    pub(crate) fn borrow(&self) -> watch::Ref<'_, T> {
         self.latest.borrow()
     }
 }

@@ -32,7 +32,6 @@
 mod handle;
 mod health;
 mod latest;
-mod rounds;
 mod schedule;
 mod subscription;
 mod task;
@@ -40,7 +39,6 @@ mod task;
 pub(crate) use handle::Inner as WatchInner;
 pub use handle::Watch;
 pub use health::Health;
-pub use latest::Latest;
-pub use rounds::Rounds;
+pub(crate) use latest::Latest;
 pub use subscription::Subscription;
 pub(crate) use task::Refresher;

@@ -1,4 +1,4 @@
-//! [`Rounds`]: when an adapter re-checks the pods behind a watch.
+//! [`Rounds`]: when the prober re-checks the pods behind a watch.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,33 +6,16 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::Watch;
+use crate::Watch;
 use crate::peer::PeerSet;
 
-/// The probing rhythm of `headless-discovery-redis` and `-mysql` (through [`RoleWatch`](crate::roles::RoleWatch)), for adapters of your own
-/// that ask each pod what it is: a round after a jittered `interval` (±15 %, so that many
-/// clients do not probe in step), as soon as the watch's pods change, and when `trigger`
-/// is notified (an error that says a role moved), no sooner than `debounce` after the
-/// previous round. Requests made during a round coalesce into one more.
-///
-/// ```no_run
-/// use std::sync::Arc;
-/// use std::time::Duration;
-/// use headless_discovery::watch::Rounds;
-/// use tokio::sync::Notify;
-///
-/// # async fn run(watch: headless_discovery::Watch) {
-/// let trigger = Arc::new(Notify::new()); // clone it into whatever may ask for a round
-/// let mut rounds = Rounds::new(&watch, Duration::from_secs(1), Duration::from_millis(50), trigger);
-/// while rounds.next().await {
-///     for peer in &watch.peers() {
-///         // ask `peer` what it is
-///     }
-/// }
-/// # }
-/// ```
+/// When the prober asks every pod what it is: a round after a jittered `interval` (±15 %,
+/// so that many clients do not probe in step), as soon as the watch's pods change, and
+/// when `trigger` is notified (an error that says a role moved), no sooner than
+/// `debounce` after the previous round. Requests made during a round coalesce into one
+/// more.
 #[derive(Debug)]
-pub struct Rounds {
+pub(crate) struct Rounds {
     peers: watch::Receiver<PeerSet>,
     interval: Duration,
     debounce: Duration,
@@ -42,7 +25,7 @@ pub struct Rounds {
 
 impl Rounds {
     /// Paces rounds over `watch`'s pods.
-    pub fn new(
+    pub(crate) fn new(
         watch: &Watch,
         interval: Duration,
         debounce: Duration,
@@ -60,7 +43,7 @@ impl Rounds {
     }
 
     /// Waits until the next round is due: `true`, or `false` once the watch has ended.
-    pub async fn next(&mut self) -> bool {
+    pub(crate) async fn next(&mut self) -> bool {
         let delay = self.interval.mul_f64(rand::random_range(0.85..=1.15));
         tokio::select! {
             () = tokio::time::sleep(delay) => {}

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tower::discover::Change;
 
 use crate::peer::{Peer, PeerKey};
+use crate::roles::{Report, Topology};
 use crate::watch::Latest;
 
 /// A tower `Discover` over the peers that `select` picks from each value published on a
@@ -19,9 +21,9 @@ use crate::watch::Latest;
 ///
 /// It yields `Insert` for each newly selected peer (its service made by `make`), `Remove`
 /// when a peer is no longer selected, and `Remove` then `Insert` when a selected peer's
-/// address changed. Snapshots are taken synchronously when the value changed (see
-/// [`Latest`]), so a balancer never picks a peer the latest snapshot dropped. It never
-/// errs, and ends only when the sender is gone.
+/// address changed. A new value is seen on the very next poll, even when tokio's
+/// cooperative budget is spent, so a balancer never picks a peer the latest snapshot
+/// dropped. It never errs, and ends only when the sender is gone.
 pub struct SnapshotDiscover<T, F, M, S> {
     changes: Latest<T>,
     select: F,
@@ -91,6 +93,36 @@ where
                     .push_back(Change::Insert(key, (self.make)(&peer)));
             }
         }
+    }
+}
+
+/// How [`SnapshotDiscover::fit_replicas`] selects: a topology's fit replicas.
+pub type SelectFitReplicas<R> = fn(&Arc<Topology<R>>) -> Vec<Peer>;
+
+/// A [`SnapshotDiscover`] over the replicas a [`RoleWatch`](crate::roles::RoleWatch)
+/// finds fit for reads, each served by an `S` that `M` makes.
+pub type FitReplicas<R, M, S> = SnapshotDiscover<Arc<Topology<R>>, SelectFitReplicas<R>, M, S>;
+
+impl<R, M, S> FitReplicas<R, M, S>
+where
+    R: Report,
+    M: FnMut(&Peer) -> S,
+{
+    /// Follows `topology` (from [`RoleWatch::topology_changes`](crate::roles::RoleWatch::topology_changes)):
+    /// `Insert` when a replica becomes fit for reads (answering, following the leader,
+    /// within the lag limits), `Remove` when it stops being fit, moves or leaves.
+    pub fn fit_replicas(topology: watch::Receiver<Arc<Topology<R>>>, make: M) -> Self {
+        Self::new(
+            topology,
+            |topology| {
+                topology
+                    .fit_replicas()
+                    .into_iter()
+                    .map(|pod| pod.peer.clone())
+                    .collect()
+            },
+            make,
+        )
     }
 }
 

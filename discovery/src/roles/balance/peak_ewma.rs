@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use headless_discovery::balance::PeakEwmaMeter;
+//! use headless_discovery::roles::balance::PeakEwmaMeter;
 //!
 //! let meter = PeakEwmaMeter::new(Duration::from_millis(1), Duration::from_secs(1));
 //! let idle = meter.cost(0);

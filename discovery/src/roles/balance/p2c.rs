@@ -23,7 +23,7 @@ use tower::{BoxError, Service};
 /// the less loaded (tower's [`Load`], e.g. PeakEwma) of those that are ready.
 ///
 /// `Pending` while no endpoint is ready (the discovery stream and the endpoints polled
-/// register the wake-ups), which [`WaitForPeers`](super::WaitForPeers) bounds. Made for
+/// register the wake-ups), which [`WaitBound`](super::WaitBound) or [`WaitForPeers`](crate::balance::WaitForPeers) bounds. Made for
 /// endpoints whose `poll_ready` stays `Pending` while they are unreachable rather than
 /// failing: a failing endpoint is simply never chosen, and stays until discovery removes it.
 pub struct P2c<D, K, S> {
