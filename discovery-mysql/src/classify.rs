@@ -1,5 +1,6 @@
-//! What a driver error says about the pod it came from.
+//! What a driver error says about the pod it came from, as a [`Verdict`].
 
+use headless_discovery::roles::Verdict;
 use mysql_async::{DriverError, Error};
 
 /// `ER_OPTION_PREVENTS_STATEMENT`: "running with the --read-only option". The statement
@@ -10,24 +11,99 @@ const READ_ONLY_MODE: u16 = 1836;
 /// The server is shutting down, or our connection was killed.
 const SHUTDOWN: &[u16] = &[1053, 1927];
 
-/// How a result bears on routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Nothing to do (success, or an error about the statement itself).
-    Fine,
-    /// The pod refused a write as read-only: re-probe, and the write may be retried.
-    NotPrimary,
-    /// The pod or the connection to it failed: re-probe and re-resolve.
-    Broken,
-}
-
 pub(crate) fn of(error: &Error) -> Verdict {
     match error {
-        Error::Server(e) if e.code == READ_ONLY || e.code == READ_ONLY_MODE => Verdict::NotPrimary,
+        Error::Server(e) if e.code == READ_ONLY || e.code == READ_ONLY_MODE => Verdict::NotLeader,
         Error::Server(e) if SHUTDOWN.contains(&e.code) => Verdict::Broken,
         Error::Server(_) | Error::Url(_) => Verdict::Fine,
-        Error::Driver(DriverError::PoolDisconnected) => Verdict::Broken,
+        // The connection is gone or out of step with the server: it cannot be reused.
+        Error::Driver(
+            DriverError::PoolDisconnected
+            | DriverError::ConnectionClosed
+            | DriverError::PacketOutOfOrder
+            | DriverError::UnexpectedPacket { .. },
+        ) => Verdict::Broken,
         Error::Driver(_) => Verdict::Fine,
         Error::Io(_) | Error::Other(_) => Verdict::Broken,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mysql_async::{DriverError, Error, ServerError};
+
+    use super::*;
+
+    /// A server error as MariaDB 10.11 sends it.
+    fn server(code: u16, state: &str, message: &str) -> Error {
+        Error::Server(ServerError {
+            code,
+            message: message.to_owned(),
+            state: state.to_owned(),
+        })
+    }
+
+    #[test]
+    fn driver_errors_as_verdicts() {
+        let table: Vec<(Error, Verdict)> = vec![
+            (
+                server(
+                    1290,
+                    "HY000",
+                    "The MariaDB server is running with the --read-only option so it cannot execute this statement",
+                ),
+                Verdict::NotLeader,
+            ),
+            (
+                server(1836, "HY000", "Running in read-only mode"),
+                Verdict::NotLeader,
+            ),
+            (
+                server(1053, "08S01", "Server shutdown in progress"),
+                Verdict::Broken,
+            ),
+            (
+                server(1927, "70100", "Connection was killed"),
+                Verdict::Broken,
+            ),
+            // Errors about the statement itself say nothing about roles.
+            (
+                server(1062, "23000", "Duplicate entry '1' for key 'PRIMARY'"),
+                Verdict::Fine,
+            ),
+            (
+                server(1146, "42S02", "Table 'app.nope' doesn't exist"),
+                Verdict::Fine,
+            ),
+            (
+                server(1045, "28000", "Access denied for user 'app'@'127.0.0.1'"),
+                Verdict::Fine,
+            ),
+            (
+                Error::Driver(DriverError::ConnectionClosed),
+                Verdict::Broken,
+            ),
+            (
+                Error::Driver(DriverError::PoolDisconnected),
+                Verdict::Broken,
+            ),
+            (
+                Error::Driver(DriverError::PacketOutOfOrder),
+                Verdict::Broken,
+            ),
+            (Error::Driver(DriverError::NestedTransaction), Verdict::Fine),
+            (Error::Driver(DriverError::MixedParams), Verdict::Fine),
+            (
+                Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset).into()),
+                Verdict::Broken,
+            ),
+            (
+                Error::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe).into()),
+                Verdict::Broken,
+            ),
+        ];
+        for (error, expected) in &table {
+            assert_eq!(of(error), *expected, "{error}");
+        }
     }
 }

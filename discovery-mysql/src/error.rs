@@ -46,9 +46,7 @@ impl Error {
         match self {
             Error::Roles(e) => e.is_transient(),
             Error::Timeout { .. } => true,
-            Error::Pod { source, .. } => {
-                crate::classify::of(source) != crate::classify::Verdict::Fine
-            }
+            Error::Pod { source, .. } => crate::classify::of(source).reprobe(),
             Error::Discovery(e) => e.is_transient(),
         }
     }

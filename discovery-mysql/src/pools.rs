@@ -1,12 +1,11 @@
 //! One `mysql_async::Pool` per pod, dialling the pod's IP; closed when the pod leaves or
 //! moves.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use headless_discovery::{Peer, PeerKey, PeerSet};
+use headless_discovery::roles::PodMap;
+use headless_discovery::{Peer, PeerSet};
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
 
 use crate::config::MySqlConfig;
@@ -16,18 +15,10 @@ use crate::error::{Error, Result};
 const IDLE_TTL: Duration = Duration::from_secs(60);
 
 /// The cluster's pools, shared by every clone of the handle.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Pools {
     config: Arc<MySqlConfig>,
-    open: Arc<Mutex<HashMap<PeerKey, (SocketAddr, Pool)>>>,
-}
-
-impl std::fmt::Debug for Pools {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pools")
-            .field("open", &self.lock().len())
-            .finish()
-    }
+    open: Arc<PodMap<Pool>>,
 }
 
 impl Pools {
@@ -40,14 +31,10 @@ impl Pools {
 
     /// The pod's pool (for its current address), made on first use.
     pub(crate) fn pool(&self, peer: &Peer) -> Pool {
-        let mut open = self.lock();
-        if let Some((addr, pool)) = open.get(&peer.key())
-            && *addr == peer.addr()
-        {
-            return pool.clone();
-        }
-        let pool = Pool::new(pooled_opts(peer, &self.config));
-        if let Some((_, old)) = open.insert(peer.key(), (peer.addr(), pool.clone())) {
+        let (pool, replaced) = self
+            .open
+            .get_or_insert_with(peer, || Pool::new(pooled_opts(peer, &self.config)));
+        if let Some(old) = replaced {
             close(old);
         }
         pool
@@ -69,18 +56,11 @@ impl Pools {
     /// read a pod serves does not pay (and the balancer does not count against the pod)
     /// the TCP handshake and login. Failures are left to the probes to report.
     pub(crate) async fn warm(&self, peers: &[&Peer]) {
-        let cold: Vec<&Peer> = {
-            let open = self.lock();
-            peers
-                .iter()
-                .copied()
-                .filter(|peer| {
-                    open.get(&peer.key())
-                        .is_none_or(|(addr, _)| *addr != peer.addr())
-                })
-                .collect()
-        };
-        futures::future::join_all(cold.into_iter().map(|peer| async move {
+        let cold = peers
+            .iter()
+            .copied()
+            .filter(|peer| !self.open.contains(peer));
+        futures::future::join_all(cold.map(|peer| async move {
             if let Err(error) = self.conn(peer).await {
                 tracing::debug!(pod = %peer, %error, "could not warm the pool");
             }
@@ -90,19 +70,7 @@ impl Pools {
 
     /// Closes the pools of pods that left discovery or moved.
     pub(crate) fn retain(&self, peers: &PeerSet) {
-        self.lock().retain(|key, (addr, pool)| {
-            let keep = peers
-                .by_name(key.as_str())
-                .is_some_and(|p| p.addr() == *addr);
-            if !keep {
-                close(pool.clone());
-            }
-            keep
-        });
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<PeerKey, (SocketAddr, Pool)>> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        self.open.retain(peers).into_iter().for_each(close);
     }
 }
 

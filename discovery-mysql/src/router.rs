@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 use tracing::debug;
 
 use crate::balancer::Balancer;
-use crate::classify::{self, Verdict};
+use crate::classify;
 use crate::config::MySqlConfig;
 use crate::error::{Error, Result};
 use crate::pod::PodConnection;
@@ -110,14 +110,7 @@ impl MySqlRouter {
     /// connection triggers a probe round at once, and a lost connection also a DNS
     /// refresh. Other errors are ignored.
     pub fn observe(&self, error: &mysql_async::Error) {
-        match classify::of(error) {
-            Verdict::Fine => {}
-            Verdict::NotPrimary => self.refresh(),
-            Verdict::Broken => {
-                self.refresh();
-                self.inner.roles.watch().refresh_now();
-            }
-        }
+        self.inner.roles.observe(classify::of(error));
     }
 
     /// A connection to the current primary (the leader), waiting up to `failover_wait`
@@ -228,7 +221,7 @@ impl MySqlRouter {
         // one when it meets it.
         let marker = self.inner.roles.round_marker();
         match self.run(&mut conn, &statement).await {
-            Err(Error::Pod { source, .. }) if classify::of(&source) == Verdict::NotPrimary => {
+            Err(Error::Pod { source, .. }) if classify::of(&source).retry_on_new_leader() => {
                 drop(conn);
                 let peer = self.inner.roles.leader_after(marker).await?;
                 let mut conn = self.conn(&peer).await?;

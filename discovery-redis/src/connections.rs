@@ -1,10 +1,10 @@
 //! One multiplexed connection per pod, made on first use and replaced when the pod moves.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use headless_discovery::{Peer, PeerKey};
+use headless_discovery::Peer;
+use headless_discovery::roles::PodMap;
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
@@ -14,18 +14,10 @@ use crate::config::RedisConfig;
 use crate::error::{Error, Result};
 
 /// The router's connections, shared by every clone of it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct Connections {
     config: Arc<RedisConfig>,
-    open: Arc<Mutex<HashMap<PeerKey, (SocketAddr, MultiplexedConnection)>>>,
-}
-
-impl std::fmt::Debug for Connections {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connections")
-            .field("open", &self.lock().len())
-            .finish()
-    }
+    open: Arc<PodMap<MultiplexedConnection>>,
 }
 
 impl Connections {
@@ -39,41 +31,23 @@ impl Connections {
     /// The pod's connection, connecting (by IP, never through DNS) if there is none for
     /// its current address.
     pub(crate) async fn get(&self, peer: &Peer) -> Result<MultiplexedConnection> {
-        let key = peer.key();
-        if let Some((addr, conn)) = self.lock().get(&key)
-            && *addr == peer.addr()
-        {
-            return Ok(conn.clone());
+        if let Some(conn) = self.open.get(peer) {
+            return Ok(conn);
         }
         let conn = connect(peer, &self.config).await?;
-        self.lock().insert(key, (peer.addr(), conn.clone()));
+        // A multiplexed connection closes when its last clone drops: a replaced one too.
+        self.open.insert(peer, conn.clone());
         Ok(conn)
     }
 
     /// Forgets a pod's connection after it failed, so the next use reconnects.
     pub(crate) fn invalidate(&self, peer: &Peer) {
-        let mut open = self.lock();
-        if open
-            .get(&peer.key())
-            .is_some_and(|(addr, _)| *addr == peer.addr())
-        {
-            open.remove(&peer.key());
-        }
+        self.open.invalidate(peer);
     }
 
     /// Closes the connections of pods that left discovery or moved.
     pub(crate) fn retain(&self, peers: &headless_discovery::PeerSet) {
-        self.lock().retain(|key, (addr, _)| {
-            peers
-                .by_name(key.as_str())
-                .is_some_and(|p| p.addr() == *addr)
-        });
-    }
-
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<PeerKey, (SocketAddr, MultiplexedConnection)>> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        self.open.retain(peers);
     }
 }
 

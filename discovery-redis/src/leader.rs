@@ -10,8 +10,9 @@ use crate::topology::Topology;
 use tracing::info;
 
 use crate::error::{Error, Result};
-use crate::reply::{self, Verdict};
+use crate::reply;
 use crate::router::RedisRouter;
+use headless_discovery::roles::Verdict;
 
 /// A connection to whichever pod is master: checked before every command and swapped
 /// when a failover moved the master. Implements redis-rs's `ConnectionLike`, so
@@ -102,22 +103,17 @@ impl LeaderConnection {
     async fn send(&mut self, request: Request<'_>) -> Result<Reply> {
         self.follow().await?;
         let result = request.run(&mut self.conn).await;
-        match Reply::verdict(&result) {
-            Verdict::Fine => {}
-            Verdict::NotMaster => {
-                info!(service = %self.router.service_name(), pod = %self.peer, "READONLY from the master: re-probing and retrying once");
-                let (peer, conn) = self.router.master_after_error().await?;
-                self.peer = peer;
-                self.conn = conn;
-                let retried = request.run(&mut self.conn).await;
-                if Reply::verdict(&retried) == Verdict::Broken {
-                    self.router.pod_failed(&self.peer);
-                }
-                return retried.map_err(|source| self.pod_error(source));
-            }
-            Verdict::Unavailable => self.router.refresh(),
-            Verdict::Broken => self.router.pod_failed(&self.peer),
+        let verdict = Reply::verdict(&result);
+        if verdict.retry_on_new_leader() {
+            info!(service = %self.router.service_name(), pod = %self.peer, "READONLY from the master: re-probing and retrying once");
+            let (peer, conn) = self.router.master_after_error().await?;
+            self.peer = peer;
+            self.conn = conn;
+            let retried = request.run(&mut self.conn).await;
+            self.router.observe(&self.peer, Reply::verdict(&retried));
+            return retried.map_err(|source| self.pod_error(source));
         }
+        self.router.observe(&self.peer, verdict);
         result.map_err(|source| self.pod_error(source))
     }
 

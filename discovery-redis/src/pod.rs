@@ -5,8 +5,9 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::error::{Error, Result};
-use crate::reply::{self, Verdict};
+use crate::reply;
 use crate::router::RedisRouter;
+use headless_discovery::roles::Verdict;
 
 /// A connection to the pod a [`ReadPolicy`](headless_discovery::roles::ReadPolicy) chose. Implements redis-rs's
 /// `ConnectionLike`. A broken connection or a `LOADING`/`MASTERDOWN` reply makes the
@@ -73,11 +74,7 @@ impl PodConnection {
     }
 
     fn note(&self, verdict: Verdict) {
-        match verdict {
-            Verdict::Fine => {}
-            Verdict::NotMaster | Verdict::Unavailable => self.router.refresh(),
-            Verdict::Broken => self.router.pod_failed(&self.peer),
-        }
+        self.router.observe(&self.peer, verdict);
     }
 }
 

@@ -1,21 +1,10 @@
-//! Reading replies: wrong-role errors, and turning our errors into redis-rs ones.
+//! Reading replies: which [`Verdict`] each reply or error is (`READONLY`, `MASTERDOWN`,
+//! `LOADING`, a broken connection), and turning our errors into redis-rs ones.
 
+use headless_discovery::roles::Verdict;
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::Error;
-
-/// What a reply says about the pod that sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// A normal reply (including ordinary command errors).
-    Fine,
-    /// `READONLY`: the pod is a replica now; the write was not applied.
-    NotMaster,
-    /// `MASTERDOWN`, `LOADING`: the pod cannot serve right now.
-    Unavailable,
-    /// The connection broke or timed out: the command may or may not have run.
-    Broken,
-}
 
 pub(crate) fn of_result(result: &redis::RedisResult<Value>) -> Verdict {
     match result {
@@ -43,12 +32,12 @@ pub(crate) fn of_all(values: &[Value]) -> Verdict {
 pub(crate) fn of_value(value: &Value) -> Verdict {
     match value {
         Value::ServerError(e) => match e.kind() {
-            Some(ServerErrorKind::ReadOnly) => Verdict::NotMaster,
+            Some(ServerErrorKind::ReadOnly) => Verdict::NotLeader,
             Some(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => {
                 Verdict::Unavailable
             }
             // A script that wrote on a replica: `ERR Error running script ... -READONLY ...`.
-            _ if e.details().is_some_and(|d| d.contains("READONLY")) => Verdict::NotMaster,
+            _ if e.details().is_some_and(|d| d.contains("READONLY")) => Verdict::NotLeader,
             _ => Verdict::Fine,
         },
         Value::Array(items) => of_all(items),
@@ -58,14 +47,14 @@ pub(crate) fn of_value(value: &Value) -> Verdict {
 
 pub(crate) fn of_error(error: &RedisError) -> Verdict {
     match error.kind() {
-        ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotMaster,
+        ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotLeader,
         ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => {
             Verdict::Unavailable
         }
         _ if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => {
             Verdict::Broken
         }
-        _ if error.detail().is_some_and(|d| d.contains("READONLY")) => Verdict::NotMaster,
+        _ if error.detail().is_some_and(|d| d.contains("READONLY")) => Verdict::NotLeader,
         _ => Verdict::Fine,
     }
 }
@@ -75,5 +64,91 @@ pub(crate) fn to_redis_error(error: Error) -> RedisError {
     match error {
         Error::Pod { source, .. } => source,
         other => RedisError::from((ErrorKind::Client, "discovery-redis", other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reply as it comes off the wire.
+    fn wire(resp: &str) -> Value {
+        redis::parse_redis_value(resp.as_bytes()).expect("valid RESP")
+    }
+
+    fn io(kind: std::io::ErrorKind) -> RedisError {
+        RedisError::from(std::io::Error::from(kind))
+    }
+
+    #[test]
+    fn replies_as_verdicts() {
+        let table: &[(&str, Verdict)] = &[
+            ("+OK\r\n", Verdict::Fine),
+            (":42\r\n", Verdict::Fine),
+            ("$-1\r\n", Verdict::Fine),
+            // Errors about the command itself say nothing about roles.
+            ("-ERR unknown command 'FOO'\r\n", Verdict::Fine),
+            (
+                "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+                Verdict::Fine,
+            ),
+            ("-NOSCRIPT No matching script.\r\n", Verdict::Fine),
+            (
+                "-READONLY You can't write against a read only replica.\r\n",
+                Verdict::NotLeader,
+            ),
+            (
+                "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n",
+                Verdict::Unavailable,
+            ),
+            (
+                "-LOADING Redis is loading the dataset in memory\r\n",
+                Verdict::Unavailable,
+            ),
+            // A script that wrote on a replica, as Redis 6 words it (7 keeps the code).
+            (
+                "-ERR Error running script (call to f_1b9a): @user_script:1: @user_script: 1: -READONLY You can't write against a read only replica.\r\n",
+                Verdict::NotLeader,
+            ),
+            (
+                "-READONLY You can't write against a read only replica. script: 1b9a, on @user_script:1.\r\n",
+                Verdict::NotLeader,
+            ),
+            // EXEC and pipelines: the first reply that says something wins.
+            (
+                "*2\r\n+OK\r\n-READONLY You can't write against a read only replica.\r\n",
+                Verdict::NotLeader,
+            ),
+            ("*2\r\n+OK\r\n:1\r\n", Verdict::Fine),
+        ];
+        for (resp, expected) in table {
+            let value = wire(resp);
+            assert_eq!(of_value(&value), *expected, "{resp:?}");
+            // The same reply through redis-rs's error path (`extract_error`, `query_async`).
+            if let Err(error) = value.clone().extract_error() {
+                assert_eq!(of_error(&error), *expected, "{resp:?} as an error");
+            }
+        }
+    }
+
+    #[test]
+    fn transport_errors_as_verdicts() {
+        use std::io::ErrorKind as Io;
+        for kind in [
+            Io::BrokenPipe,
+            Io::ConnectionReset,
+            Io::ConnectionRefused,
+            Io::UnexpectedEof,
+            Io::TimedOut,
+        ] {
+            assert_eq!(of_error(&io(kind)), Verdict::Broken, "{kind:?}");
+            assert_eq!(of_result(&Err(io(kind))), Verdict::Broken, "{kind:?}");
+        }
+        let ours = RedisError::from((ErrorKind::Client, "discovery-redis", "no leader".into()));
+        assert_eq!(of_error(&ours), Verdict::Fine);
+        assert_eq!(
+            of_values(&Ok(vec![wire("+OK\r\n"), wire("-LOADING loading\r\n")])),
+            Verdict::Unavailable
+        );
     }
 }

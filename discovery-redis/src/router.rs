@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use headless_discovery::roles::{ReadPolicy, RoleWatch};
+use headless_discovery::roles::{ReadPolicy, RoleWatch, Verdict};
 use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
@@ -208,11 +208,13 @@ impl RedisRouter {
         self.inner.connections.get(peer).await
     }
 
-    /// A pod failed at the transport level: reconnect next time, re-probe, re-resolve.
-    pub(crate) fn pod_failed(&self, peer: &Peer) {
-        self.inner.connections.invalidate(peer);
-        self.refresh();
-        self.inner.roles.watch().refresh_now();
+    /// Acts on what a reply from `peer` said: re-probe when roles may have moved; when
+    /// the pod may be gone, also reconnect next time and re-resolve.
+    pub(crate) fn observe(&self, peer: &Peer, verdict: Verdict) {
+        if verdict.pod_lost() {
+            self.inner.connections.invalidate(peer);
+        }
+        self.inner.roles.observe(verdict);
     }
 
     pub(crate) fn service_name(&self) -> String {

@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use headless_discovery::Peer;
+use headless_discovery::roles::Verdict;
 use headless_discovery::roles::balance::{Cost, PeakEwmaMeter, Started};
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
 
 use crate::error::{Error, Result};
-use crate::reply::{self, Verdict};
+use crate::reply;
 use crate::router::RedisRouter;
 
 /// How long to wait before connecting again to a pod that refused.
@@ -156,7 +157,7 @@ impl tower::Service<Cmd> for PodService {
                 Ok(conn) => self.conn = Some(conn),
                 Err(error) => {
                     tracing::debug!(pod = %self.peer, %error, "pod unreachable; retrying");
-                    self.router.pod_failed(&self.peer);
+                    self.router.observe(&self.peer, Verdict::Broken);
                     self.retry = Some(Box::pin(tokio::time::sleep(RECONNECT_DELAY)));
                 }
             }
@@ -172,14 +173,11 @@ impl tower::Service<Cmd> for PodService {
         Box::pin(async move {
             let result = conn.send_packed_command(&cmd).await;
             let shared = &call.shared;
-            match reply::of_result(&result) {
-                Verdict::Fine => {}
-                Verdict::NotMaster | Verdict::Unavailable => shared.router.refresh(),
-                Verdict::Broken => {
-                    shared.broken.store(true, Ordering::Release);
-                    shared.router.pod_failed(&shared.peer);
-                }
+            let verdict = reply::of_result(&result);
+            if verdict.pod_lost() {
+                shared.broken.store(true, Ordering::Release);
             }
+            shared.router.observe(&shared.peer, verdict);
             result
                 .and_then(Value::extract_error)
                 .map_err(|source| Error::Pod {

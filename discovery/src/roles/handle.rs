@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use super::changes::ChangeLog;
 use super::prober::Prober;
-use super::{Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology};
+use super::{Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology, Verdict};
 use crate::{Health, Peer, Watch};
 
 /// The pods of one Service with their roles, kept current by a background prober that
@@ -109,6 +109,18 @@ impl<R: Report> RoleWatch<R> {
     /// Asks every pod its role now (debounced by `probe_debounce`).
     pub fn refresh(&self) {
         self.inner.trigger.notify_one();
+    }
+
+    /// Acts on what a reply said about its pod: a probe round now if roles may have
+    /// moved, and a DNS refresh too if the pod may be gone ([`Verdict::pod_lost`]; the
+    /// adapter drops its own connection to it).
+    pub fn observe(&self, verdict: Verdict) {
+        if verdict.reprobe() {
+            self.refresh();
+        }
+        if verdict.pod_lost() {
+            self.inner.watch.refresh_now();
+        }
     }
 
     /// The Service's name, for errors.

@@ -80,6 +80,7 @@ mod changes;
 mod error;
 mod handle;
 mod opts;
+mod pods;
 mod policy;
 mod probe;
 mod prober;
@@ -89,10 +90,12 @@ mod select;
 mod status;
 mod topology;
 mod unfit;
+mod verdict;
 
 pub use error::RoleError;
 pub use handle::RoleWatch;
 pub use opts::RoleOpts;
+pub use pods::PodMap;
 pub use policy::ReadPolicy;
 pub use probe::Probe;
 pub use role::{Report, Role};
@@ -100,6 +103,7 @@ pub use select::{Read, Reasons, Target};
 pub use status::{Lag, PodStatus};
 pub use topology::{LeaderChoice, Topology, choose_leader};
 pub use unfit::{ThreadState, Unfit};
+pub use verdict::Verdict;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,56 @@
+//! [`Verdict`]: what a reply says about the pod that sent it, in one vocabulary for
+//! every store.
+
+/// What a reply or an error says about the pod that sent it. Each adapter classifies its
+/// protocol's replies into it (Redis: `READONLY` is [`NotLeader`](Self::NotLeader);
+/// MySQL: error 1290), and [`RoleWatch::observe`](super::RoleWatch::observe) acts on it.
+///
+/// | verdict | re-probe roles | re-resolve, drop the connection | send once more to the new leader |
+/// |---|---|---|---|
+/// | `Fine` | no | no | no |
+/// | `NotLeader` | yes | no | yes: refused, so not applied |
+/// | `Unavailable` | yes | no | no |
+/// | `Broken` | yes | yes | no: it may have been applied |
+///
+/// ```
+/// use headless_discovery::roles::Verdict;
+///
+/// assert!(Verdict::NotLeader.retry_on_new_leader());
+/// assert!(!Verdict::Broken.retry_on_new_leader(), "the write may have been applied");
+/// assert!(Verdict::Broken.pod_lost());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// A normal reply, or an error about the request itself (a syntax error, a duplicate
+    /// key): nothing to learn about roles.
+    Fine,
+    /// The pod refused a write because it is not (or no longer) the leader, so the write
+    /// was not applied: Redis `READONLY`, MySQL 1290/1836.
+    NotLeader,
+    /// The pod cannot serve now and did not apply the request: Redis `LOADING`,
+    /// `MASTERDOWN`.
+    Unavailable,
+    /// The connection broke or timed out: the pod may be gone, and the request may or may
+    /// not have been applied.
+    Broken,
+}
+
+impl Verdict {
+    /// Whether roles may have moved, so that a probe round should run now.
+    pub fn reprobe(self) -> bool {
+        self != Verdict::Fine
+    }
+
+    /// Whether the pod itself may be gone: discovery should re-resolve, and the adapter
+    /// drop its connection to the pod.
+    pub fn pod_lost(self) -> bool {
+        self == Verdict::Broken
+    }
+
+    /// Whether the request may be sent once more, to the leader a fresh probe round names:
+    /// only when the pod refused it, so that it cannot have been applied twice.
+    pub fn retry_on_new_leader(self) -> bool {
+        self == Verdict::NotLeader
+    }
+}
