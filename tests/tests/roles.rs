@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use discovery_e2e::{discovery, eventually};
 use headless_discovery::roles::{
-    LeaderChoice, Probe, Report, Role, RoleError, RoleOpts, RoleWatch,
+    LeaderChoice, Probe, Report, Role, RoleError, RoleOpts, RoleWatch, Verdict,
 };
 use headless_discovery::{Peer, PeerKey};
-use headless_discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
+use headless_discovery_testkit::{Cluster, RecordType, StatefulSet, StatefulSetSpec};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -138,8 +138,13 @@ struct Setup {
 impl Setup {
     /// Three pods: 0 leads, 1 and 2 follow it.
     async fn start() -> Self {
+        Self::start_with_ttl(1).await
+    }
+
+    /// The same, with the DNS records' TTL in seconds.
+    async fn start_with_ttl(ttl: u32) -> Self {
         headless_discovery_testkit::init_tracing();
-        let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+        let cluster = Cluster::builder().ttl(ttl).start().await.expect("cluster");
         let set = cluster
             .statefulset(StatefulSetSpec::new("db").port("db", PORT).replicas(3))
             .expect("statefulset");
@@ -319,6 +324,33 @@ async fn after_a_refusal_the_leader_comes_from_a_fresh_round() {
     );
     let leader = roles.leader_after_refusal().await.expect("fresh");
     assert_eq!(leader.ordinal(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_that_says_roles_moved_reprobes_and_one_that_says_the_pod_is_lost_re_resolves() {
+    // TTL 30: DNS is asked again only when something asks for it.
+    let s = Setup::start_with_ttl(30).await;
+    let roles = s
+        .roles(fast().probe_interval(Duration::from_secs(3600)))
+        .await;
+    s.lead(1);
+    assert_eq!(roles.topology().leader, LeaderChoice::One(s.key(0)));
+    // `READONLY` from pod 0, say: a round runs now, not at the next timer.
+    roles.observe(Verdict::NotLeader);
+    eventually("pod 1 seen leading", Duration::from_secs(5), || async {
+        (roles.topology().leader == LeaderChoice::One(s.key(1))).then_some(())
+    })
+    .await;
+
+    // A broken connection: the pod may be gone, so DNS is asked again at once.
+    let srv = "_db._tcp.db.default.svc.cluster.local";
+    let before = s.cluster.queries_for(srv, RecordType::SRV);
+    assert!(before >= 1, "the watch resolved the Service");
+    roles.observe(Verdict::Broken);
+    eventually("a fresh SRV query", Duration::from_secs(5), || async {
+        (s.cluster.queries_for(srv, RecordType::SRV) > before).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

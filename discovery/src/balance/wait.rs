@@ -241,24 +241,3 @@ impl fmt::Display for WaitForPeersLayer {
         )
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use std::future::poll_fn;
-
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_wait_runs_out_at_the_bound_and_a_ready_service_starts_the_next_afresh() {
-        let mut wait = WaitBound::new(Duration::from_secs(2));
-        let started = tokio::time::Instant::now();
-        assert!(futures::poll!(poll_fn(|cx| wait.poll_expired(cx))).is_pending());
-        tokio::time::advance(Duration::from_secs(1)).await;
-        wait.reset();
-        // The first second no longer counts: two more to go.
-        poll_fn(|cx| wait.poll_expired(cx)).await;
-        assert_eq!(started.elapsed(), Duration::from_secs(3));
-        // Run out, it starts afresh too.
-        assert!(futures::poll!(poll_fn(|cx| wait.poll_expired(cx))).is_pending());
-    }
-}

@@ -54,3 +54,24 @@ impl Verdict {
         self == Verdict::NotLeader
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    #[test]
+    fn what_each_verdict_asks_of_the_engine() {
+        // (verdict, re-probe, pod lost, send once more to the new leader)
+        let table = [
+            (Verdict::Fine, false, false, false),
+            (Verdict::NotLeader, true, false, true),
+            (Verdict::Unavailable, true, false, false),
+            (Verdict::Broken, true, true, false),
+        ];
+        for (verdict, reprobe, lost, retry) in table {
+            assert_eq!(verdict.reprobe(), reprobe, "{verdict:?}");
+            assert_eq!(verdict.pod_lost(), lost, "{verdict:?}");
+            assert_eq!(verdict.retry_on_new_leader(), retry, "{verdict:?}");
+        }
+    }
+}

@@ -302,3 +302,6 @@ fn read_policies_come_from_config_files_by_name() {
     assert!(parse(r#""master""#).is_err(), "one vocabulary: leader");
     assert!(parse(r#""custom""#).is_err());
 }
+
+mod replica_discover;
+mod transitions;
