@@ -8,7 +8,7 @@ use headless_discovery_redis::service::ReplicaDiscover;
 use headless_discovery_redis::{Error, RoleError};
 use headless_discovery_testkit::redis::RedisSpec;
 use redis::Value;
-use support::{eventually, fast_config, setup};
+use support::{fast_config, setup};
 use tower::balance::p2c::Balance;
 use tower::load::Load;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -113,17 +113,7 @@ async fn without_a_healthy_replica_the_balanced_service_fails_within_the_bound()
     let s = setup(RedisSpec::new("redis").replicas(2)).await;
     let mut config = fast_config();
     config.roles.failover_wait = Duration::from_millis(500);
-    let router = s.router(config).await;
-    s.redis.kill(1).expect("kill the only replica");
-    router.refresh();
-    eventually("the replica seen down", Duration::from_secs(5), || async {
-        router
-            .topology()
-            .pods
-            .iter()
-            .all(|p| p.role() != Some(headless_discovery::roles::Role::Replica) || !p.is_up())
-    })
-    .await;
+    let router = s.router_without_replica(config).await;
     let mut reads = router.replica_service();
     let started = tokio::time::Instant::now();
     let err = tokio::time::timeout(Duration::from_secs(3), async {

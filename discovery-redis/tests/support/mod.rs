@@ -52,6 +52,18 @@ impl Setup {
             .expect("router")
     }
 
+    /// A router over a set whose only replica, pod 1, has been killed and seen down.
+    pub(crate) async fn router_without_replica(&self, config: RedisConfig) -> RedisRouter {
+        let router = self.router(config).await;
+        self.redis.kill(1).expect("kill the only replica");
+        router.refresh();
+        eventually("no fit replica", Duration::from_secs(5), || async {
+            router.topology().fit_replicas().is_empty()
+        })
+        .await;
+        router
+    }
+
     /// `INFO commandstats` of one pod: command → (calls, rejected_calls).
     pub(crate) async fn command_stats(&self, ordinal: u32) -> BTreeMap<String, (u64, u64)> {
         let mut conn = self
