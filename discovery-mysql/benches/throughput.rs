@@ -6,6 +6,10 @@
 //!
 //! The paths take turns in short windows, which one goes first alternating, and the
 //! median of the paired ratios is reported (`headless_discovery_testkit::measure` says why).
+//!
+//! With `-- sequential <direct|primary|replica> <count>` it instead runs `count` SELECTs
+//! one at a time through one path and exits, for counting instructions per request with
+//! callgrind (BENCHMARKS.md shows how).
 
 mod common;
 
@@ -77,8 +81,27 @@ async fn measure(client: &Client) -> Window {
     Window::from_latencies(latencies, WINDOW)
 }
 
+/// `sequential <direct|primary|replica> <count>` on the command line.
+fn sequential_args() -> Option<(String, usize)> {
+    let usage = "sequential <direct|primary|replica> <count>";
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "sequential")?;
+    let path = args.get(at + 1).expect(usage).clone();
+    let count = args.get(at + 2).and_then(|c| c.parse().ok()).expect(usage);
+    Some((path, count))
+}
+
 fn main() {
-    common::runtime().block_on(async {
+    // Sequential runs on one thread, so that callgrind counts the same polls every time.
+    let runtime = if sequential_args().is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        common::runtime()
+    };
+    runtime.block_on(async {
         let bench = common::start(MariaDbSpec::new("mysql").replicas(2), |config| {
             config.pool_max = POOL_MAX;
         })
@@ -117,6 +140,26 @@ fn main() {
             Client::Direct(direct(1)),
             Client::Replica(bench.handle.clone()),
         ];
+        if let Some((path, count)) = sequential_args() {
+            // One caller, one request at a time, in a spawned task as the 16 callers
+            // below are: instruction counts, unlike wall time, do not depend on what else
+            // the machine is doing. Both pods' pools hold a connection already.
+            let index = match path.as_str() {
+                "direct" => 2,
+                "primary" => 1,
+                "replica" => 3,
+                other => panic!("unknown path {other:?}: direct, primary or replica"),
+            };
+            let client = clients[index].clone();
+            tokio::spawn(async move {
+                for i in 0..count {
+                    client.select(i as u64 % 1000 + 1).await;
+                }
+            })
+            .await
+            .expect("sequential caller");
+            return;
+        }
         for client in &clients {
             measure(client).await; // warm every pool to its working size
         }

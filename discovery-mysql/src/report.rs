@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 /// Which server this is; it decides the GTID queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Flavor {
     /// MariaDB (`@@version` contains `MariaDB`): `@@last_gtid`, `MASTER_GTID_WAIT`.
     MariaDb,
@@ -42,6 +43,7 @@ impl Flavor {
 /// What a pod does, as its answers say (never as its ordinal says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Role {
     /// Writable and not replicating.
     Primary,
@@ -64,6 +66,7 @@ impl std::fmt::Display for Role {
 
 /// One row of `SHOW REPLICA STATUS`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Replication {
     /// The host it replicates from, as configured (`Master_Host`/`Source_Host`).
     pub source_host: Option<String>,
@@ -126,6 +129,7 @@ impl Replication {
 
 /// Everything one probe learned about a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ServerReport {
     /// `@@server_id`.
     pub server_id: u32,

@@ -1,13 +1,12 @@
 //! The tower services with real mariadbd pods: writes on the primary through a failover,
-//! reads on the replicas, one pod by name, and (with tokio's clock paused) how long a
-//! write waits for a primary that does not come.
+//! reads on the replicas, one pod by name. (How long a write waits for a primary that
+//! does not come, with tokio's clock paused, is in `tests/tests/paused.rs`.)
 
 mod support;
 
 use std::time::Duration;
 
-use headless_discovery::roles::LeaderChoice;
-use headless_discovery_mysql::{Error, Reply, RoleError, Statement};
+use headless_discovery_mysql::{Error, Reply, Statement};
 use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::from_row;
 use support::{eventually, setup};
@@ -83,37 +82,4 @@ async fn the_services_write_on_the_primary_through_a_failover_and_read_on_replic
         .await
         .expect("write after the failover");
     assert_eq!(reply.pod.ordinal(), Some(1));
-}
-
-#[tokio::test]
-async fn with_no_primary_a_write_waits_exactly_failover_wait_then_fails_no_leader() {
-    let s = setup(MariaDbSpec::new("mysql").replicas(2)).await;
-    let mut config = s.config();
-    config.roles.failover_wait = Duration::from_secs(4);
-    let router = s.connect(config).await;
-    s.mysql.kill(0).expect("kill the primary, promote nobody");
-    router.refresh();
-    eventually("no primary", Duration::from_secs(10), || async {
-        router.topology().leader == LeaderChoice::None
-    })
-    .await;
-
-    // Paused, the clock moves only when every task waits: it jumps from timer to timer,
-    // and the wait is measured in the runtime's time, not the machine's.
-    tokio::time::pause();
-    let mut writes = router.primary_service();
-    let started = tokio::time::Instant::now();
-    let err = call(&mut writes, Statement::new("INSERT INTO t (v) VALUES (1)"))
-        .await
-        .expect_err("no primary");
-    let waited = started.elapsed();
-    tokio::time::resume();
-    assert!(
-        matches!(err, Error::Roles(RoleError::NoLeader { .. })),
-        "{err}"
-    );
-    assert!(
-        waited >= Duration::from_secs(4) && waited <= Duration::from_millis(4002),
-        "waited {waited:?}"
-    );
 }

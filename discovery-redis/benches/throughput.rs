@@ -3,9 +3,10 @@
 //!
 //! `cargo bench -p headless-discovery-redis --bench throughput`
 //!
-//! With `-- sequential <direct|balanced|pod|balanced-two> <count>` it instead sends `count` GETs one
-//! at a time through one path and exits, for counting instructions per request with
-//! callgrind (BENCHMARKS.md shows how).
+//! With `-- sequential <path> <count>` it instead sends `count` requests one at a time
+//! through one path and exits, for counting instructions per request with callgrind
+//! (BENCHMARKS.md shows how): GETs for `direct`, `balanced`, `pod` and `balanced-two`,
+//! SETs for `direct-set` and `master-set`.
 //!
 //! Client and server share two cores, and a loopback Redis run's throughput drifts by
 //! tens of percent within seconds (how many requests the multiplexed connection batches
@@ -153,17 +154,17 @@ async fn seeded(spec: RedisSpec) -> common::Bench {
     bench
 }
 
-/// `sequential <direct|balanced|pod|balanced-two> <count>` on the command line.
+/// `sequential <path> <count>` on the command line.
 fn sequential_args() -> Option<(String, usize)> {
     let args: Vec<String> = std::env::args().collect();
     let at = args.iter().position(|a| a == "sequential")?;
     let path = args
         .get(at + 1)
-        .expect("sequential <direct|balanced|pod|balanced-two> <count>");
+        .expect("sequential <direct|balanced|pod|balanced-two|direct-set|master-set> <count>");
     let count = args
         .get(at + 2)
         .and_then(|c| c.parse().ok())
-        .expect("sequential <direct|balanced|pod|balanced-two> <count>");
+        .expect("sequential <direct|balanced|pod|balanced-two|direct-set|master-set> <count>");
     Some((path.clone(), count))
 }
 
@@ -204,18 +205,22 @@ fn main() {
         if let Some((path, count)) = sequential_args() {
             // One caller, one request at a time: for instruction counts under callgrind,
             // which unlike wall time do not depend on what else the machine is doing.
-            let index = match path.as_str() {
-                "direct" => 2,
-                "balanced" => 3,
-                "pod" => 4,
-                "balanced-two" => 6,
-                other => panic!("unknown path {other:?}: direct, balanced, pod or balanced-two"),
+            let (index, op) = match path.as_str() {
+                "direct" => (2, Op::Get),
+                "balanced" => (3, Op::Get),
+                "pod" => (4, Op::Get),
+                "balanced-two" => (6, Op::Get),
+                "direct-set" => (0, Op::Set),
+                "master-set" => (1, Op::Set),
+                other => panic!(
+                    "unknown path {other:?}: direct, balanced, pod, balanced-two, direct-set or master-set"
+                ),
             };
             // In a spawned task, as the 64 callers below are, not in `block_on` itself.
             let mut client = clients[index].clone();
             tokio::spawn(async move {
                 for i in 0..count {
-                    client.run(Op::Get, i).await;
+                    client.run(op, i).await;
                 }
             })
             .await

@@ -31,6 +31,7 @@ impl std::fmt::Display for Role {
 
 /// A replica as its master announces it (address as configured by `replica-announce-ip`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct AnnouncedReplica {
     /// The announced host: an IP, or a name such as the pod FQDN.
     pub host: String,
@@ -44,6 +45,7 @@ pub struct AnnouncedReplica {
 
 /// Everything one probe learned about one server's replication state.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RoleReport {
     /// The role.
     pub role: Role,

@@ -24,10 +24,15 @@ pub const NAMESERVER_ENV: &str = "DISCOVERY_NAMESERVER";
 /// use std::time::Duration;
 /// use headless_discovery::Config;
 ///
+/// let config = Config::new()
+///     .nameserver("127.0.0.1:5353".parse()?)
+///     .namespace("shop")
+///     .refresh(Duration::from_millis(500), Duration::from_secs(30));
+/// config.validate()?;
+///
+/// // Or field by field, as a config file sets them.
 /// let mut config = Config::default();
 /// config.min_refresh = Duration::from_millis(500);
-/// config.nameserver = Some("127.0.0.1:5353".parse()?);
-/// config.validate()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -107,6 +112,42 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The defaults: the system's (or `$DISCOVERY_NAMESERVER`'s) DNS server, the pod's
+    /// namespace and cluster domain, refresh between 1 s and 30 s.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Ask this DNS server instead of those in `/etc/resolv.conf`.
+    #[must_use]
+    pub fn nameserver(mut self, nameserver: SocketAddr) -> Self {
+        self.nameserver = Some(nameserver);
+        self
+    }
+
+    /// Complete names that give no namespace with this one.
+    #[must_use]
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Complete names that give no cluster domain with this one.
+    #[must_use]
+    pub fn cluster_domain(mut self, domain: impl Into<String>) -> Self {
+        self.cluster_domain = Some(domain.into());
+        self
+    }
+
+    /// Refresh no sooner than `min` and no later than `max` after the last answer,
+    /// whatever its TTL says.
+    #[must_use]
+    pub fn refresh(mut self, min: Duration, max: Duration) -> Self {
+        self.min_refresh = min;
+        self.max_refresh = max;
+        self
+    }
+
     /// Checks that the values make sense together.
     ///
     /// # Errors
