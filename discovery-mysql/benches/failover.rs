@@ -14,7 +14,7 @@ use headless_discovery_testkit::mysql::MariaDbSpec;
 const TRIALS: u32 = 10;
 
 fn main() {
-    common::runtime().block_on(async {
+    headless_discovery_testkit::measure::bench_runtime(false).block_on(async {
         let bench = common::start(MariaDbSpec::new("mysql"), |_| {}).await;
         let interval = bench.handle.config().roles.probe_interval;
         bench

@@ -13,7 +13,7 @@ const PODS: u32 = 10;
 const ROUNDS: usize = 30;
 
 fn main() {
-    common::runtime().block_on(async {
+    headless_discovery_testkit::measure::bench_runtime(false).block_on(async {
         let bench = common::start(MariaDbSpec::new("mysql").replicas(PODS), |config| {
             config.roles.probe_interval = Duration::from_millis(100);
         })

@@ -16,7 +16,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use headless_discovery_mysql::MySqlRouter;
-use headless_discovery_testkit::measure::{Window, compare};
+use headless_discovery_testkit::measure::{Sequential, Window, bench_runtime, compare};
 use headless_discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, PoolConstraints, PoolOpts};
@@ -81,26 +81,9 @@ async fn measure(client: &Client) -> Window {
     Window::from_latencies(latencies, WINDOW)
 }
 
-/// `sequential <direct|primary|replica> <count>` on the command line.
-fn sequential_args() -> Option<(String, usize)> {
-    let usage = "sequential <direct|primary|replica> <count>";
-    let args: Vec<String> = std::env::args().collect();
-    let at = args.iter().position(|a| a == "sequential")?;
-    let path = args.get(at + 1).expect(usage).clone();
-    let count = args.get(at + 2).and_then(|c| c.parse().ok()).expect(usage);
-    Some((path, count))
-}
-
 fn main() {
-    // Sequential runs on one thread, so that callgrind counts the same polls every time.
-    let runtime = if sequential_args().is_some() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    } else {
-        common::runtime()
-    };
+    let sequential = Sequential::from_args("sequential <direct|primary|replica> <count>");
+    let runtime = bench_runtime(sequential.is_some());
     runtime.block_on(async {
         let bench = common::start(MariaDbSpec::new("mysql").replicas(2), |config| {
             config.pool_max = POOL_MAX;
@@ -140,7 +123,7 @@ fn main() {
             Client::Direct(direct(1)),
             Client::Replica(bench.handle.clone()),
         ];
-        if let Some((path, count)) = sequential_args() {
+        if let Some(Sequential { path, count }) = sequential {
             // One caller, one request at a time, in a spawned task as the 16 callers
             // below are: instruction counts, unlike wall time, do not depend on what else
             // the machine is doing. Both pods' pools hold a connection already.

@@ -15,7 +15,7 @@ use redis::AsyncCommands;
 const TRIALS: u32 = 10;
 
 fn main() {
-    common::runtime().block_on(async {
+    headless_discovery_testkit::measure::bench_runtime(false).block_on(async {
         let config = RedisConfig::default();
         let interval = config.roles.probe_interval;
         let bench = common::start(RedisSpec::new("redis").replicas(3), config).await;

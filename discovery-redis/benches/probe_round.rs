@@ -14,7 +14,7 @@ const PODS: u32 = 50;
 const ROUNDS: usize = 30;
 
 fn main() {
-    common::runtime().block_on(async {
+    headless_discovery_testkit::measure::bench_runtime(false).block_on(async {
         let mut config = RedisConfig::default();
         config.roles.probe_interval = Duration::from_millis(100);
         let bench = common::start(RedisSpec::new("redis").replicas(PODS), config).await;

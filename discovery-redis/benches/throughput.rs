@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use headless_discovery_redis::LeaderConnection;
 use headless_discovery_redis::RedisConfig;
 use headless_discovery_redis::service::{PodService, ReplicaService};
-use headless_discovery_testkit::measure::{Window, compare};
+use headless_discovery_testkit::measure::{Sequential, Window, bench_runtime, compare};
 use headless_discovery_testkit::redis::RedisSpec;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Value};
@@ -154,30 +154,10 @@ async fn seeded(spec: RedisSpec) -> common::Bench {
     bench
 }
 
-/// `sequential <path> <count>` on the command line.
-fn sequential_args() -> Option<(String, usize)> {
-    let args: Vec<String> = std::env::args().collect();
-    let at = args.iter().position(|a| a == "sequential")?;
-    let path = args
-        .get(at + 1)
-        .expect("sequential <direct|balanced|pod|balanced-two|direct-set|master-set> <count>");
-    let count = args
-        .get(at + 2)
-        .and_then(|c| c.parse().ok())
-        .expect("sequential <direct|balanced|pod|balanced-two|direct-set|master-set> <count>");
-    Some((path.clone(), count))
-}
-
 fn main() {
-    // Sequential runs on one thread, so that callgrind counts the same polls every time.
-    let runtime = if sequential_args().is_some() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    } else {
-        common::runtime()
-    };
+    let usage = "sequential <direct|balanced|pod|balanced-two|direct-set|master-set> <count>";
+    let sequential = Sequential::from_args(usage);
+    let runtime = bench_runtime(sequential.is_some());
     runtime.block_on(async {
         // One replica (replicas(2) = master + 1 replica), so the balanced service and the
         // direct connection hit the same pod; and a set with two, where the balancer
@@ -202,7 +182,7 @@ fn main() {
             Client::Spread(vec![direct(&pair, 1).await, direct(&pair, 2).await]),
             Client::Reads(pair.router.replica_service()),
         ];
-        if let Some((path, count)) = sequential_args() {
+        if let Some(Sequential { path, count }) = sequential {
             // One caller, one request at a time: for instruction counts under callgrind,
             // which unlike wall time do not depend on what else the machine is doing.
             let (index, op) = match path.as_str() {

@@ -148,6 +148,50 @@ impl fmt::Display for Comparison {
     }
 }
 
+/// A bench's `sequential <path> <count>` arguments: send `count` requests one at a time
+/// through one path and exit, for counting instructions per request with callgrind,
+/// which, unlike wall time, does not depend on what else the machine is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequential {
+    /// Which path to drive (the bench names its own).
+    pub path: String,
+    /// How many requests.
+    pub count: usize,
+}
+
+impl Sequential {
+    /// The arguments, if the command line asks for a sequential run.
+    ///
+    /// # Panics
+    ///
+    /// If `sequential` is not followed by a path and a count: the bench was misused,
+    /// and `usage` says how.
+    pub fn from_args(usage: &str) -> Option<Self> {
+        let args: Vec<String> = std::env::args().collect();
+        let at = args.iter().position(|a| a == "sequential")?;
+        let path = args.get(at + 1).expect(usage).clone();
+        let count = args.get(at + 2).and_then(|c| c.parse().ok()).expect(usage);
+        Some(Self { path, count })
+    }
+}
+
+/// The runtime a bench runs on: one thread for a sequential run, so that callgrind counts
+/// the same polls every time; else two workers, the cores client and servers share here.
+///
+/// # Panics
+///
+/// If the runtime cannot be built (no threads left).
+pub fn bench_runtime(sequential: bool) -> tokio::runtime::Runtime {
+    let mut builder = if sequential {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    };
+    builder.enable_all().build().expect("a tokio runtime")
+}
+
 /// Runs `rounds` pairs of windows, one of `baseline` and one of `ours` each, which goes
 /// first alternating.
 pub async fn compare<B, BF, O, OF>(rounds: usize, mut baseline: B, mut ours: O) -> Comparison

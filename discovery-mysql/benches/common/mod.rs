@@ -35,11 +35,3 @@ pub(crate) async fn start(spec: MariaDbSpec, adjust: impl FnOnce(&mut MySqlConfi
         handle,
     }
 }
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}

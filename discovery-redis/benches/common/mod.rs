@@ -33,11 +33,3 @@ pub(crate) async fn start(spec: RedisSpec, config: RedisConfig) -> Bench {
         router,
     }
 }
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
