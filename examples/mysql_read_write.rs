@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use headless_discovery::{Config, Discovery};
-use headless_discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Tls};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Statement, Tls};
 use mysql_async::prelude::Queryable;
 
 /// Rows on the primary, reads from replicas that have them, through failovers.
@@ -123,19 +123,14 @@ async fn main() -> Result<(), BoxError> {
 async fn write(
     cluster: &MySqlRouter,
 ) -> Result<(u64, String, headless_discovery_mysql::ConsistencyToken), BoxError> {
+    // The insert and the token on one connection, so the token names this write. `run_on`
+    // gives typed errors naming the pod and re-probes on a 1290 or a lost connection.
     let mut primary = cluster.primary().await?;
-    let pod = primary.pod().hostname().to_owned();
-    if let Err(e) = primary
-        .query_drop("INSERT INTO visits (written_on) VALUES (@@server_id)")
-        .await
-    {
-        // A 1290 (the pod was demoted) or a lost connection: re-probe now.
-        cluster.observe(&e);
-        return Err(e.into());
-    }
-    let id = primary.last_insert_id().unwrap_or_default();
+    let insert = Statement::new("INSERT INTO visits (written_on) VALUES (@@server_id)");
+    let reply = cluster.run_on(&mut primary, insert).await?;
+    let id = reply.last_insert_id.unwrap_or_default();
     let token = primary.token().await?;
-    Ok((id, pod, token))
+    Ok((id, reply.pod.hostname().to_owned(), token))
 }
 
 async fn count(mut conn: PodConnection) -> Result<(u64, String, bool), BoxError> {

@@ -69,8 +69,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while args.count.is_none_or(|n| round < n) {
         round += 1;
         let write = async {
+            // `query` rather than redis-rs's `AsyncCommands`: its errors are typed and name
+            // the pod (`Error::Pod`, `Error::Roles`), where redis-rs's would be bare.
             let mut master = router.master().await?;
-            let value: i64 = master.incr("example:counter", 1).await?;
+            let reply = master
+                .query(redis::cmd("INCR").arg("example:counter"))
+                .await?;
+            let value: i64 = redis::from_redis_value(reply)?;
             Ok::<_, Box<dyn std::error::Error>>((master.pod().hostname().to_owned(), value))
         };
         match write.await {

@@ -286,6 +286,24 @@ impl MySqlRouter {
         }
     }
 
+    /// Runs a statement on a connection you checked out (a session: a transaction, or
+    /// the write whose [`token`](PodConnection::token) you want next), within
+    /// `query_timeout`. Errors are typed and name the pod, and what they say about it is
+    /// acted on (a 1290 re-probes at once, a lost connection re-resolves too), with no
+    /// [`observe`](Self::observe) of your own. It is not retried: the connection is yours.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pod`] with the server's or the connection's error; [`Error::Timeout`]
+    /// after `query_timeout`.
+    pub async fn run_on(
+        &self,
+        conn: &mut PodConnection,
+        statement: impl Into<Statement>,
+    ) -> Result<Reply> {
+        self.run(conn, &statement.into()).await
+    }
+
     /// Runs `statement` on `conn` within `query_timeout`, reporting what the outcome says
     /// about the pod.
     pub(crate) async fn run(

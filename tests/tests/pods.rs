@@ -395,6 +395,21 @@ fn assert_drill_output(lines: &[String], start: usize, end: usize, before: &str,
         "failed writes outside the drill (rounds {start}..{end}): {:#?}",
         failed.iter().map(|&i| &lines[i]).collect::<Vec<_>>()
     );
+    // Every failure is one of the SDK's typed errors, naming the pod or the verdict, never
+    // a bare driver error ("broken pipe", "Input/output error").
+    let typed = [
+        "Redis pod ",
+        "MySQL pod ",
+        "no leader among the pods of ",
+        "claim to lead",
+    ];
+    assert!(
+        failed
+            .iter()
+            .all(|&i| typed.iter().any(|t| lines[i].contains(t))),
+        "untyped write failures: {:#?}",
+        failed.iter().map(|&i| &lines[i]).collect::<Vec<_>>()
+    );
     assert!(
         lines[..start]
             .iter()
