@@ -49,10 +49,8 @@ impl sealed::Sealed for crate::mysql::MariaDb {}
 /// and [`MariaDbSpec`](crate::mysql::MariaDbSpec)).
 #[derive(Clone, Debug)]
 pub struct ServerSpec<S> {
-    name: String,
-    namespace: String,
-    replicas: u32,
-    pub(crate) start_ordinal: u32,
+    /// The StatefulSet and its Service; the server's named port is added when it starts.
+    pub(crate) set: StatefulSetSpec,
     tls: bool,
     pub(crate) server: S,
 }
@@ -62,10 +60,7 @@ impl<S: Server> ServerSpec<S> {
     /// the leader (master, primary), the server's default settings.
     pub fn new(name: &str) -> Self {
         Self {
-            name: name.to_owned(),
-            namespace: "default".to_owned(),
-            replicas: 3,
-            start_ordinal: 0,
+            set: StatefulSetSpec::new(name).replicas(3),
             tls: false,
             server: S::default(),
         }
@@ -74,21 +69,21 @@ impl<S: Server> ServerSpec<S> {
     /// The namespace.
     #[must_use]
     pub fn namespace(mut self, namespace: &str) -> Self {
-        self.namespace = namespace.to_owned();
+        self.set = self.set.namespace(namespace);
         self
     }
 
     /// How many pods.
     #[must_use]
     pub fn replicas(mut self, replicas: u32) -> Self {
-        self.replicas = replicas;
+        self.set = self.set.replicas(replicas);
         self
     }
 
     /// The first ordinal.
     #[must_use]
     pub fn start_ordinal(mut self, start: u32) -> Self {
-        self.start_ordinal = start;
+        self.set = self.set.start_ordinal(start);
         self
     }
 
@@ -178,16 +173,10 @@ impl<S: Server> ServerSet<S> {
     /// directory, the first ordinal the leader and the others its replicas; no process
     /// runs yet.
     pub(crate) fn declare(cluster: &Cluster, spec: ServerSpec<S>) -> Result<Self, Error> {
-        let set = cluster.statefulset(
-            StatefulSetSpec::new(&spec.name)
-                .namespace(&spec.namespace)
-                .port(S::PORT_NAME, S::PORT)
-                .replicas(spec.replicas)
-                .start_ordinal(spec.start_ordinal),
-        )?;
+        let first = spec.set.start_ordinal;
+        let set = cluster.statefulset(spec.set.port(S::PORT_NAME, S::PORT))?;
         let dir = scratch_dir(S::KIND, &set)?;
         let ca = if spec.tls { Some(TestCa::new()?) } else { None };
-        let first = spec.start_ordinal;
         let upstream = set
             .pods()
             .iter()
@@ -292,6 +281,13 @@ impl<S: Server> ServerSet<S> {
         self.dir().join(ordinal.to_string())
     }
 
+    /// The same, created if it is not there yet.
+    pub(crate) fn create_pod_dir(&self, ordinal: u32) -> Result<PathBuf, Error> {
+        let dir = self.pod_dir(ordinal);
+        create_dir(&dir)?;
+        Ok(dir)
+    }
+
     /// Fails unless the pod's process is gone (a restart needs a kill first).
     pub(crate) fn ensure_stopped(&self, ordinal: u32) -> Result<(), Error> {
         if self.state().processes.contains_key(&ordinal) {
@@ -308,16 +304,18 @@ impl<S: Server> ServerSet<S> {
         self.state().processes.insert(ordinal, process);
     }
 
-    /// The pod's TLS files, written into its directory, when the set serves TLS.
+    /// The pod's TLS files, written into its directory (which must exist), when the set
+    /// serves TLS.
     pub(crate) fn pod_tls(&self, ordinal: u32) -> Result<Option<crate::tls::PodTlsFiles>, Error> {
         let Some(ca) = &self.ca else {
             return Ok(None);
         };
-        let dir = self.pod_dir(ordinal);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
-        ca.write_pod_files(&dir, &self.fqdn(ordinal)?, self.ip(ordinal)?)
-            .map(Some)
+        ca.write_pod_files(
+            &self.pod_dir(ordinal),
+            &self.fqdn(ordinal)?,
+            self.ip(ordinal)?,
+        )
+        .map(Some)
     }
 
     /// The pod's IP.
@@ -370,7 +368,11 @@ fn scratch_dir(kind: &str, set: &StatefulSet) -> Result<PathBuf, Error> {
         .unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("discovery-{kind}-{}-{first}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+    create_dir(&dir)?;
     Ok(dir)
+}
+
+fn create_dir(dir: &std::path::Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))
 }

@@ -98,7 +98,7 @@ impl MariaDbStatefulSet {
     ///
     /// [`Error::Process`] if MariaDB is missing or a pod does not come up in time.
     pub async fn start(cluster: &Cluster, spec: MariaDbSpec) -> Result<Self, Error> {
-        let first = spec.start_ordinal;
+        let first = spec.set.start_ordinal;
         let this = Self::declare(cluster, spec)?;
         let template = this.dir().join("template");
         let installing = template.clone();
@@ -107,9 +107,7 @@ impl MariaDbStatefulSet {
             .await
             .map_err(|e| Error::Process(format!("mariadb-install-db: {e}")))??;
         for pod in this.statefulset().pods() {
-            let dir = this.pod_dir(pod.ordinal);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+            let dir = this.create_pod_dir(pod.ordinal)?;
             pod::copy_datadir(&template, &dir.join("data"))?;
             this.spawn(pod.ordinal)?;
         }

@@ -319,9 +319,7 @@ impl RedisStatefulSet {
             Some(Upstream::Of(master)) => Some(SocketAddr::new(self.ip(*master)?, REDIS_PORT)),
             _ => None,
         };
-        let dir = self.pod_dir(ordinal);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Process(format!("creating {}: {e}", dir.display())))?;
+        let dir = self.create_pod_dir(ordinal)?;
         let tls = self.pod_tls(ordinal)?;
         let process = pod::spawn(ip, &dir, upstream, self.password(), tls.as_ref())?;
         self.started(ordinal, process);
