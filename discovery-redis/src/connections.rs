@@ -1,23 +1,44 @@
-//! One multiplexed connection per pod, made on first use and replaced when the pod moves.
+//! One multiplexed connection per pod, made on first use and replaced when the pod moves
+//! or its socket is known dead.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use headless_discovery::Peer;
 use headless_discovery::roles::PodMap;
 use redis::aio::MultiplexedConnection;
-use redis::{
-    AsyncConnectionConfig, Client, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo,
-};
+use redis::{AsyncConnectionConfig, ProtocolVersion, RedisConnectionInfo, RedisError};
+use tokio::net::TcpStream;
 
 use crate::config::RedisConfig;
 use crate::error::{Error, Result};
+use crate::socket::{SocketState, Watched};
+
+/// A pod's multiplexed connection and what its socket says. Cheap to clone: clones share
+/// the connection, which closes when the last one drops.
+#[derive(Clone, Debug)]
+pub(crate) struct Connection {
+    pub(crate) conn: MultiplexedConnection,
+    socket: Arc<SocketState>,
+}
+
+impl Connection {
+    /// Whether the socket met EOF, a reset or a failed write: a request handed over now
+    /// would not be sent.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.socket.is_closed()
+    }
+
+    /// Bytes written to the socket so far (see [`SocketState::written`]).
+    pub(crate) fn written(&self) -> u64 {
+        self.socket.written()
+    }
+}
 
 /// The router's connections, shared by every clone of it.
 #[derive(Clone, Debug)]
 pub(crate) struct Connections {
     config: Arc<RedisConfig>,
-    open: Arc<PodMap<MultiplexedConnection>>,
+    open: Arc<PodMap<Connection>>,
 }
 
 impl Connections {
@@ -29,9 +50,9 @@ impl Connections {
     }
 
     /// The pod's connection, connecting (by IP, never through DNS) if there is none for
-    /// its current address.
-    pub(crate) async fn get(&self, peer: &Peer) -> Result<MultiplexedConnection> {
-        if let Some(conn) = self.open.get(peer) {
+    /// its current address or its socket is known dead.
+    pub(crate) async fn get(&self, peer: &Peer) -> Result<Connection> {
+        if let Some(conn) = self.open.get(peer).filter(|c| !c.is_closed()) {
             return Ok(conn);
         }
         let conn = connect(peer, &self.config).await?;
@@ -51,75 +72,58 @@ impl Connections {
     }
 }
 
-/// Connects to one pod with the configured credentials, timeouts and TLS. The socket
-/// always goes to the pod's IP; with TLS the certificate must name the pod's FQDN.
-pub(crate) async fn connect(peer: &Peer, config: &RedisConfig) -> Result<MultiplexedConnection> {
+/// Connects to one pod with the configured credentials, timeouts and TLS, within
+/// `connect_timeout`. The socket always goes to the pod's IP; with TLS the certificate
+/// must name the pod's FQDN.
+pub(crate) async fn connect(peer: &Peer, config: &RedisConfig) -> Result<Connection> {
     let pod_error = |source| Error::Pod {
         pod: peer.clone(),
         source,
     };
-    let mut settings = RedisConnectionInfo::default().set_db(config.db);
+    match tokio::time::timeout(config.connect_timeout, dial(peer, config)).await {
+        Ok(result) => result.map_err(pod_error),
+        Err(_elapsed) => Err(pod_error(RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )))),
+    }
+}
+
+async fn dial(peer: &Peer, config: &RedisConfig) -> redis::RedisResult<Connection> {
+    let mut settings = RedisConnectionInfo::default()
+        .set_db(config.db)
+        .set_protocol(ProtocolVersion::RESP2);
     if let Some(user) = &config.username {
         settings = settings.set_username(user);
     }
     if let Some(password) = &config.password {
         settings = settings.set_password(password.expose());
     }
-    let mut connection = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(config.connect_timeout))
-        .set_response_timeout(Some(config.response_timeout));
-    let client = match &config.tls {
+    let options = AsyncConnectionConfig::new().set_response_timeout(Some(config.response_timeout));
+    let tcp = TcpStream::connect(peer.addr()).await?;
+    tcp.set_nodelay(true)?;
+    let socket = Arc::new(SocketState::default());
+    let (conn, driver) = match &config.tls {
         None => {
-            let info = ConnectionAddr::Tcp(peer.ip().to_string(), peer.port())
-                .into_connection_info()
-                .map_err(pod_error)?
-                .set_redis_settings(settings);
-            Client::open(info).map_err(pod_error)?
+            let stream = Watched::new(tcp, Arc::clone(&socket));
+            let (conn, driver) =
+                MultiplexedConnection::new_with_config(&settings, stream, options).await?;
+            (conn, tokio::spawn(driver))
         }
         Some(tls) => {
-            let root_cert = tls.root_cert().map_err(|e| {
-                pod_error(redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "cannot read the TLS CA file",
-                    e.to_string(),
-                )))
-            })?;
-            let info = ConnectionAddr::TcpTls {
-                host: peer.fqdn().to_owned(),
-                port: peer.port(),
-                insecure: false,
-                tls_params: None,
-            }
-            .into_connection_info()
-            .map_err(pod_error)?
-            .set_redis_settings(settings);
-            // The FQDN is for certificate checks only: the address comes from discovery.
-            connection = connection.set_dns_resolver(PodAddress(peer.addr()));
-            let certificates = redis::TlsCertificates {
-                client_tls: None,
-                root_cert,
-            };
-            Client::build_with_tls(info, certificates).map_err(pod_error)?
+            let stream = crate::tls::handshake(tcp, peer, tls).await?;
+            let stream = Watched::new(stream, Arc::clone(&socket));
+            let (conn, driver) =
+                MultiplexedConnection::new_with_config(&settings, stream, options).await?;
+            (conn, tokio::spawn(driver))
         }
     };
-    client
-        .get_multiplexed_async_connection_with_config(&connection)
-        .await
-        .map_err(pod_error)
+    // The driver ends by itself when the last clone of `conn` drops.
+    drop(driver);
+    Ok(Connection { conn, socket })
 }
 
-/// Resolves every name to the one pod address discovery gave: redis-rs never asks DNS.
-struct PodAddress(SocketAddr);
-
-impl redis::io::AsyncDNSResolver for PodAddress {
-    fn resolve<'a, 'b: 'a>(
-        &'a self,
-        _host: &'b str,
-        _port: u16,
-    ) -> redis::RedisFuture<'a, Box<dyn Iterator<Item = SocketAddr> + Send + 'a>> {
-        let addr = self.0;
-        Box::pin(async move {
-            Ok(Box::new(std::iter::once(addr)) as Box<dyn Iterator<Item = SocketAddr> + Send>)
-        })
-    }
+/// A client-side error in redis-rs's terms.
+pub(crate) fn client_error(what: &'static str, detail: String) -> RedisError {
+    RedisError::from((redis::ErrorKind::InvalidClientConfig, what, detail))
 }

@@ -26,6 +26,20 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// The connection to the pod broke or timed out after the command was written: it
+    /// may or may not have been applied, so it was not sent again. Check (or make the
+    /// command idempotent) before sending it yourself.
+    #[error(
+        "Redis pod {pod}: the connection failed after the command was sent, so whether it was applied is unknown (not retried): {source}"
+    )]
+    OutcomeUnknown {
+        /// The pod the command went to.
+        pod: Peer,
+        /// The connection's error.
+        #[source]
+        source: redis::RedisError,
+    },
+
     /// A tower service was called without its `poll_ready` having returned `Ready(Ok)`
     /// first, which the `Service` contract requires.
     #[error(
@@ -42,8 +56,68 @@ impl Error {
             Error::Pod { source, .. } => {
                 source.is_io_error() || source.is_timeout() || source.is_connection_dropped()
             }
+            Error::OutcomeUnknown { .. } => true,
             Error::Discovery(e) => e.is_transient(),
             Error::NotReady(_) => false,
+        }
+    }
+
+    /// Whether the command may have been applied although it failed
+    /// ([`OutcomeUnknown`](Self::OutcomeUnknown)).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
+    }
+
+    /// The pod the error is about, if any.
+    pub fn pod(&self) -> Option<&Peer> {
+        match self {
+            Error::Pod { pod, .. } | Error::OutcomeUnknown { pod, .. } => Some(pod),
+            _ => None,
+        }
+    }
+
+    /// This crate's error inside a `RedisError` that a `ConnectionLike` type of ours
+    /// returned (through `AsyncCommands`, `query_async`…), with its pod and typed cause.
+    /// `None` for an error about the command itself (`WRONGTYPE`…), which redis-rs
+    /// passes on as the server sent it.
+    ///
+    /// ```
+    /// use headless_discovery_redis::Error;
+    ///
+    /// fn explain(error: &redis::RedisError) -> String {
+    ///     match Error::from_redis(error) {
+    ///         Some(e) if e.is_outcome_unknown() => format!("maybe applied on {:?}", e.pod()),
+    ///         Some(e) => format!("not applied: {e}"),
+    ///         None => format!("the server refused the command: {error}"),
+    ///     }
+    /// }
+    /// ```
+    pub fn from_redis(error: &redis::RedisError) -> Option<&Error> {
+        use std::error::Error as _;
+        // redis-rs keeps the `io::Error` behind an `Arc<dyn Error>`, which is the source.
+        let shared = error
+            .source()?
+            .downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
+        let io: &(dyn std::error::Error + 'static) = &**shared;
+        io.downcast_ref::<std::io::Error>()?
+            .get_ref()?
+            .downcast_ref::<Error>()
+    }
+}
+
+impl headless_discovery::roles::Resendable for Error {
+    /// Not applied and may pass: no master in time, a refusal, a pod that could not be
+    /// dialled. Never an unknown outcome.
+    fn is_resendable(&self) -> bool {
+        match self {
+            Error::Roles(e) => e.is_transient(),
+            Error::Pod { source, .. } => {
+                crate::reply::refusal_error(source)
+                    || source.is_connection_refusal()
+                    || source.kind() == redis::ErrorKind::Io && source.is_timeout()
+            }
+            Error::Discovery(e) => e.is_transient(),
+            Error::OutcomeUnknown { .. } | Error::NotReady(_) => false,
         }
     }
 }

@@ -1,18 +1,20 @@
 //! [`LeaderConnection`]: a connection that follows the master.
 
+use std::sync::Arc;
+
 use headless_discovery::Peer;
+use headless_discovery::roles::{Resend, Verdict};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
-use std::sync::Arc;
 use tokio::sync::watch;
-
-use crate::topology::Topology;
 use tracing::info;
 
+use crate::connections::Connection;
 use crate::error::{Error, Result};
 use crate::reply;
+use crate::role::RoleReport;
 use crate::router::RedisRouter;
-use headless_discovery::roles::Verdict;
+use crate::topology::Topology;
 
 /// A connection to whichever pod is master: checked before every command and swapped
 /// when a failover moved the master. Implements redis-rs's `ConnectionLike`, so
@@ -20,21 +22,33 @@ use headless_discovery::roles::Verdict;
 ///
 /// ## Behavior
 ///
-/// - `READONLY` means the pod was demoted and the write was not applied: every pod is
-///   asked its role again and the command is retried once on the master that emerges.
-/// - `MASTERDOWN`/`LOADING` and broken connections trigger a re-probe and come back as
-///   errors: the command may have run, so it is not retried.
-/// - It is not a session: a later command may go to a new master, so `MULTI`/`EXEC` and
-///   `WATCH` belong on a [`PodConnection`](crate::PodConnection) from
-///   `router.read(&ReadPolicy::Leader)`, which stays on its pod.
-/// - With no master, a command waits up to `failover_wait`, then fails with
-///   [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader); with several, it fails at once
-///   with [`RoleError::SplitBrain`](headless_discovery::roles::RoleError::SplitBrain).
+/// Each command is sent at most once to a pod that could apply it. What the SDK knows
+/// was not applied waits for a master (up to `failover_wait` from the first failure,
+/// however many pods it tries) and goes there:
+///
+/// - a refusal: `READONLY` (the pod was demoted), `LOADING`, `MASTERDOWN`; a pipeline
+///   only when every one of its replies is such a refusal;
+/// - a connection known dead before the command was handed to it (its socket met EOF, a
+///   reset or a failed write): the command was never written;
+/// - a dial that failed (refused, timed out): nothing was sent.
+///
+/// A command whose connection broke or timed out after it was written may have been
+/// applied: it fails with [`Error::OutcomeUnknown`], naming the pod, and is never sent
+/// again. Through `ConnectionLike` every error keeps the pod and its typed cause:
+/// [`Error::from_redis`] gets them back from the `RedisError`.
+///
+/// It is not a session: a later command may go to a new master, so `MULTI`/`EXEC` and
+/// `WATCH` belong on a [`PodConnection`](crate::PodConnection) from
+/// `router.read(&ReadPolicy::Leader)`, which stays on its pod. With no master in time a
+/// command fails with [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader);
+/// with several, at once with
+/// [`RoleError::SplitBrain`](headless_discovery::roles::RoleError::SplitBrain).
 #[derive(Clone)]
 pub struct LeaderConnection {
     router: RedisRouter,
     peer: Peer,
-    conn: MultiplexedConnection,
+    /// None until the first command, and after the pod's socket died.
+    conn: Option<Connection>,
     /// Its own receiver: `has_changed` is a read of a shared counter, so checking the
     /// topology before every command costs no write to shared memory.
     topology: watch::Receiver<Arc<Topology>>,
@@ -48,14 +62,24 @@ impl std::fmt::Debug for LeaderConnection {
     }
 }
 
+/// How one attempt on one pod ended.
+enum Attempt {
+    /// A reply (perhaps an error about the command itself).
+    Replied(redis::RedisResult<Reply>),
+    /// Known not applied: may go to the next master.
+    NotApplied(Error, Verdict),
+    /// Final: an error that sending elsewhere cannot fix, or an unknown outcome.
+    Failed(Error),
+}
+
 impl LeaderConnection {
-    pub(crate) fn new(router: RedisRouter, peer: Peer, conn: MultiplexedConnection) -> Self {
+    pub(crate) fn new(router: RedisRouter, peer: Peer) -> Self {
         let mut topology = router.roles().topology_changes();
         topology.borrow_and_update();
         Self {
             router,
             peer,
-            conn,
+            conn: None,
             topology,
         }
     }
@@ -69,8 +93,9 @@ impl LeaderConnection {
     ///
     /// # Errors
     ///
-    /// [`Error::Roles`] (no master, several), or [`Error::Pod`] with the server's or
-    /// the connection's error.
+    /// [`Error::Roles`] (no master in time, several), [`Error::Pod`] with the server's
+    /// error or a dial that failed, [`Error::OutcomeUnknown`] if the connection broke
+    /// after the command was sent.
     pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
         let value = self.send(Request::One(cmd)).await?.one();
         value
@@ -87,34 +112,97 @@ impl LeaderConnection {
             let topology = self.topology.borrow_and_update();
             topology.leader_pod().is_some_and(|m| m.peer == self.peer)
         };
-        if still_master {
-            return Ok(());
+        if !still_master {
+            let peer = self.router.roles().leader().await?;
+            self.point_at(peer);
         }
-        let (peer, conn) = self.router.current_master().await?;
-        if peer != self.peer {
-            info!(service = %self.router.service_name(), from = %self.peer, to = %peer, "writes follow the new master");
-        }
-        self.peer = peer;
-        self.conn = conn;
         Ok(())
     }
 
-    /// Sends to the master; on `READONLY`, re-probes and sends once more.
+    fn point_at(&mut self, peer: Peer) {
+        if peer != self.peer {
+            info!(service = %self.router.service_name(), from = %self.peer, to = %peer, "writes follow the new master");
+            self.peer = peer;
+            self.conn = None;
+        }
+        // The round that named it is the one acted on.
+        self.topology.borrow_and_update();
+    }
+
+    /// Sends to the master; what was not applied waits for a master and goes there.
     async fn send(&mut self, request: Request<'_>) -> Result<Reply> {
         self.follow().await?;
-        let result = request.run(&mut self.conn).await;
-        let verdict = Reply::verdict(&result);
-        if verdict.retry_on_new_leader() {
-            info!(service = %self.router.service_name(), pod = %self.peer, "READONLY from the master: re-probing and retrying once");
-            let (peer, conn) = self.router.master_after_error().await?;
-            self.peer = peer;
-            self.conn = conn;
-            let retried = request.run(&mut self.conn).await;
-            self.router.observe(&self.peer, Reply::verdict(&retried));
-            return retried.map_err(|source| self.pod_error(source));
+        let mut resend: Option<Resend<RoleReport>> = None;
+        loop {
+            let (error, verdict) = match self.attempt(request).await {
+                Attempt::Replied(result) => return result.map_err(|e| self.pod_error(e)),
+                Attempt::Failed(error) => return Err(error),
+                Attempt::NotApplied(error, verdict) => (error, verdict),
+            };
+            let resend = resend.get_or_insert_with(|| self.router.roles().resend());
+            if resend.is_spent() {
+                return Err(error);
+            }
+            info!(service = %self.router.service_name(), pod = %self.peer, %error, "not applied: waiting for the master and sending it there");
+            let peer = resend.next_leader(verdict).await?;
+            self.point_at(peer);
         }
-        self.router.observe(&self.peer, verdict);
-        result.map_err(|source| self.pod_error(source))
+    }
+
+    /// One attempt on the pod this connection points at.
+    async fn attempt(&mut self, request: Request<'_>) -> Attempt {
+        let mut conn = match self.open().await {
+            Ok(conn) => conn,
+            Err(error) if error.is_transient() => {
+                return Attempt::NotApplied(error, Verdict::Broken);
+            }
+            Err(error) => return Attempt::Failed(error),
+        };
+        let written = conn.written();
+        let result = request.run(&mut conn.conn).await;
+        let verdict = Reply::verdict(&result);
+        match (verdict, result) {
+            (Verdict::NotLeader | Verdict::Unavailable, result)
+                if Reply::refused(request, &result) =>
+            {
+                let error = match result {
+                    Ok(reply) => reply.refusal(),
+                    Err(source) => source,
+                };
+                Attempt::NotApplied(self.pod_error(error), verdict)
+            }
+            // Not a byte left after the handover, and the socket is dead: never sent.
+            (Verdict::Broken, Err(source)) if conn.is_closed() && conn.written() == written => {
+                self.conn = None;
+                Attempt::NotApplied(self.pod_error(source), verdict)
+            }
+            (Verdict::Broken, Err(source)) => {
+                self.router.observe(&self.peer, verdict);
+                self.conn = None;
+                Attempt::Failed(Error::OutcomeUnknown {
+                    pod: self.peer.clone(),
+                    source,
+                })
+            }
+            (verdict, result) => {
+                self.router.observe(&self.peer, verdict);
+                Attempt::Replied(result)
+            }
+        }
+    }
+
+    /// The connection to send on: the one held, unless its socket is known dead, else
+    /// a fresh dial.
+    async fn open(&mut self) -> Result<Connection> {
+        match &self.conn {
+            Some(conn) if !conn.is_closed() => Ok(conn.clone()),
+            _ => {
+                self.conn = None;
+                let conn = self.router.connection(&self.peer).await?;
+                self.conn = Some(conn.clone());
+                Ok(conn)
+            }
+        }
     }
 
     fn pod_error(&self, source: redis::RedisError) -> Error {
@@ -185,6 +273,30 @@ impl Reply {
             Ok(Reply::One(value)) => reply::of_value(value),
             Ok(Reply::Many(values)) => reply::of_all(values),
             Err(e) => reply::of_error(e),
+        }
+    }
+
+    /// Whether the pod refused the whole request, so that nothing of it was applied: a
+    /// pipeline whose first commands ran before a refusal must not be sent again.
+    fn refused(request: Request<'_>, result: &redis::RedisResult<Reply>) -> bool {
+        match (request, result) {
+            (_, Ok(Reply::One(value))) => reply::refuses(value),
+            (_, Ok(Reply::Many(values))) => !values.is_empty() && values.iter().all(reply::refuses),
+            (Request::One(_), Err(e)) => reply::refusal_error(e),
+            // A pipeline's error is named after its first reply: the rest may have run.
+            (Request::Many(..), Err(_)) => false,
+        }
+    }
+
+    /// The refusal in a reply that [`refused`](Self::refused), as an error.
+    fn refusal(self) -> redis::RedisError {
+        let value = match self {
+            Reply::One(value) => value,
+            Reply::Many(mut values) => values.swap_remove(0),
+        };
+        match value.extract_error() {
+            Err(error) => error,
+            Ok(_) => redis::RedisError::from((redis::ErrorKind::Client, "a refused request")),
         }
     }
 

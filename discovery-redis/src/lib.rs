@@ -48,12 +48,16 @@ mod reply;
 mod role;
 mod router;
 pub mod service;
+mod socket;
+mod tls;
 mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};
 pub use config::{RedisConfig, Secret, Tls};
 pub use error::{Error, Result};
-pub use headless_discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
+pub use headless_discovery::roles::{
+    LeaderChoice, ReadPolicy, ResendPolicy, Resendable, RoleError, RoleOpts,
+};
 pub use leader::LeaderConnection;
 pub use pod::PodConnection;
 pub use role::{AnnouncedReplica, Role, RoleReport};

@@ -39,7 +39,7 @@ impl Probe for RedisProbe {
     }
 
     async fn ask(&self, peer: &Peer, (): &mut ()) -> Result<RoleReport, ProbeError> {
-        let mut conn: MultiplexedConnection = self.connections.get(peer).await?;
+        let mut conn: MultiplexedConnection = self.connections.get(peer).await?.conn;
         let replies: redis::RedisResult<(Value, Value)> = redis::pipe()
             .cmd("ROLE")
             .cmd("INFO")

@@ -59,12 +59,51 @@ pub(crate) fn of_error(error: &RedisError) -> Verdict {
     }
 }
 
-/// Our error as a redis-rs error, for the `ConnectionLike` impls.
+/// Whether a reply is a refusal that proves its command was not applied: `READONLY`,
+/// `MASTERDOWN`, `LOADING` (the server checks them before running the command).
+pub(crate) fn refuses(value: &Value) -> bool {
+    matches!(value, Value::ServerError(_))
+        && matches!(of_value(value), Verdict::NotLeader | Verdict::Unavailable)
+}
+
+/// [`refuses`], for a reply that came back as an error.
+pub(crate) fn refusal_error(error: &RedisError) -> bool {
+    matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
+        && matches!(of_error(error), Verdict::NotLeader | Verdict::Unavailable)
+}
+
+/// Our error as a redis-rs error, for the `ConnectionLike` impls. An error about the
+/// command itself (`WRONGTYPE`, a syntax error) is passed on as the server sent it, so
+/// that its kind can be matched; every other error carries ours, pod and all, inside an
+/// `io::Error` of the same kind ([`Error::from_redis`] gets it back).
 pub(crate) fn to_redis_error(error: Error) -> RedisError {
-    match error {
-        Error::Pod { source, .. } => source,
-        other => RedisError::from((ErrorKind::Client, "discovery-redis", other.to_string())),
+    let kind = match error {
+        Error::Pod { source, .. }
+            if of_error(&source) == Verdict::Fine && !source.is_io_error() =>
+        {
+            return source;
+        }
+        Error::Pod { ref source, .. } | Error::OutcomeUnknown { ref source, .. } => io_kind(source),
+        _ => std::io::ErrorKind::Other,
+    };
+    RedisError::from(std::io::Error::new(kind, error))
+}
+
+/// The kind of the `io::Error` under a redis-rs error, so that `is_connection_dropped`
+/// and `is_timeout` still answer on ours.
+fn io_kind(error: &RedisError) -> std::io::ErrorKind {
+    use std::error::Error as _;
+    if error.is_timeout() {
+        return std::io::ErrorKind::TimedOut;
     }
+    error
+        .source()
+        .and_then(|e| e.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>())
+        .and_then(|shared| {
+            let inner: &(dyn std::error::Error + 'static) = &**shared;
+            inner.downcast_ref::<std::io::Error>()
+        })
+        .map_or(std::io::ErrorKind::Other, std::io::Error::kind)
 }
 
 #[cfg(test)]
@@ -150,5 +189,35 @@ mod tests {
             of_values(&Ok(vec![wire("+OK\r\n"), wire("-LOADING loading\r\n")])),
             Verdict::Unavailable
         );
+    }
+
+    #[test]
+    fn our_errors_survive_the_trip_through_a_redis_error() {
+        let pod = headless_discovery::Peer::new(
+            "redis-0.redis.default.svc.cluster.local",
+            std::net::SocketAddr::from(([127, 0, 0, 9], 6379)),
+        );
+        let unknown = Error::OutcomeUnknown {
+            pod: pod.clone(),
+            source: io(std::io::ErrorKind::ConnectionReset),
+        };
+        let redis_error = to_redis_error(unknown);
+        assert!(redis_error.is_connection_dropped(), "the io kind is kept");
+        let ours = Error::from_redis(&redis_error).expect("ours inside");
+        assert!(ours.is_outcome_unknown());
+        assert_eq!(ours.pod(), Some(&pod));
+
+        // An error about the command itself passes through as the server sent it.
+        let wrongtype =
+            wire("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n")
+                .extract_error()
+                .expect_err("an error");
+        let passed = to_redis_error(Error::Pod {
+            pod,
+            source: wrongtype,
+        });
+        assert_eq!(passed.code(), Some("WRONGTYPE"));
+        assert!(!passed.is_io_error());
+        assert!(Error::from_redis(&passed).is_none());
     }
 }

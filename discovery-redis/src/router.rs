@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use headless_discovery::roles::{ReadPolicy, RoleWatch, Verdict};
 use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
-use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
 
 use crate::commands::CommandTable;
 use crate::config::RedisConfig;
-use crate::connections::Connections;
+use crate::connections::{Connection, Connections};
 use crate::error::Result;
 use crate::leader::LeaderConnection;
 use crate::pod::PodConnection;
@@ -106,16 +105,16 @@ impl RedisRouter {
     }
 
     /// A connection that always points at the current master (the leader). Use it with
-    /// redis-rs's `AsyncCommands` or `query_async`.
+    /// redis-rs's `AsyncCommands` or `query_async`. It dials on its first command, so
+    /// that a master that cannot be reached is waited through like any other failover.
     ///
     /// # Errors
     ///
     /// [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader) if no master appears
-    /// within `failover_wait`; `SplitBrain` if several claim it; [`Error::Pod`](crate::Error::Pod) if it
-    /// cannot be reached.
+    /// within `failover_wait`; `SplitBrain` if several claim it.
     pub async fn leader(&self) -> Result<LeaderConnection> {
-        let (peer, conn) = self.current_master().await?;
-        Ok(LeaderConnection::new(self.clone(), peer, conn))
+        let peer = self.inner.roles.leader().await?;
+        Ok(LeaderConnection::new(self.clone(), peer))
     }
 
     /// [`leader`](Self::leader), in Redis's word.
@@ -151,7 +150,7 @@ impl RedisRouter {
             Some(pod) => pod.peer.clone(),
             None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
         };
-        let conn = self.connection(&peer).await?;
+        let conn = self.connection(&peer).await?.conn;
         Ok(PodConnection::new(self.clone(), peer, conn, read.fallback))
     }
 
@@ -190,21 +189,8 @@ impl RedisRouter {
         &self.inner.commands
     }
 
-    /// The current master and a connection to it, waiting up to `failover_wait` for one.
-    pub(crate) async fn current_master(&self) -> Result<(Peer, MultiplexedConnection)> {
-        let peer = self.inner.roles.leader().await?;
-        let conn = self.connection(&peer).await?;
-        Ok((peer, conn))
-    }
-
-    /// After a wrong-role reply: the master a fresh probe round names.
-    pub(crate) async fn master_after_error(&self) -> Result<(Peer, MultiplexedConnection)> {
-        let peer = self.inner.roles.leader_after_refusal().await?;
-        let conn = self.connection(&peer).await?;
-        Ok((peer, conn))
-    }
-
-    pub(crate) async fn connection(&self, peer: &Peer) -> Result<MultiplexedConnection> {
+    /// The pod's connection, dialled if there is none or its socket is known dead.
+    pub(crate) async fn connection(&self, peer: &Peer) -> Result<Connection> {
         self.inner.connections.get(peer).await
     }
 

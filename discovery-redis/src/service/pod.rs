@@ -151,7 +151,7 @@ impl tower::Service<Cmd> for PodService {
             }
             let connecting = self.connecting.get_or_insert_with(|| {
                 let (router, peer) = (self.router.clone(), self.peer.clone());
-                Box::pin(async move { router.connection(&peer).await })
+                Box::pin(async move { router.connection(&peer).await.map(|c| c.conn) })
             });
             match futures::ready!(connecting.as_mut().poll(cx)) {
                 Ok(conn) => self.conn = Some(conn),

@@ -137,7 +137,16 @@ impl<R: Report> RoleWatch<R> {
     /// [`RoleError::Stopped`] if the prober is gone.
     pub async fn leader(&self) -> Result<Peer, RoleError> {
         let wait = self.inner.opts.failover_wait;
-        let deadline = tokio::time::Instant::now() + wait;
+        self.leader_until(tokio::time::Instant::now() + wait, wait)
+            .await
+    }
+
+    /// [`leader`](Self::leader), waiting until `deadline` (a budget of `wait` in all).
+    pub(super) async fn leader_until(
+        &self,
+        deadline: tokio::time::Instant,
+        wait: std::time::Duration,
+    ) -> Result<Peer, RoleError> {
         let mut changes = self.topology_changes();
         loop {
             let topology = changes.borrow_and_update().clone();

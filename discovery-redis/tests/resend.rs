@@ -1,0 +1,158 @@
+//! What was never sent waits for the new master; what may have been applied fails as
+//! "outcome unknown". Real redis-server pods, killed for real.
+
+mod support;
+
+use std::time::Duration;
+
+use headless_discovery::roles::{ResendPolicy, Resendable};
+use headless_discovery_redis::Error;
+use headless_discovery_testkit::redis::RedisSpec;
+use redis::AsyncCommands;
+use support::{eventually, fast_config, setup};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+/// A write loop's pause: an application writing every 20 ms, as the bar says.
+const LOOP_PAUSE: Duration = Duration::from_millis(20);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_write_after_the_master_is_killed_waits_and_lands_on_the_new_master() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut master = router.master().await.expect("master");
+    let before: i64 = master.incr("counter", 1).await.expect("first write");
+    assert_eq!((before, master.pod().ordinal()), (1, Some(0)));
+    s.redis.wait_for_replication().await.expect("replicated");
+
+    s.redis.kill(0).expect("kill the master");
+    tokio::time::sleep(LOOP_PAUSE).await;
+    let promote = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.redis.promote(1).await.expect("promote redis-1");
+        s
+    });
+    // Through redis-rs's own AsyncCommands: the dead connection is known dead, the dial
+    // to redis-0 is refused, and the command waits for the master a probe names.
+    let after: i64 = master
+        .incr("counter", 1)
+        .await
+        .expect("no error for a write that was never sent");
+    let s = promote.await.expect("promotion");
+    assert_eq!(
+        after, 2,
+        "applied exactly once, on top of the replicated write"
+    );
+    assert_eq!(master.pod().ordinal(), Some(1));
+    let mut direct = s.redis.connect(1).await.expect("redis-1");
+    let counter: i64 = direct.get("counter").await.expect("get");
+    assert_eq!(counter, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_in_flight_when_the_master_dies_fails_as_outcome_unknown_naming_the_pod() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let mut config = fast_config();
+    config.response_timeout = Duration::from_secs(30);
+    let router = s.router(config).await;
+    let mut master = router.master().await.expect("master");
+    master.set::<_, _, ()>("warm", 1).await.expect("write");
+
+    // BLPOP blocks on the server: once it shows as blocked, the command was received.
+    let in_flight = tokio::spawn(async move {
+        let popped: redis::RedisResult<Option<(String, String)>> = master.blpop("queue", 0.0).await;
+        popped
+    });
+    let direct = s.redis.connect(0).await.expect("redis-0");
+    eventually("BLPOP blocked on redis-0", Duration::from_secs(5), || {
+        let mut direct = direct.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query_async(&mut direct)
+                .await
+                .unwrap_or_default();
+            info.lines().any(|l| l.trim() == "blocked_clients:1")
+        }
+    })
+    .await;
+    s.redis.kill(0).expect("kill the master");
+
+    let error = in_flight
+        .await
+        .expect("task")
+        .expect_err("the connection died under the command");
+    let ours = Error::from_redis(&error).expect("our error inside redis-rs's");
+    assert!(ours.is_outcome_unknown(), "{ours}");
+    assert!(!ours.is_resendable(), "never sent again: {ours}");
+    assert_eq!(ours.pod().and_then(|p| p.ordinal()), Some(0), "{ours}");
+    assert!(
+        error.is_connection_dropped() || error.is_io_error(),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("whether it was applied is unknown"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_loop_through_a_crash_failover_sees_no_error_for_what_was_never_sent() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut service = ServiceBuilder::new()
+        .retry(ResendPolicy::new(1, Duration::from_millis(100)))
+        .service(router.master_service());
+    let mut incr = redis::cmd("INCR");
+    incr.arg("counter");
+
+    let mut acknowledged = 0i64;
+    let mut errors = Vec::new();
+    let mut killed = false;
+    let mut promotion = None;
+    let mut s = Some(s);
+    for i in 0..150 {
+        if i == 50 {
+            let set = s.take().expect("set");
+            set.redis.wait_for_replication().await.expect("replicated");
+            set.redis.kill(0).expect("kill the master");
+            killed = true;
+            promotion = Some(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                set.redis.promote(1).await.expect("promote redis-1");
+                set
+            }));
+        }
+        match service
+            .ready()
+            .await
+            .expect("ready")
+            .call(incr.clone())
+            .await
+        {
+            Ok(value) => {
+                let value: i64 = redis::from_redis_value(value).expect("an integer");
+                acknowledged += 1;
+                assert!(value >= acknowledged, "{value} after {acknowledged} acks");
+            }
+            Err(e) => errors.push(e),
+        }
+        tokio::time::sleep(LOOP_PAUSE).await;
+    }
+    assert!(killed);
+    let s = promotion.expect("promoted").await.expect("promotion");
+    // Only a write in flight at the kill may fail, and only as outcome unknown.
+    assert!(errors.len() <= 1, "{} errors: {errors:?}", errors.len());
+    for error in &errors {
+        assert!(error.is_outcome_unknown(), "{error}");
+    }
+    let mut direct = s.redis.connect(1).await.expect("redis-1");
+    let counter: i64 = direct.get("counter").await.expect("get");
+    // Each acknowledged write applied once; an unknown outcome may have applied too.
+    assert!(
+        counter >= acknowledged && counter <= acknowledged + errors.len() as i64,
+        "counter {counter}, acknowledged {acknowledged}, unknown {}",
+        errors.len()
+    );
+}
