@@ -41,10 +41,7 @@ impl Service<()> for Checkout {
 
     fn call(&mut self, (): ()) -> Self::Future {
         let (pools, peer) = (self.pools.clone(), self.peer.clone());
-        Box::pin(async move {
-            let conn = pools.conn(&peer).await?;
-            Ok(PodConnection::new(conn, peer))
-        })
+        Box::pin(async move { pools.conn(&peer).await })
     }
 }
 

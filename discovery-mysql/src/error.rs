@@ -28,15 +28,30 @@ pub enum Error {
         source: mysql_async::Error,
     },
 
-    /// A pod did not connect or answer in time.
+    /// A pod did not connect or answer in time. For a `"reply"`, the statement was
+    /// sent, so whether it was applied is unknown ([`is_outcome_unknown`](Error::is_outcome_unknown)).
     #[error("MySQL pod {pod}: no {what} within {after:?}")]
     Timeout {
         /// The pod.
         pod: Peer,
-        /// What was awaited ("connection", "reply").
+        /// What was awaited ("connection", "reply", "GTID wait").
         what: &'static str,
         /// The configured bound.
         after: Duration,
+    },
+
+    /// The connection to the pod broke after the statement was sent (EOF, a reset, the
+    /// server shutting down under it): it may or may not have been applied, so it was not
+    /// sent again. Check (or make the statement idempotent) before sending it yourself.
+    #[error(
+        "MySQL pod {pod}: the connection failed after the statement was sent, so whether it was applied is unknown (not retried): {source}"
+    )]
+    OutcomeUnknown {
+        /// The pod the statement went to.
+        pod: Peer,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
     },
 }
 
@@ -47,7 +62,28 @@ impl Error {
             Error::Roles(e) => e.is_transient(),
             Error::Timeout { .. } => true,
             Error::Pod { source, .. } => crate::classify::of(source).reprobe(),
+            Error::OutcomeUnknown { .. } => true,
             Error::Discovery(e) => e.is_transient(),
+        }
+    }
+
+    /// Whether the statement may have been applied although it failed: the connection
+    /// broke ([`OutcomeUnknown`](Self::OutcomeUnknown)) or no reply came in time after
+    /// it was sent.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Error::OutcomeUnknown { .. } | Error::Timeout { what: "reply", .. }
+        )
+    }
+
+    /// The pod the error is about, if any.
+    pub fn pod(&self) -> Option<&Peer> {
+        match self {
+            Error::Pod { pod, .. }
+            | Error::Timeout { pod, .. }
+            | Error::OutcomeUnknown { pod, .. } => Some(pod),
+            Error::Discovery(_) | Error::Roles(_) => None,
         }
     }
 
@@ -60,6 +96,25 @@ impl Error {
                 ..
             } => Some(e.code),
             _ => None,
+        }
+    }
+}
+
+impl headless_discovery::roles::Resendable for Error {
+    /// Not applied and may pass: no primary in time, a refusal (1290, 1836), a pod that
+    /// could not be dialled or whose server was gone before the statement was sent.
+    /// Never an unknown outcome, never an error about the statement itself (1062…).
+    fn is_resendable(&self) -> bool {
+        match self {
+            Error::Roles(e) => e.is_transient(),
+            Error::Pod { source, .. } => matches!(
+                crate::classify::of(source),
+                headless_discovery::roles::Verdict::NotLeader
+                    | headless_discovery::roles::Verdict::Broken
+            ),
+            Error::Timeout { what, .. } => *what == "connection",
+            Error::OutcomeUnknown { .. } => false,
+            Error::Discovery(e) => e.is_transient(),
         }
     }
 }

@@ -65,7 +65,9 @@ mod topology;
 
 pub use config::{MySqlConfig, Secret, Tls};
 pub use error::{Error, Result};
-pub use headless_discovery::roles::{LeaderChoice, ReadPolicy, RoleError, RoleOpts};
+pub use headless_discovery::roles::{
+    LeaderChoice, ReadPolicy, ResendPolicy, Resendable, RoleError, RoleOpts,
+};
 pub use pod::PodConnection;
 pub use report::{Flavor, Replication, Role, ServerReport};
 pub use router::MySqlRouter;

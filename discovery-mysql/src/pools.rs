@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use headless_discovery::roles::PodMap;
 use headless_discovery::{Peer, PeerSet};
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
 
 use crate::config::MySqlConfig;
 use crate::error::{Error, Result};
+use crate::pod::PodConnection;
 
 /// Idle connections above `pool_min` close after this long.
 const IDLE_TTL: Duration = Duration::from_secs(60);
@@ -30,7 +31,7 @@ impl Pools {
     }
 
     /// The pod's pool (for its current address), made on first use.
-    pub(crate) fn pool(&self, peer: &Peer) -> Pool {
+    fn pool(&self, peer: &Peer) -> Pool {
         let (pool, replaced) = self
             .open
             .get_or_insert_with(peer, || Pool::new(pooled_opts(peer, &self.config)));
@@ -40,16 +41,20 @@ impl Pools {
         pool
     }
 
-    /// A connection from the pod's pool, within `connect_timeout`.
-    pub(crate) async fn conn(&self, peer: &Peer) -> Result<Conn> {
+    /// A connection from the pod's pool, within `connect_timeout`. mysql_async checks an
+    /// idle connection before handing it out (a non-blocking read: EOF means the server
+    /// closed it) and dials anew if it is dead, so a statement is not written to a
+    /// connection already known closed.
+    pub(crate) async fn conn(&self, peer: &Peer) -> Result<PodConnection> {
         let pool = self.pool(peer);
-        within(
+        let conn = within(
             self.config.connect_timeout,
             peer,
             "connection",
             pool.get_conn(),
         )
-        .await
+        .await?;
+        Ok(PodConnection::new(conn, peer.clone()))
     }
 
     /// Opens one connection in the pool of every pod that has none yet, so that the first

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use headless_discovery::roles::{ReadPolicy, RoleWatch, Target};
+use headless_discovery::roles::{ReadPolicy, RoleWatch, Target, Verdict};
 use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
 use mysql_async::prelude::Queryable;
 use tracing::debug;
@@ -114,16 +114,17 @@ impl MySqlRouter {
     }
 
     /// A connection to the current primary (the leader), waiting up to `failover_wait`
-    /// for one. The connection is a session: it stays on that pod.
+    /// for one; a primary that cannot be dialled (refused, timed out) is waited through
+    /// the same way. The connection is a session: it stays on that pod.
     ///
     /// # Errors
     ///
     /// [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader) if none appears in
-    /// time; `SplitBrain` if several claim it; [`Error::Pod`] or [`Error::Timeout`] if it
-    /// cannot be reached.
+    /// time; `SplitBrain` if several claim it; [`Error::Pod`] for a dial error that
+    /// waiting cannot fix (access denied).
     pub async fn leader(&self) -> Result<PodConnection> {
-        let peer = self.inner.roles.leader().await?;
-        self.conn(&peer).await
+        self.on_leader(|peer| async move { self.conn(&peer).await.map_err(Attempt::of_dial) })
+            .await
     }
 
     /// [`leader`](Self::leader), in MySQL's word.
@@ -207,27 +208,50 @@ impl MySqlRouter {
         }
     }
 
-    /// Runs a statement on the primary. A statement refused with 1290 (the pod turned
-    /// read-only, so nothing was applied) is retried once, on the primary a fresh probe
-    /// round names. Bounded by `query_timeout` per attempt.
+    /// Runs a statement on the primary, at most once on a pod that could apply it.
+    /// What is known not applied waits for a primary (up to `failover_wait` from the
+    /// first failure) and goes there: a refusal (1290, 1836), a dial that failed (a
+    /// pooled connection whose server closed it is found dead at checkout and dialled
+    /// anew). Bounded by `query_timeout` per attempt.
     ///
     /// # Errors
     ///
-    /// As [`primary`](Self::primary), or the server's error for the statement.
+    /// As [`primary`](Self::primary); [`Error::OutcomeUnknown`] (or a reply
+    /// [`Error::Timeout`]) if the connection failed after the statement was sent, which
+    /// is never resent; or the server's error for the statement.
     pub async fn execute(&self, statement: impl Into<Statement>) -> Result<Reply> {
         let statement = statement.into();
-        let mut conn = self.primary().await?;
-        // Rounds from now on are fresh enough to act on after a refusal; `run` asks for
-        // one when it meets it.
-        let marker = self.inner.roles.round_marker();
-        match self.run(&mut conn, &statement).await {
-            Err(Error::Pod { source, .. }) if classify::of(&source).retry_on_new_leader() => {
-                drop(conn);
-                let peer = self.inner.roles.leader_after(marker).await?;
-                let mut conn = self.conn(&peer).await?;
-                self.run(&mut conn, &statement).await
+        self.on_leader(|peer| {
+            let statement = &statement;
+            async move {
+                let mut conn = self.conn(&peer).await.map_err(Attempt::of_dial)?;
+                self.send(&mut conn, statement).await
             }
-            other => other,
+        })
+        .await
+    }
+
+    /// Runs `attempt` on the leader; while it fails unapplied, on the leader each fresh
+    /// probe round names, within one `failover_wait`.
+    async fn on_leader<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut(Peer) -> Fut,
+        Fut: Future<Output = std::result::Result<T, Attempt>>,
+    {
+        let mut peer = self.inner.roles.leader().await?;
+        let mut resend = None;
+        loop {
+            let (error, verdict) = match attempt(peer).await {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Failed(error)) => return Err(error),
+                Err(Attempt::NotApplied(error, verdict)) => (error, verdict),
+            };
+            let resend = resend.get_or_insert_with(|| self.inner.roles.resend());
+            if resend.is_spent() {
+                return Err(error);
+            }
+            debug!(%error, "not applied: waiting for the primary and sending it there");
+            peer = resend.next_leader(verdict).await?;
         }
     }
 
@@ -274,7 +298,7 @@ impl MySqlRouter {
     /// A connection from the pod's pool.
     pub(crate) async fn conn(&self, peer: &Peer) -> Result<PodConnection> {
         match self.inner.pools.conn(peer).await {
-            Ok(conn) => Ok(PodConnection::new(conn, peer.clone())),
+            Ok(conn) => Ok(conn),
             Err(e) => {
                 if let Error::Pod { source, .. } = &e {
                     self.observe(source);
@@ -311,6 +335,18 @@ impl MySqlRouter {
         conn: &mut PodConnection,
         statement: &Statement,
     ) -> Result<Reply> {
+        self.send(conn, statement)
+            .await
+            .map_err(Attempt::into_error)
+    }
+
+    /// One send of `statement` on `conn`: a refusal is known not applied, a broken
+    /// connection after it is an unknown outcome.
+    async fn send(
+        &self,
+        conn: &mut PodConnection,
+        statement: &Statement,
+    ) -> std::result::Result<Reply, Attempt> {
         let peer = conn.pod().clone();
         let outcome = pools::within(
             self.inner.config.query_timeout,
@@ -319,12 +355,22 @@ impl MySqlRouter {
             statement.run(conn),
         )
         .await;
-        match &outcome {
-            Err(Error::Pod { source, .. }) => self.observe(source),
-            Err(_) => self.refresh(),
-            Ok(_) => {}
+        match outcome {
+            Ok(result) => Ok(Reply::new(peer, result)),
+            Err(Error::Pod { pod, source }) => {
+                let verdict = classify::of(&source);
+                self.inner.roles.observe(verdict);
+                Err(match verdict {
+                    Verdict::NotLeader => Attempt::NotApplied(Error::Pod { pod, source }, verdict),
+                    Verdict::Broken => Attempt::Failed(Error::OutcomeUnknown { pod, source }),
+                    _ => Attempt::Failed(Error::Pod { pod, source }),
+                })
+            }
+            Err(other) => {
+                self.refresh();
+                Err(Attempt::Failed(other))
+            }
         }
-        outcome.map(|result| Reply::new(peer, result))
     }
 
     fn balanced_error(&self, error: tower::BoxError) -> Error {
@@ -337,6 +383,34 @@ impl MySqlRouter {
                     .unplaceable(&topology, &ReadPolicy::Replica)
                     .into()
             }
+        }
+    }
+}
+
+/// How one attempt of a request ended, when it did not succeed.
+enum Attempt {
+    /// Known not applied: may go to the next primary.
+    NotApplied(Error, Verdict),
+    /// Final: an error that another pod cannot fix, or an unknown outcome.
+    Failed(Error),
+}
+
+impl Attempt {
+    /// A dial that failed sent nothing: waiting may fix it unless the pod refused us
+    /// (access denied, an unknown database).
+    fn of_dial(error: Error) -> Self {
+        match &error {
+            Error::Pod { source, .. } if classify::of(source) == Verdict::Broken => {
+                Attempt::NotApplied(error, Verdict::Broken)
+            }
+            Error::Timeout { .. } => Attempt::NotApplied(error, Verdict::Broken),
+            _ => Attempt::Failed(error),
+        }
+    }
+
+    fn into_error(self) -> Error {
+        match self {
+            Attempt::NotApplied(error, _) | Attempt::Failed(error) => error,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use headless_discovery_mysql::{Error, RoleError, Statement};
+use headless_discovery_mysql::{Error, Statement};
 use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
 use support::{eventually, setup};
@@ -67,15 +67,14 @@ async fn writes_resume_on_the_new_primary_after_a_failover_under_load() {
         slowest <= bound,
         "a write blocked for {slowest:?} (bound {bound:?})"
     );
+    // What was never sent waited for mysql-1: only a statement in flight at the kill
+    // may fail, as outcome unknown, naming the dead pod.
+    assert!(errors.len() <= 1, "{} errors: {errors:?}", errors.len());
     for error in &errors {
         match error {
-            Error::Pod { pod, .. } | Error::Timeout { pod, .. } => {
-                assert_eq!(pod.ordinal(), Some(0), "{error}")
-            }
-            Error::Roles(RoleError::NoLeader { .. }) => {}
+            Error::OutcomeUnknown { pod, .. } => assert_eq!(pod.ordinal(), Some(0), "{error}"),
             other => panic!("unexpected error during the failover: {other}"),
         }
-        assert!(error.is_transient(), "{error}");
     }
     // Every write acknowledged after the promotion is on mysql-1, executed there.
     let on_new_primary = s

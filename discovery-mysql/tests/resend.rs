@@ -1,0 +1,135 @@
+//! What was never sent waits for the new primary; what may have been applied fails as
+//! "outcome unknown". Real mariadbd pods, killed for real.
+
+mod support;
+
+use std::time::Duration;
+
+use headless_discovery_mysql::{Error, ResendPolicy, Resendable, Statement};
+use headless_discovery_testkit::mysql::MariaDbSpec;
+use mysql_async::prelude::Queryable;
+use support::{eventually, setup};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+/// A write loop's pause: an application writing every 20 ms, as the bar says.
+const LOOP_PAUSE: Duration = Duration::from_millis(20);
+
+fn insert(v: i64) -> Statement {
+    Statement::new("INSERT INTO t (v, written_on) VALUES (?, @@server_id)").with_params((v,))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_statement_after_the_primary_is_killed_waits_and_lands_on_the_new_primary() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let router = s.connect(s.config()).await;
+    // Pooled connections to mysql-0 that sit idle while it dies.
+    router.execute(insert(1)).await.expect("first write");
+    s.mysql.wait_for_replication().await.expect("replicated");
+
+    s.mysql.kill(0).expect("kill the primary");
+    tokio::time::sleep(LOOP_PAUSE).await;
+    let promote = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.mysql.promote(1).await.expect("promote mysql-1");
+        s
+    });
+    let reply = router
+        .execute(insert(2))
+        .await
+        .expect("no error for a statement that was never sent");
+    let s = promote.await.expect("promotion");
+    assert_eq!(reply.pod.ordinal(), Some(1));
+    assert_eq!(reply.affected_rows, 1);
+    let rows = s.writers(1).await;
+    assert_eq!(
+        rows.values().sum::<u64>(),
+        2,
+        "each write applied once: {rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_in_flight_when_the_primary_dies_fails_as_outcome_unknown_naming_the_pod() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    let mut config = s.config();
+    config.query_timeout = Duration::from_secs(30);
+    let router = s.connect(config).await;
+    router.execute("DO 1").await.expect("warm");
+
+    let in_flight = tokio::spawn({
+        let router = router.clone();
+        async move { router.execute("DO SLEEP(20)").await }
+    });
+    eventually(
+        "the statement running on mysql-0",
+        Duration::from_secs(5),
+        || async {
+            let Ok(mut admin) = s.mysql.admin(0).await else {
+                return false;
+            };
+            let running: Option<u64> = admin
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'DO SLEEP(20)'",
+            )
+            .await
+            .ok()
+            .flatten();
+            running == Some(1)
+        },
+    )
+    .await;
+    s.mysql.kill(0).expect("kill the primary");
+
+    let error = in_flight
+        .await
+        .expect("task")
+        .expect_err("the connection died under the statement");
+    assert!(matches!(error, Error::OutcomeUnknown { .. }), "{error:?}");
+    assert!(error.is_outcome_unknown());
+    assert!(!error.is_resendable(), "never sent again: {error}");
+    assert_eq!(error.pod().and_then(|p| p.ordinal()), Some(0), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_loop_through_a_crash_failover_sees_no_error_for_what_was_never_sent() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let router = s.connect(s.config()).await;
+    let mut service = ServiceBuilder::new()
+        .retry(ResendPolicy::new(1, Duration::from_millis(100)))
+        .service(router.primary_service());
+
+    let mut acknowledged = 0u64;
+    let mut errors = Vec::new();
+    let mut promotion = None;
+    let mut s = Some(s);
+    for i in 0..150i64 {
+        if i == 50 {
+            let set = s.take().expect("set");
+            set.mysql.wait_for_replication().await.expect("replicated");
+            set.mysql.kill(0).expect("kill the primary");
+            promotion = Some(tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                set.mysql.promote(1).await.expect("promote mysql-1");
+                set
+            }));
+        }
+        match service.ready().await.expect("ready").call(insert(i)).await {
+            Ok(_) => acknowledged += 1,
+            Err(e) => errors.push(e),
+        }
+        tokio::time::sleep(LOOP_PAUSE).await;
+    }
+    let s = promotion.expect("promoted").await.expect("promotion");
+    assert!(errors.len() <= 1, "{} errors: {errors:?}", errors.len());
+    for error in &errors {
+        assert!(error.is_outcome_unknown(), "{error}");
+    }
+    let rows: u64 = s.writers(1).await.values().sum();
+    assert!(
+        rows >= acknowledged && rows <= acknowledged + errors.len() as u64,
+        "{rows} rows, {acknowledged} acknowledged, {} unknown",
+        errors.len()
+    );
+}
