@@ -4,7 +4,10 @@
 //! Every pod is asked `@@read_only` and its replica status when it joins, every second,
 //! and at once when a statement meets error 1290 or a lost connection. The primary is the
 //! pod that is writable and not replicating, never "pod 0"; writes follow it across
-//! failovers. Reads go to replicas whose threads run and whose lag is within
+//! failovers. A statement is sent at most once to a pod that could apply it: what is
+//! known not applied (refused with 1290/1836, or never sent because the dial failed)
+//! waits up to `failover_wait` for a primary and goes there, and one whose connection
+//! broke after it was sent fails as [`Error::OutcomeUnknown`], never resent. Reads go to replicas whose threads run and whose lag is within
 //! `max_lag`, balanced by power of two choices over PeakEwma, with a visible
 //! fallback to the primary. A [`ConsistencyToken`] taken after a write makes a replica
 //! read wait (GTID) until it sees the write, or go to the primary.
@@ -38,7 +41,8 @@
 //! let count: Option<u64> = replica.query_first("SELECT COUNT(*) FROM orders").await?;
 //! println!("{count:?} orders, read on {}", replica.pod().hostname());
 //!
-//! // Or let the cluster run statements: writes retried once across a promotion.
+//! // Or let the cluster run statements: a write waits through a failover, with no
+//! // retry code of yours.
 //! cluster.execute(Statement::new("DELETE FROM orders WHERE item = ?").with_params(("book",))).await?;
 //!
 //! for pod in &cluster.topology().pods {

@@ -29,8 +29,10 @@ use crate::topology::Topology;
 ///   every `probe_interval`, and at once after error 1290 or a lost connection. The
 ///   primary is the pod that is writable and not replicating, never an ordinal.
 /// - [`primary`](Self::primary) and [`execute`](Self::execute) follow the primary across
-///   failovers; `execute` retries a statement refused with 1290 (so not applied) once, on
-///   the primary a fresh probe round names.
+///   failovers. What is known not applied (a 1290/1836 refusal, a dial that failed)
+///   waits for the primary a fresh probe round names, up to `failover_wait` in all, and
+///   goes there; a statement whose connection broke after it was sent fails as
+///   [`Error::OutcomeUnknown`] and is never resent.
 /// - [`replica`](Self::replica) and [`query`](Self::query) read per the configured
 ///   [`ReadPolicy`], balanced over replicas that replicate and are within
 ///   `max_lag`; [`replica_after`](Self::replica_after) reads your writes.
@@ -315,6 +317,9 @@ impl MySqlRouter {
     /// `query_timeout`. Errors are typed and name the pod, and what they say about it is
     /// acted on (a 1290 re-probes at once, a lost connection re-resolves too), with no
     /// [`observe`](Self::observe) of your own. It is not retried: the connection is yours.
+    /// A connection that broke after the statement was sent is [`Error::OutcomeUnknown`]:
+    /// in a transaction, the whole transaction failed (the server rolls it back when the
+    /// connection drops) unless it was the `COMMIT` that broke.
     ///
     /// # Errors
     ///

@@ -3,8 +3,12 @@
 //!
 //! Every pod is asked what it is (`ROLE`, `INFO replication`) when it joins, every second,
 //! and at once when a command meets `READONLY` or a dropped connection. The master is the
-//! pod that says so, never "pod 0"; writes follow it across failovers and a write refused
-//! with `READONLY` (not applied) is retried once on the new master. Reads go where a
+//! pod that says so, never "pod 0"; writes follow it across failovers. A command is sent
+//! at most once to a pod that could apply it: what is known not applied (`READONLY`,
+//! `LOADING`, `MASTERDOWN`, a connection known dead before the command, a dial that
+//! failed) waits up to `failover_wait` for a master and goes there, and one whose
+//! connection broke after it was written fails as [`Error::OutcomeUnknown`], never
+//! resent. Reads go where a
 //! [`ReadPolicy`] says, never to a replica that is down, loading, cut off or lagging.
 //!
 //! Roles are kept by the core's role engine ([`headless_discovery::roles`]); this crate is its

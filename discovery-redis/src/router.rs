@@ -26,8 +26,10 @@ use crate::topology::Topology;
 ///   `probe_interval`, and at once when a command meets `READONLY`, `MASTERDOWN`,
 ///   `LOADING` or a dropped connection. The master is who the pods say it is, never an
 ///   ordinal; only discovered pods are ever dialled.
-/// - [`master`](Self::master) follows the master across failovers; a write rejected with
-///   `READONLY` (so not applied) is retried once on the new master.
+/// - [`master`](Self::master) follows the master across failovers; what is known not
+///   applied waits for the new master and goes there, what may have been applied fails
+///   as [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown) (see
+///   [`LeaderConnection`]).
 /// - [`replica`](Self::replica), [`read`](Self::read) and [`route`](Self::route) send
 ///   reads where a [`ReadPolicy`] says, skipping replicas that are down, loading, cut off
 ///   from their master or lagging.

@@ -310,11 +310,16 @@ async fn a_frozen_pod_is_reported_down_without_holding_up_the_round() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn after_a_refusal_the_leader_comes_from_a_fresh_round() {
+async fn a_resend_takes_its_leader_from_a_fresh_round_within_one_failover_wait() {
     let s = Setup::start().await;
     // No timer rounds: only what is asked for.
+    let wait = Duration::from_millis(600);
     let roles = s
-        .roles(fast().probe_interval(Duration::from_secs(3600)))
+        .roles(
+            fast()
+                .probe_interval(Duration::from_secs(3600))
+                .failover_wait(wait),
+        )
         .await;
     s.lead(1);
     assert_eq!(
@@ -322,8 +327,36 @@ async fn after_a_refusal_the_leader_comes_from_a_fresh_round() {
         Some(0),
         "without a round, the last one still names pod 0"
     );
-    let leader = roles.leader_after_refusal().await.expect("fresh");
+    // Pod 0 refused: the next leader comes from a round asked for now.
+    let mut resend = roles.resend();
+    let leader = resend.next_leader(Verdict::NotLeader).await.expect("fresh");
     assert_eq!(leader.ordinal(), Some(1));
+
+    // With no leader, one budget for the whole request, however many attempts.
+    for pod in &s.pods {
+        pod.say(Answer::Line("replica nobody".to_owned()));
+    }
+    let mut resend = roles.resend();
+    let started = tokio::time::Instant::now();
+    let err = resend
+        .next_leader(Verdict::Broken)
+        .await
+        .expect_err("no leader");
+    assert!(matches!(err, RoleError::NoLeader { .. }), "{err}");
+    let first = started.elapsed();
+    assert!(first >= wait, "gave up after {first:?}");
+    assert!(resend.is_spent());
+    let err = resend
+        .next_leader(Verdict::Broken)
+        .await
+        .expect_err("still none");
+    assert!(matches!(err, RoleError::NoLeader { .. }), "{err}");
+    assert!(
+        started.elapsed() < first + wait / 2,
+        "a second attempt got a second budget: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(resend.attempts(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

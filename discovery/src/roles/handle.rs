@@ -192,42 +192,11 @@ impl<R: Report> RoleWatch<R> {
         watch.peers().is_empty() && !matches!(watch.health(), Health::Starting)
     }
 
-    /// After a refusal that proves nothing was applied (the pod is no longer leader):
-    /// asks for a probe round, waits for it (up to `failover_wait`), and returns the
-    /// leader it names, for one retry.
-    ///
-    /// # Errors
-    ///
-    /// As [`leader`](Self::leader).
-    pub async fn leader_after_refusal(&self) -> Result<Peer, RoleError> {
-        let changes = self.round_marker();
-        self.refresh();
-        self.leader_after(changes).await
-    }
-
-    /// A receiver that has seen the latest round: hand it to
-    /// [`leader_after`](Self::leader_after) to act only on a round that finishes later.
-    /// Take it before sending a request whose refusal would ask for a round (as a
-    /// `refresh` on error does), so that the round it asks for counts.
-    pub fn round_marker(&self) -> watch::Receiver<Arc<Topology<R>>> {
+    /// A receiver that has seen the latest round, to wait for one that finishes later.
+    pub(super) fn round_marker(&self) -> watch::Receiver<Arc<Topology<R>>> {
         let mut changes = self.topology_changes();
         changes.borrow_and_update();
         changes
-    }
-
-    /// The leader that a round newer than `marker` names: waits for that round (up to
-    /// `failover_wait`), then as [`leader`](Self::leader).
-    ///
-    /// # Errors
-    ///
-    /// As [`leader`](Self::leader).
-    pub async fn leader_after(
-        &self,
-        mut marker: watch::Receiver<Arc<Topology<R>>>,
-    ) -> Result<Peer, RoleError> {
-        // The fresh round, so that the answer is not the one acted on.
-        let _ = tokio::time::timeout(self.inner.opts.failover_wait, marker.changed()).await;
-        self.leader().await
     }
 
     /// Where a read under `policy` goes in `topology`.

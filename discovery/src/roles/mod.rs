@@ -6,8 +6,8 @@
 //! the rest: probe rounds (a jittered timer, discovery changes,
 //! refusals), the leader choice (one leader, none, or a split brain settled by
 //! whom the followers follow), logging of role changes and failovers with their
-//! durations, waiting up to `failover_wait` for a leader, the "refused: re-probe, then
-//! retry once" step, and read placement by one [`ReadPolicy`] with fallbacks visible and
+//! durations, waiting up to `failover_wait` for a leader, sending again what was never
+//! applied ([`Resend`], and [`ResendPolicy`] for tower), and read placement by one [`ReadPolicy`] with fallbacks visible and
 //! reasons as data ([`Unfit`]).
 //!
 //! # Examples

@@ -5,18 +5,19 @@
 /// protocol's replies into it (Redis: `READONLY` is [`NotLeader`](Self::NotLeader);
 /// MySQL: error 1290), and [`RoleWatch::observe`](super::RoleWatch::observe) acts on it.
 ///
-/// | verdict | re-probe roles | re-resolve, drop the connection | send once more to the new leader |
+/// | verdict | re-probe roles | re-resolve, drop the connection | send again to the new leader |
 /// |---|---|---|---|
 /// | `Fine` | no | no | no |
 /// | `NotLeader` | yes | no | yes: refused, so not applied |
-/// | `Unavailable` | yes | no | no |
-/// | `Broken` | yes | yes | no: it may have been applied |
+/// | `Unavailable` | yes | no | yes: refused, so not applied |
+/// | `Broken` | yes | yes | only if the adapter knows nothing was written; else the outcome is unknown |
 ///
 /// ```
 /// use headless_discovery::roles::Verdict;
 ///
 /// assert!(Verdict::NotLeader.retry_on_new_leader());
 /// assert!(!Verdict::Broken.retry_on_new_leader(), "the write may have been applied");
+/// assert!(Verdict::Unavailable.retry_on_new_leader(), "LOADING: not run");
 /// assert!(Verdict::Broken.pod_lost());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +49,12 @@ impl Verdict {
         self == Verdict::Broken
     }
 
-    /// Whether the request may be sent once more, to the leader a fresh probe round names:
-    /// only when the pod refused it, so that it cannot have been applied twice.
+    /// Whether the request may be sent again, to the leader a fresh probe round names
+    /// ([`Resend`](super::Resend)): only when the pod refused it, so that it cannot be
+    /// applied twice. A `Broken` request may be sent again only when the adapter knows
+    /// it was never written to a socket.
     pub fn retry_on_new_leader(self) -> bool {
-        self == Verdict::NotLeader
+        matches!(self, Verdict::NotLeader | Verdict::Unavailable)
     }
 }
 
@@ -65,7 +68,7 @@ mod tests {
         let table = [
             (Verdict::Fine, false, false, false),
             (Verdict::NotLeader, true, false, true),
-            (Verdict::Unavailable, true, false, false),
+            (Verdict::Unavailable, true, false, true),
             (Verdict::Broken, true, true, false),
         ];
         for (verdict, reprobe, lost, retry) in table {
