@@ -123,13 +123,12 @@ async fn main() -> Result<(), BoxError> {
 async fn write(
     cluster: &MySqlRouter,
 ) -> Result<(u64, String, headless_discovery_mysql::ConsistencyToken), BoxError> {
-    // The insert and the token on one connection, so the token names this write. `run_on`
-    // gives typed errors naming the pod and re-probes on a 1290 or a lost connection.
-    let mut primary = cluster.primary().await?;
+    // The insert and its token on one connection, so the token names this write. What
+    // was not applied (a 1290 in a switchover, a dead primary) waits for the new primary
+    // and goes there; errors are typed and name the pod.
     let insert = Statement::new("INSERT INTO visits (written_on) VALUES (@@server_id)");
-    let reply = cluster.run_on(&mut primary, insert).await?;
+    let (reply, token) = cluster.execute_with_token(insert).await?;
     let id = reply.last_insert_id.unwrap_or_default();
-    let token = primary.token().await?;
     Ok((id, reply.pod.hostname().to_owned(), token))
 }
 

@@ -179,6 +179,9 @@ impl MySqlRouter {
     ///
     /// As [`read`](Self::read) and [`primary`](Self::primary).
     pub async fn replica_after(&self, token: &ConsistencyToken) -> Result<PodConnection> {
+        if token.is_primary_only() {
+            return Ok(self.primary().await?.into_fallback());
+        }
         let mut conn = self.replica().await?;
         let is_primary = self
             .topology()
@@ -212,7 +215,7 @@ impl MySqlRouter {
 
     /// Runs a statement on the primary, at most once on a pod that could apply it.
     /// What is known not applied waits for a primary (up to `failover_wait` from the
-    /// first failure) and goes there: a refusal (1290, 1836), a dial that failed (a
+    /// statement's start) and goes there: a refusal (1290, 1836), a dial that failed (a
     /// pooled connection whose server closed it is found dead at checkout and dialled
     /// anew). Bounded by `query_timeout` per attempt.
     ///
@@ -233,6 +236,53 @@ impl MySqlRouter {
         .await
     }
 
+    /// [`execute`](Self::execute), and the write's [`ConsistencyToken`] read on the same
+    /// connection right after it (one more round trip), for
+    /// [`replica_after`](Self::replica_after) / [`query_after`](Self::query_after). If the
+    /// connection breaks between the two, the write stands and the token sends reads to
+    /// the primary ([`ConsistencyToken::is_primary_only`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Self::execute).
+    pub async fn execute_with_token(
+        &self,
+        statement: impl Into<Statement>,
+    ) -> Result<(Reply, ConsistencyToken)> {
+        let statement = statement.into();
+        let (reply, mut conn) = self
+            .on_leader(|peer| {
+                let statement = &statement;
+                async move {
+                    let mut conn = self.conn(&peer).await.map_err(Attempt::of_dial)?;
+                    let reply = self.send(&mut conn, statement).await?;
+                    Ok((reply, conn))
+                }
+            })
+            .await?;
+        let token = match conn.token().await {
+            Ok(token) => token,
+            Err(error) => {
+                if let Error::Pod { source, .. } = &error {
+                    self.observe(source);
+                }
+                debug!(%error, "the write stands but its position is unknown: reads with its token go to the primary");
+                ConsistencyToken::primary_only(self.flavor_of(&reply.pod))
+            }
+        };
+        Ok((reply, token))
+    }
+
+    /// The flavor `pod` reported in the latest round (MariaDB if it is not known).
+    fn flavor_of(&self, pod: &Peer) -> crate::report::Flavor {
+        self.topology()
+            .pods
+            .iter()
+            .find(|p| p.peer.key() == pod.key())
+            .and_then(|p| p.report.as_ref())
+            .map_or(crate::report::Flavor::MariaDb, |r| r.flavor)
+    }
+
     /// Runs `attempt` on the leader; while it fails unapplied, on the leader each fresh
     /// probe round names, within one `failover_wait`.
     async fn on_leader<T, F, Fut>(&self, mut attempt: F) -> Result<T>
@@ -240,6 +290,7 @@ impl MySqlRouter {
         F: FnMut(Peer) -> Fut,
         Fut: Future<Output = std::result::Result<T, Attempt>>,
     {
+        let started = tokio::time::Instant::now();
         let mut peer = self.inner.roles.leader().await?;
         let mut resend = None;
         loop {
@@ -248,7 +299,7 @@ impl MySqlRouter {
                 Err(Attempt::Failed(error)) => return Err(error),
                 Err(Attempt::NotApplied(error, verdict)) => (error, verdict),
             };
-            let resend = resend.get_or_insert_with(|| self.inner.roles.resend());
+            let resend = resend.get_or_insert_with(|| self.inner.roles.resend(started));
             if resend.is_spent() {
                 return Err(error);
             }

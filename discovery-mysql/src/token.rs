@@ -15,11 +15,34 @@ use crate::report::Flavor;
 pub struct ConsistencyToken {
     flavor: Flavor,
     gtid: String,
+    /// The write's position could not be read (its connection broke after the commit):
+    /// only the primary is sure to have it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    primary_only: bool,
 }
 
 impl ConsistencyToken {
     pub(crate) fn new(flavor: Flavor, gtid: String) -> Self {
-        Self { flavor, gtid }
+        Self {
+            flavor,
+            gtid,
+            primary_only: false,
+        }
+    }
+
+    /// A token for a write whose position is unknown: reads with it go to the primary.
+    pub(crate) fn primary_only(flavor: Flavor) -> Self {
+        Self {
+            flavor,
+            gtid: String::new(),
+            primary_only: true,
+        }
+    }
+
+    /// Whether only the primary can serve a read with this token (the write's position
+    /// could not be read after it was applied).
+    pub fn is_primary_only(&self) -> bool {
+        self.primary_only
     }
 
     /// The GTID (MariaDB) or GTID set (MySQL); empty when the session wrote nothing.
@@ -32,9 +55,9 @@ impl ConsistencyToken {
         self.flavor
     }
 
-    /// Whether there is nothing to wait for.
+    /// Whether there is nothing to wait for (the session wrote nothing).
     pub fn is_empty(&self) -> bool {
-        self.gtid.is_empty()
+        self.gtid.is_empty() && !self.primary_only
     }
 
     /// The statement that waits up to `seconds` for a replica to apply this position,

@@ -23,7 +23,7 @@ use crate::topology::Topology;
 /// ## Behavior
 ///
 /// Each command is sent at most once to a pod that could apply it. What the SDK knows
-/// was not applied waits for a master (up to `failover_wait` from the first failure,
+/// was not applied waits for a master (up to `failover_wait` from the command's start,
 /// however many pods it tries) and goes there:
 ///
 /// - a refusal: `READONLY` (the pod was demoted), `LOADING`, `MASTERDOWN`; a pipeline
@@ -131,6 +131,7 @@ impl LeaderConnection {
 
     /// Sends to the master; what was not applied waits for a master and goes there.
     async fn send(&mut self, request: Request<'_>) -> Result<Reply> {
+        let started = tokio::time::Instant::now();
         self.follow().await?;
         let mut resend: Option<Resend<RoleReport>> = None;
         loop {
@@ -139,7 +140,7 @@ impl LeaderConnection {
                 Attempt::Failed(error) => return Err(error),
                 Attempt::NotApplied(error, verdict) => (error, verdict),
             };
-            let resend = resend.get_or_insert_with(|| self.router.roles().resend());
+            let resend = resend.get_or_insert_with(|| self.router.roles().resend(started));
             if resend.is_spent() {
                 return Err(error);
             }

@@ -328,7 +328,7 @@ async fn a_resend_takes_its_leader_from_a_fresh_round_within_one_failover_wait()
         "without a round, the last one still names pod 0"
     );
     // Pod 0 refused: the next leader comes from a round asked for now.
-    let mut resend = roles.resend();
+    let mut resend = roles.resend(tokio::time::Instant::now());
     let leader = resend.next_leader(Verdict::NotLeader).await.expect("fresh");
     assert_eq!(leader.ordinal(), Some(1));
 
@@ -336,8 +336,8 @@ async fn a_resend_takes_its_leader_from_a_fresh_round_within_one_failover_wait()
     for pod in &s.pods {
         pod.say(Answer::Line("replica nobody".to_owned()));
     }
-    let mut resend = roles.resend();
     let started = tokio::time::Instant::now();
+    let mut resend = roles.resend(started);
     let err = resend
         .next_leader(Verdict::Broken)
         .await

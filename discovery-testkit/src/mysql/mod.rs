@@ -299,6 +299,7 @@ impl MariaDbStatefulSet {
                 // It received writes of the dead primary that the promoted pod never got
                 // (replication is asynchronous): GTID strict mode would stop it, so it is
                 // rebuilt from the new primary, losing those writes as the cluster did.
+                tracing::warn!(pod = other, promoted = %promoted, theirs = %theirs, "mysql pod has transactions the new primary lacks: rebuilding it as a clone");
                 self.kill(other)?;
                 self.state().needs_clone.insert(other);
                 self.restart(other).await?;

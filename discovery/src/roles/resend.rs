@@ -21,13 +21,14 @@
 //!     roles: &RoleWatch<R>,
 //!     attempt: impl Fn(&Peer) -> Attempt,
 //! ) -> Result<String, RoleError> {
+//!     let started = tokio::time::Instant::now();
 //!     let mut leader = roles.leader().await?;
 //!     let mut resend = None;
 //!     loop {
 //!         match attempt(&leader) {
 //!             Attempt::Done(reply) => return Ok(reply),
 //!             Attempt::NotApplied(verdict) => {
-//!                 let resend = resend.get_or_insert_with(|| roles.resend());
+//!                 let resend = resend.get_or_insert_with(|| roles.resend(started));
 //!                 leader = resend.next_leader(verdict).await?;
 //!             }
 //!         }
@@ -48,10 +49,11 @@ use crate::Peer;
 /// applied: the pod refused it (`READONLY`, 1290), could not serve it (`LOADING`), or
 /// its connection was known dead before the request was written, or the dial failed.
 ///
-/// The wait is bounded once per request: `failover_wait` from the first such attempt,
-/// however many attempts follow. Each next leader comes from a probe round asked for
-/// after the failed attempt. Made by [`RoleWatch::resend`] at the first such failure,
-/// so that requests that succeed pay nothing for it.
+/// The wait is bounded once per request: `failover_wait` from the request's start, its
+/// first wait for a leader included, however many attempts follow; a request takes at
+/// most that plus the attempt under way at the deadline. Each next leader comes from a
+/// probe round asked for after the failed attempt. Made by [`RoleWatch::resend`] at the
+/// first such failure, so that requests that succeed pay nothing for it.
 #[derive(Debug)]
 pub struct Resend<R> {
     roles: RoleWatch<R>,
@@ -61,13 +63,13 @@ pub struct Resend<R> {
 }
 
 impl<R: Report> RoleWatch<R> {
-    /// Starts one request's [`Resend`] budget, after its first attempt that was not
-    /// applied: `failover_wait` from now.
-    pub fn resend(&self) -> Resend<R> {
+    /// Starts the [`Resend`] budget of a request that `started` then, after its first
+    /// attempt that was not applied: it ends `failover_wait` after `started`.
+    pub fn resend(&self, started: Instant) -> Resend<R> {
         Resend {
             roles: self.clone(),
             marker: self.round_marker(),
-            deadline: Instant::now() + self.opts().failover_wait,
+            deadline: started + self.opts().failover_wait,
             attempts: 0,
         }
     }
@@ -77,7 +79,7 @@ impl<R: Report> Resend<R> {
     /// After an attempt known not to have been applied, whose outcome said `verdict`:
     /// acts on the verdict (a probe round now; a DNS refresh too if the pod may be
     /// gone), waits for a round that finishes after the attempt, and returns the leader
-    /// it names, waiting for one until `failover_wait` after the first failed attempt.
+    /// it names, waiting for one until the budget ends.
     ///
     /// # Errors
     ///

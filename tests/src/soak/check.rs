@@ -50,9 +50,11 @@ pub struct Report {
     /// Writes sent to a pod while the SDK named another as leader, as
     /// `key@pod (leader …)`. Must be empty.
     pub sent_to_non_leader: Vec<String>,
-    /// Failed writes per fault kind, counted for the first fault whose window they fell
+    /// Failed writes per fault kind, counted for the latest fault whose window they fell
     /// in.
     pub failed_in: BTreeMap<Fault, usize>,
+    /// The first few failed writes' errors per fault kind, to tell what a count is made of.
+    pub failed_in_examples: BTreeMap<Fault, Vec<String>>,
     /// Failed writes outside every fault window.
     pub failed_outside_faults: usize,
     /// Failures of every kind of request, per error variant.
@@ -104,6 +106,14 @@ impl Report {
         for (fault, n) in other.failed_in {
             *self.failed_in.entry(fault).or_default() += n;
         }
+        for (fault, examples) in other.failed_in_examples {
+            let ours = self.failed_in_examples.entry(fault).or_default();
+            ours.extend(
+                examples
+                    .into_iter()
+                    .take(3_usize.saturating_sub(ours.len())),
+            );
+        }
         self.failed_outside_faults += other.failed_outside_faults;
         for (variant, n) in other.failures {
             *self.failures.entry(variant).or_default() += n;
@@ -141,9 +151,12 @@ pub fn check(
         if took > bound {
             report.over_bound.push((request.kind, took));
         }
+        // The latest fault that overlaps: a window runs on for a whole bound after its
+        // heal, so an earlier fault's window can cover a later fault's failures.
         let fault = faults
             .iter()
-            .find(|f| f.overlaps(request.started, request.ended, bound));
+            .filter(|f| f.overlaps(request.started, request.ended, bound))
+            .max_by_key(|f| f.started);
         let pod = request.pod.as_deref().unwrap_or("?");
         if request.sent_to_non_leader() {
             let leader = request.leader[0].as_deref().unwrap_or("?");
@@ -171,10 +184,18 @@ pub fn check(
                     }
                 }
             }
-            (Kind::Write, _) => {
+            (Kind::Write, outcome) => {
                 report.failed += 1;
                 match fault {
-                    Some(f) => *report.failed_in.entry(f.fault).or_default() += 1,
+                    Some(f) => {
+                        *report.failed_in.entry(f.fault).or_default() += 1;
+                        let examples = report.failed_in_examples.entry(f.fault).or_default();
+                        if let (Outcome::Failed { message, .. }, true) =
+                            (outcome, examples.len() < 3)
+                        {
+                            examples.push(format!("{message} (on {pod})"));
+                        }
+                    }
                     None => report.failed_outside_faults += 1,
                 }
             }
@@ -280,6 +301,9 @@ impl fmt::Display for Report {
         }
         for (fault, n) in &self.failed_in {
             writeln!(f, "failed writes during {fault:?}: {n}")?;
+            for example in self.failed_in_examples.get(fault).into_iter().flatten() {
+                writeln!(f, "  e.g. {example}")?;
+            }
         }
         let mut worst: BTreeMap<Fault, (usize, Duration)> = BTreeMap::new();
         for (fault, gap) in &self.longest_unavailability {

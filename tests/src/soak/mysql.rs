@@ -1,5 +1,5 @@
-//! The soak on a real MariaDB set: one writer through `primary()` and its connection
-//! (the read-your-writes path: write, take the token, read it back with `query_after`),
+//! The soak on a real MariaDB set: one writer through `execute_with_token` (the
+//! read-your-writes path: write and take the token, read it back with `query_after`),
 //! one through `execute`, a reader through `query`; faults from a [`Schedule`]; then
 //! every acknowledged row looked up on the final primary.
 
@@ -19,8 +19,8 @@ use super::{
 };
 
 /// The SDK settings the soak runs with, and each path's bound: a write waits for a
-/// primary, then connects and waits for the reply, and `execute` may do so again after
-/// a 1290; a read connects and waits once; a read-your-writes read connects to a
+/// primary and sends again what was not applied, within `failover_wait` of its start,
+/// plus the attempt (a connect and a reply) under way at the deadline; a read connects and waits once; a read-your-writes read connects to a
 /// replica, waits for the position (itself bounded by a connect), and may fall back to
 /// the primary.
 fn sdk_config(set: &MariaDbStatefulSet) -> (MySqlConfig, Bounds) {
@@ -103,33 +103,29 @@ fn leader(cluster: &MySqlRouter) -> (Option<String>, Instant) {
     (primary, topology.probed_at)
 }
 
-/// Writes on the primary's connection, takes the write's token and reads the row back
-/// with it (`query_after`): the read must see it.
+/// Writes with `execute_with_token` (the write and its position on one connection) and
+/// reads the row back with the token (`query_after`): the read must see it.
 async fn read_your_writes(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
     requests(&stop, |n| {
         let cluster = cluster.clone();
         async move {
             let mut write = Pending::start(Kind::Write, key(0, n));
-            let mut primary = match cluster.primary().await {
-                Ok(primary) => primary,
-                Err(e) => return vec![write.finish(Outcome::typed(&e))],
-            };
-            write.pod(primary.pod().hostname());
             write.leader(0, leader(&cluster));
-            let written = primary.exec_drop(INSERT, (key(0, n), n)).await;
+            let insert = Statement::new(INSERT).with_params((key(0, n), n));
+            let written = cluster.execute_with_token(insert).await;
             write.leader(1, leader(&cluster));
-            if let Err(e) = written {
-                // The driver's own error: the SDK learns of it only when told.
-                cluster.observe(&e);
-                return vec![write.finish(Outcome::raw(&e))];
-            }
+            let (reply, token) = match written {
+                Ok(written) => written,
+                Err(e) => {
+                    if let Some(pod) = e.pod() {
+                        write.pod(pod.hostname());
+                    }
+                    return vec![write.finish(Outcome::typed(&e))];
+                }
+            };
+            write.pod(reply.pod.hostname());
             let write = write.finish(Outcome::Ok);
             let mut read = Pending::start(Kind::ReadYourWrite, key(0, n));
-            let token = match primary.token().await {
-                Ok(token) => token,
-                Err(e) => return vec![write, read.finish(Outcome::typed(&e))],
-            };
-            drop(primary);
             read.leader(0, (write.pod.clone(), Instant::now()));
             let select = Statement::new(SELECT).with_params((key(0, n),));
             let read = match cluster.query_after(&token, select).await {
@@ -149,7 +145,7 @@ async fn read_your_writes(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Re
     .await
 }
 
-/// Writes through `execute`: typed errors, one retry after a 1290.
+/// Writes through `execute`: typed errors, what was not applied sent to the new primary.
 async fn executor(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
     requests(&stop, |n| {
         let cluster = cluster.clone();
@@ -164,7 +160,12 @@ async fn executor(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
                     write.pod(reply.pod.hostname());
                     write.finish(Outcome::Ok)
                 }
-                Err(e) => write.finish(Outcome::typed(&e)),
+                Err(e) => {
+                    if let Some(pod) = e.pod() {
+                        write.pod(pod.hostname());
+                    }
+                    write.finish(Outcome::typed(&e))
+                }
             }]
         }
     })
