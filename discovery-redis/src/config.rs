@@ -31,6 +31,10 @@ pub struct RedisConfig {
     pub roles: RoleOpts,
     /// TLS to the pods. Defaults to none (plain TCP).
     pub tls: Option<Tls>,
+    /// How long a read with a [`ConsistencyToken`](crate::ConsistencyToken) waits for a
+    /// replica to reach the write before it goes to the master. Defaults to 1 s.
+    #[serde(with = "humantime_serde")]
+    pub read_your_writes_wait: Duration,
 }
 
 impl RedisConfig {
@@ -86,6 +90,7 @@ impl Default for RedisConfig {
             response_timeout: Duration::from_secs(2),
             roles: RoleOpts::default(),
             tls: None,
+            read_your_writes_wait: Duration::from_secs(1),
         }
     }
 }

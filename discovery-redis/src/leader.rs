@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::reply;
 use crate::role::RoleReport;
 use crate::router::RedisRouter;
+use crate::token::ConsistencyToken;
 use crate::topology::Topology;
 
 /// A connection to whichever pod is master: checked before every command and swapped
@@ -101,6 +102,50 @@ impl LeaderConnection {
         value
             .extract_error()
             .map_err(|source| self.pod_error(source))
+    }
+
+    /// Sends one command to the master and reads the master's replication position in
+    /// the same round trip (`ROLE` pipelined after it), for reading the write back from
+    /// a replica with [`RedisRouter::replica_after`]. The same rules as
+    /// [`query`](Self::query) decide what is sent again.
+    ///
+    /// # Errors
+    ///
+    /// As [`query`](Self::query).
+    pub async fn query_with_token(&mut self, cmd: &Cmd) -> Result<(Value, ConsistencyToken)> {
+        let mut pipeline = redis::pipe();
+        pipeline.add_command(cmd.clone()).cmd("ROLE");
+        let mut replies = self
+            .send(Request::Tracked(&pipeline))
+            .await?
+            .many()
+            .into_iter();
+        let reply = replies.next().unwrap_or(Value::Nil);
+        let reply = reply
+            .extract_error()
+            .map_err(|source| self.pod_error(source))?;
+        let token = self.token(replies.next().as_ref());
+        Ok((reply, token))
+    }
+
+    /// The token for a write this connection just made: the offset from the `ROLE`
+    /// reply after it, the replication id from the probe round that named this pod
+    /// master (the id changes only when a pod is promoted, which makes a new round).
+    fn token(&self, role: Option<&Value>) -> ConsistencyToken {
+        let offset = role
+            .and_then(RoleReport::from_role_reply)
+            .filter(|r| r.role == crate::role::Role::Master)
+            .and_then(|r| r.offset);
+        let topology = self.topology.borrow();
+        let replid = topology
+            .leader_pod()
+            .filter(|m| m.peer == self.peer)
+            .and_then(|m| m.report.as_ref())
+            .and_then(|r| r.replid.clone());
+        match (replid, offset) {
+            (Some(replid), Some(offset)) => ConsistencyToken::new(replid, offset),
+            _ => ConsistencyToken::leader_only(),
+        }
     }
 
     /// Points at the current master before a command, if a failover moved it.
@@ -248,6 +293,8 @@ impl ConnectionLike for LeaderConnection {
 enum Request<'a> {
     One(&'a Cmd),
     Many(&'a Pipeline, usize, usize),
+    /// A command, then `ROLE`: judged by the command's reply alone.
+    Tracked(&'a Pipeline),
 }
 
 impl Request<'_> {
@@ -257,6 +304,10 @@ impl Request<'_> {
             Request::One(cmd) => conn.send_packed_command(cmd).await.map(Reply::One),
             Request::Many(pipeline, offset, count) => conn
                 .send_packed_commands(pipeline, offset, count)
+                .await
+                .map(Reply::Many),
+            Request::Tracked(pipeline) => conn
+                .send_packed_commands(pipeline, 0, 2)
                 .await
                 .map(Reply::Many),
         }
@@ -282,10 +333,14 @@ impl Reply {
     fn refused(request: Request<'_>, result: &redis::RedisResult<Reply>) -> bool {
         match (request, result) {
             (_, Ok(Reply::One(value))) => reply::refuses(value),
+            // `ROLE` runs anywhere: only the command's reply says.
+            (Request::Tracked(_), Ok(Reply::Many(values))) => {
+                values.first().is_some_and(reply::refuses)
+            }
             (_, Ok(Reply::Many(values))) => !values.is_empty() && values.iter().all(reply::refuses),
             (Request::One(_), Err(e)) => reply::refusal_error(e),
             // A pipeline's error is named after its first reply: the rest may have run.
-            (Request::Many(..), Err(_)) => false,
+            (Request::Many(..) | Request::Tracked(_), Err(_)) => false,
         }
     }
 

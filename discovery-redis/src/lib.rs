@@ -48,12 +48,14 @@ mod error;
 mod leader;
 mod pod;
 mod probe;
+mod read_your_writes;
 mod reply;
 mod role;
 mod router;
 pub mod service;
 mod socket;
 mod tls;
+mod token;
 mod topology;
 
 pub use commands::{CommandTable, READ_ONLY_COMMANDS};
@@ -67,6 +69,7 @@ pub use pod::PodConnection;
 pub use role::{AnnouncedReplica, Role, RoleReport};
 
 pub use router::RedisRouter;
+pub use token::ConsistencyToken;
 pub use topology::{PodStatus, Topology};
 /// The crates this one speaks through, re-exported so that an app uses the same versions.
 pub use {headless_discovery, redis};

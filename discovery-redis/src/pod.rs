@@ -46,6 +46,11 @@ impl PodConnection {
         }
     }
 
+    pub(crate) fn into_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
+    }
+
     /// The pod this connection talks to.
     pub fn pod(&self) -> &Peer {
         &self.peer

@@ -64,6 +64,15 @@ pub struct RoleReport {
     pub replicas: Vec<AnnouncedReplica>,
     /// Whether the server is loading its dataset (`LOADING`): it cannot serve yet.
     pub loading: bool,
+    /// The replication history its offsets count in (`master_replid`): a master's own,
+    /// a replica's master's. Offsets compare only under the same id.
+    pub replid: Option<String>,
+    /// The history it came from before its last promotion (`master_replid2`), valid
+    /// below [`second_repl_offset`](Self::second_repl_offset).
+    pub replid2: Option<String>,
+    /// Where the `replid2` history ends (`second_repl_offset`; `-1`, none, reads as
+    /// `None`).
+    pub second_repl_offset: Option<u64>,
 }
 
 impl RoleReport {
@@ -78,6 +87,9 @@ impl RoleReport {
             last_io_seconds: None,
             replicas: Vec::new(),
             loading: false,
+            replid: None,
+            replid2: None,
+            second_repl_offset: None,
         }
     }
 
@@ -88,6 +100,11 @@ impl RoleReport {
             report.complete_from_info(&parse_info(info));
         }
         Some(report)
+    }
+
+    /// Reads a `ROLE` reply alone.
+    pub(crate) fn from_role_reply(role: &Value) -> Option<Self> {
+        parse_role(role)
     }
 
     /// Reads `INFO replication` alone (for users whose ACL denies `ROLE`).
@@ -142,6 +159,15 @@ impl RoleReport {
         if number("loading") == Some(1) {
             self.loading = true;
         }
+        // 40 hex digits; all zeros means no history (a replica before its first sync).
+        let id = |key: &str| {
+            info.get(key)
+                .filter(|id| !id.is_empty() && id.bytes().any(|b| b != b'0'))
+                .cloned()
+        };
+        self.replid = id("master_replid");
+        self.replid2 = id("master_replid2");
+        self.second_repl_offset = number("second_repl_offset");
     }
 }
 

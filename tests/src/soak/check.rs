@@ -63,6 +63,9 @@ pub struct Report {
     pub over_bound: Vec<(Kind, Duration)>,
     /// The longest gap between acknowledged writes that overlaps each fault.
     pub longest_unavailability: Vec<(Fault, Duration)>,
+    /// How long each acknowledged write took, by the latest fault whose window (start
+    /// to heal) it overlaps, or `None` outside every fault: what a fault adds to latency.
+    pub write_latency: BTreeMap<Option<Fault>, Vec<Duration>>,
     /// Replica reads answered.
     pub reads: usize,
     /// Replica reads that failed.
@@ -121,6 +124,9 @@ impl Report {
         self.over_bound.extend(other.over_bound);
         self.longest_unavailability
             .extend(other.longest_unavailability);
+        for (fault, took) in other.write_latency {
+            self.write_latency.entry(fault).or_default().extend(took);
+        }
         self.reads += other.reads;
         self.reads_failed += other.reads_failed;
         self.reads_failed_outside_faults += other.reads_failed_outside_faults;
@@ -227,6 +233,15 @@ pub fn check(
             }
         }
     }
+    for write in &acked {
+        let during = faults
+            .iter()
+            .filter(|f| f.overlaps(write.started, write.ended, Duration::ZERO))
+            .max_by_key(|f| f.started)
+            .map(|f| f.fault);
+        let took = write.ended.duration_since(write.started);
+        report.write_latency.entry(during).or_default().push(took);
+    }
     acked.sort_by_key(|w| w.ended);
     for fault in faults {
         let longest = acked
@@ -255,6 +270,24 @@ fn explain_loss(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
                     .is_some_and(|kept| !kept.contains(&write.key))
         })
         .map(|f| f.fault)
+}
+
+impl Report {
+    /// The `q` quantile (0..=1) of the latency of acknowledged writes during `fault`
+    /// (`None`: outside every fault), and how many there were.
+    pub fn write_latency_quantile(
+        &self,
+        fault: Option<Fault>,
+        q: f64,
+    ) -> Option<(Duration, usize)> {
+        let mut took = self.write_latency.get(&fault)?.clone();
+        if took.is_empty() {
+            return None;
+        }
+        took.sort();
+        let rank = ((took.len() as f64 - 1.0) * q).round() as usize;
+        Some((took[rank.min(took.len() - 1)], took.len()))
+    }
 }
 
 impl fmt::Display for Report {
@@ -298,6 +331,19 @@ impl fmt::Display for Report {
         writeln!(f, "requests over their bound: {}", self.over_bound.len())?;
         for (variant, n) in &self.failures {
             writeln!(f, "failures as {variant}: {n}")?;
+        }
+        for fault in self.write_latency.keys() {
+            if let (Some((p50, n)), Some((p99, _))) = (
+                self.write_latency_quantile(*fault, 0.5),
+                self.write_latency_quantile(*fault, 0.99),
+            ) {
+                let during =
+                    fault.map_or_else(|| "outside faults".to_owned(), |f| format!("during {f:?}"));
+                writeln!(
+                    f,
+                    "write latency {during}: p50 {p50:?}, p99 {p99:?} ({n} writes)"
+                )?;
+            }
         }
         for (fault, n) in &self.failed_in {
             writeln!(f, "failed writes during {fault:?}: {n}")?;
