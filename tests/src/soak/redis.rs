@@ -1,7 +1,8 @@
 //! The soak on a real Redis set: writers through `RedisRouter::master()`, a reader
 //! through `replica(&ReadPolicy::Replica)`, both with typed errors
-//! (`LeaderConnection::query`, `PodConnection::query`); faults from a [`Schedule`]; then
-//! every acknowledged key looked up on the final master.
+//! (`LeaderConnection::query`, `PodConnection::query`), and a read-your-writes client
+//! (`query_with_token`, then `query_after`); faults from a [`Schedule`]; then every
+//! acknowledged key looked up on the final master.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,19 +20,22 @@ use super::{
 };
 
 /// The SDK settings the soak runs with, and each path's bound: a write waits for a
-/// master, then connects and waits for the reply, and may do so again after a refusal;
-/// a replica read connects and waits for the reply once.
+/// master and sends again what was not applied, within `failover_wait` of its start,
+/// plus the attempt under way at the deadline; a replica read connects and waits for
+/// the reply once; a read-your-writes read connects to a replica, waits for the write
+/// there, and may go to the master instead.
 fn sdk_config() -> (RedisConfig, Bounds) {
     let mut config = RedisConfig::default();
     config.roles.probe_interval = Duration::from_millis(200);
     config.roles.failover_wait = Duration::from_secs(3);
     config.connect_timeout = Duration::from_millis(500);
     config.response_timeout = Duration::from_secs(1);
+    config.read_your_writes_wait = Duration::from_millis(500);
     let attempt = config.connect_timeout + config.response_timeout;
     let bounds = Bounds {
         write: config.roles.failover_wait + attempt * 2,
         read: attempt,
-        read_your_writes: Duration::ZERO,
+        read_your_writes: attempt * 2 + config.read_your_writes_wait,
     };
     (config, bounds)
 }
@@ -58,6 +62,11 @@ pub async fn run(schedule: &Schedule, writers: usize) -> Report {
         .map(|w| tokio::spawn(writer(router.clone(), w, Arc::clone(&stop))))
         .collect();
     clients.push(tokio::spawn(reader(router.clone(), Arc::clone(&stop))));
+    clients.push(tokio::spawn(read_your_writes(
+        router.clone(),
+        writers,
+        Arc::clone(&stop),
+    )));
     let mut target = Redis {
         cluster: &cluster,
         set: &set,
@@ -110,6 +119,52 @@ async fn writer(router: RedisRouter, id: usize, stop: Arc<AtomicBool>) -> Vec<su
             write.leader(1, leader(&router));
             write.pod(master.pod().hostname());
             vec![write.finish(sent.map_or_else(|e| Outcome::typed(&e), |_| Outcome::Ok))]
+        }
+    })
+    .await
+}
+
+/// Writes with `query_with_token` and reads each key back with its token
+/// (`query_after`): the read must see it.
+async fn read_your_writes(
+    router: RedisRouter,
+    id: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<super::Request> {
+    requests(&stop, |n| {
+        let router = router.clone();
+        async move {
+            let key = write_key(id, n);
+            let mut write = Pending::start(Kind::Write, key.clone());
+            let mut master = match router.master().await {
+                Ok(master) => master,
+                Err(e) => return vec![write.finish(Outcome::typed(&e))],
+            };
+            write.leader(0, leader(&router));
+            let sent = master
+                .query_with_token(redis::cmd("SET").arg(&key).arg(n))
+                .await;
+            write.leader(1, leader(&router));
+            write.pod(master.pod().hostname());
+            let token = match sent {
+                Ok((_, token)) => token,
+                Err(e) => return vec![write.finish(Outcome::typed(&e))],
+            };
+            let write = write.finish(Outcome::Ok);
+            let mut read = Pending::start(Kind::ReadYourWrite, key.clone());
+            read.leader(0, (write.pod.clone(), Instant::now()));
+            let read = match router.replica_after(&token).await {
+                Ok(mut pod) => {
+                    read.pod(pod.pod().hostname());
+                    match pod.query(redis::cmd("GET").arg(&key)).await {
+                        Ok(redis::Value::Nil) => read.finish(Outcome::Missed),
+                        Ok(_) => read.finish(Outcome::Ok),
+                        Err(e) => read.finish(Outcome::typed(&e)),
+                    }
+                }
+                Err(e) => read.finish(Outcome::typed(&e)),
+            };
+            vec![write, read]
         }
     })
     .await
