@@ -133,3 +133,38 @@ async fn a_write_loop_through_a_crash_failover_sees_no_error_for_what_was_never_
         errors.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_cut_by_a_planned_switchover_fails_whole_typed_and_is_not_replayed() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let router = s.connect(s.config()).await;
+    let mut session = router.primary().await.expect("primary");
+    router.run_on(&mut session, "BEGIN").await.expect("BEGIN");
+    router
+        .run_on(&mut session, insert(1))
+        .await
+        .expect("first row, not committed");
+    // `read_only` does not wait for open transactions: the rest of this one is refused.
+    s.mysql.promote(1).await.expect("switchover to mysql-1");
+    let error = router
+        .run_on(&mut session, insert(2))
+        .await
+        .expect_err("refused on the old primary");
+    assert_eq!(error.server_code(), Some(1290), "{error}");
+    assert_eq!(error.pod().and_then(|p| p.ordinal()), Some(0), "{error}");
+    assert!(!error.is_outcome_unknown(), "refused, so known: {error}");
+    let _ = router.run_on(&mut session, "COMMIT").await;
+    drop(session);
+    // Nothing of it committed anywhere, and nothing of it sent again.
+    s.mysql.wait_for_replication().await.expect("replicated");
+    for ordinal in 0..3 {
+        assert_eq!(
+            s.writers(ordinal).await.values().sum::<u64>(),
+            0,
+            "mysql-{ordinal}"
+        );
+    }
+    let reply = router.execute(insert(3)).await.expect("write after");
+    assert_eq!(reply.pod.ordinal(), Some(1));
+}

@@ -339,6 +339,8 @@ impl Reply {
             }
             (_, Ok(Reply::Many(values))) => !values.is_empty() && values.iter().all(reply::refuses),
             (Request::One(_), Err(e)) => reply::refusal_error(e),
+            // A transaction the server discarded whole, every command refused.
+            (Request::Many(..), Err(e)) if reply::transaction_refused(e) => true,
             // A pipeline's error is named after its first reply: the rest may have run.
             (Request::Many(..) | Request::Tracked(_), Err(_)) => false,
         }

@@ -54,6 +54,8 @@ pub(crate) fn of_error(error: &RedisError) -> Verdict {
         _ if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() => {
             Verdict::Broken
         }
+        // MULTI on a demoted master: every queued command refused, EXEC discarded them.
+        _ if transaction_refused(error) => Verdict::NotLeader,
         _ if error.detail().is_some_and(|d| d.contains("READONLY")) => Verdict::NotLeader,
         _ => Verdict::Fine,
     }
@@ -70,6 +72,28 @@ pub(crate) fn refuses(value: &Value) -> bool {
 pub(crate) fn refusal_error(error: &RedisError) -> bool {
     matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension)
         && matches!(of_error(error), Verdict::NotLeader | Verdict::Unavailable)
+}
+
+/// Whether a pipeline's error is a transaction the server discarded whole (`EXECABORT`:
+/// no command of it ran) because every queued command was refused (`READONLY`,
+/// `LOADING`, `MASTERDOWN`): it can go to the new master as it is.
+pub(crate) fn transaction_refused(error: &RedisError) -> bool {
+    if error.kind() != ErrorKind::Server(ServerErrorKind::ExecAbort) {
+        return false;
+    }
+    error.clone().into_server_errors().is_some_and(|errors| {
+        !errors.is_empty()
+            && errors.iter().all(|(_, e)| {
+                matches!(
+                    e.kind(),
+                    Some(
+                        ServerErrorKind::ReadOnly
+                            | ServerErrorKind::MasterDown
+                            | ServerErrorKind::BusyLoading
+                    )
+                )
+            })
+    })
 }
 
 /// Our error as a redis-rs error, for the `ConnectionLike` impls. An error about the

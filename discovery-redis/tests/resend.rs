@@ -156,3 +156,43 @@ async fn a_write_loop_through_a_crash_failover_sees_no_error_for_what_was_never_
         errors.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transactions_through_a_planned_switchover_apply_whole_and_once() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut master = router.master().await.expect("master");
+    let writes = tokio::spawn(async move {
+        let mut acknowledged = 0u64;
+        let mut errors = Vec::new();
+        for _ in 0..100 {
+            let mut transaction = redis::pipe();
+            transaction.atomic().incr("a", 1).incr("b", 1);
+            match transaction.query_async::<(i64, i64)>(&mut master).await {
+                Ok((a, b)) => {
+                    assert_eq!(a, b, "a transaction applied in part");
+                    acknowledged += 1;
+                }
+                Err(e) => errors.push(e),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (acknowledged, errors, master.pod().ordinal())
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    s.redis
+        .switchover(1, Duration::from_secs(2))
+        .await
+        .expect("switchover to redis-1");
+    let (acknowledged, errors, ordinal) = writes.await.expect("writer");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(ordinal, Some(1));
+    let mut direct = s.redis.connect(1).await.expect("redis-1");
+    let (a, b): (Option<u64>, Option<u64>) = redis::pipe()
+        .get("a")
+        .get("b")
+        .query_async(&mut direct)
+        .await
+        .expect("GET");
+    assert_eq!((a, b), (Some(acknowledged), Some(acknowledged)));
+}

@@ -375,11 +375,13 @@ async fn wait_rounds(job: &Pod, what: &str, check: impl Fn(&[String]) -> bool) {
 }
 
 /// After the Job exits 0: writes on `before` until the drill, on `after` once it is over,
-/// failed writes only between the drill's start and a few rounds after its end (the
-/// probe round that sees the new roles), and reads served.
+/// no failed write at all (the drill is a planned switchover, then the old leader's pod,
+/// a replica by then, replaced: what the old leader refused waits for the new one), and
+/// reads served.
 fn assert_drill_output(lines: &[String], start: usize, end: usize, before: &str, after: &str) {
-    let failed: Vec<usize> = (0..lines.len())
-        .filter(|&i| lines[i].contains("write failed"))
+    let failed: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("write failed"))
         .collect();
     let slack = 10;
     // What a user watching the Job sees around the drill (also in examples/README.md).
@@ -390,26 +392,7 @@ fn assert_drill_output(lines: &[String], start: usize, end: usize, before: &str,
         "(drill from round line {start} to {end} of {})",
         lines.len()
     );
-    assert!(
-        failed.iter().all(|&i| i >= start && i <= end + slack),
-        "failed writes outside the drill (rounds {start}..{end}): {:#?}",
-        failed.iter().map(|&i| &lines[i]).collect::<Vec<_>>()
-    );
-    // Every failure is one of the SDK's typed errors, naming the pod or the verdict, never
-    // a bare driver error ("broken pipe", "Input/output error").
-    let typed = [
-        "Redis pod ",
-        "MySQL pod ",
-        "no leader among the pods of ",
-        "claim to lead",
-    ];
-    assert!(
-        failed
-            .iter()
-            .all(|&i| typed.iter().any(|t| lines[i].contains(t))),
-        "untyped write failures: {:#?}",
-        failed.iter().map(|&i| &lines[i]).collect::<Vec<_>>()
-    );
+    assert!(failed.is_empty(), "failed writes: {failed:#?}");
     assert!(
         lines[..start]
             .iter()
