@@ -63,6 +63,9 @@ pub struct Report {
     pub over_bound: Vec<(Kind, Duration)>,
     /// The longest gap between acknowledged writes that overlaps each fault.
     pub longest_unavailability: Vec<(Fault, Duration)>,
+    /// How long each fault took from its start to its heal (a switchover: the whole
+    /// pause, from `CLIENT PAUSE` or `read_only` to the repointed replicas).
+    pub fault_durations: Vec<(Fault, Duration)>,
     /// How long each acknowledged write took, by the latest fault whose window (start
     /// to heal) it overlaps, or `None` outside every fault: what a fault adds to latency.
     pub write_latency: BTreeMap<Option<Fault>, Vec<Duration>>,
@@ -124,6 +127,7 @@ impl Report {
         self.over_bound.extend(other.over_bound);
         self.longest_unavailability
             .extend(other.longest_unavailability);
+        self.fault_durations.extend(other.fault_durations);
         for (fault, took) in other.write_latency {
             self.write_latency.entry(fault).or_default().extend(took);
         }
@@ -242,6 +246,10 @@ pub fn check(
         let took = write.ended.duration_since(write.started);
         report.write_latency.entry(during).or_default().push(took);
     }
+    report.fault_durations = faults
+        .iter()
+        .map(|f| (f.fault, f.healed.duration_since(f.started)))
+        .collect();
     acked.sort_by_key(|w| w.ended);
     for fault in faults {
         let longest = acked
@@ -273,6 +281,18 @@ fn explain_loss(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
 }
 
 impl Report {
+    /// The median time faults of `kind` took from start to heal.
+    pub fn fault_duration_median(&self, kind: Fault) -> Option<Duration> {
+        let mut took: Vec<Duration> = self
+            .fault_durations
+            .iter()
+            .filter(|(f, _)| *f == kind)
+            .map(|(_, d)| *d)
+            .collect();
+        took.sort();
+        took.get(took.len() / 2).copied()
+    }
+
     /// The `q` quantile (0..=1) of the latency of acknowledged writes during `fault`
     /// (`None`: outside every fault), and how many there were.
     pub fn write_latency_quantile(
