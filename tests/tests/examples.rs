@@ -198,6 +198,23 @@ async fn redis_master_replica_keeps_going_through_a_failover() {
         after.iter().any(|l| l.contains("GET -> Some(")),
         "{lines:#?}"
     );
+    only_an_in_flight_write_failed(&lines);
+}
+
+/// Through a crash failover, a write fails only if it was in flight at the kill, as an
+/// unknown outcome: never a refusal or a dead connection the SDK could have waited out.
+fn only_an_in_flight_write_failed(lines: &[String]) {
+    let failed: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("write failed"))
+        .collect();
+    assert!(failed.len() <= 1, "{failed:#?}");
+    for line in failed {
+        assert!(
+            line.contains("whether it was applied is unknown"),
+            "a write the SDK could have held failed: {line}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,6 +264,7 @@ async fn mysql_read_write_reads_its_writes_through_a_failover() {
         let rows: u64 = field(line, "read-your-writes: ");
         assert!(rows >= 1 && id >= 1, "{line}");
     }
+    only_an_in_flight_write_failed(&lines);
 }
 
 /// The number right after `marker` in `line`.

@@ -359,9 +359,14 @@ impl fmt::Display for Report {
             ) {
                 let during =
                     fault.map_or_else(|| "outside faults".to_owned(), |f| format!("during {f:?}"));
+                let lasted = fault
+                    .and_then(|kind| self.fault_duration_median(kind))
+                    .map_or_else(String::new, |d| {
+                        format!("; the fault itself lasts {d:?} (median)")
+                    });
                 writeln!(
                     f,
-                    "write latency {during}: p50 {p50:?}, p99 {p99:?} ({n} writes)"
+                    "write latency {during}: p50 {p50:?}, p99 {p99:?} ({n} writes){lasted}"
                 )?;
             }
         }
