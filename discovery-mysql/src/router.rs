@@ -28,7 +28,8 @@ use crate::topology::Topology;
 /// - Every discovered pod is asked `@@read_only` and its replica status when it joins,
 ///   every `probe_interval`, and at once after error 1290 or a lost connection. The
 ///   primary is the pod that is writable and not replicating, never an ordinal.
-/// - [`primary`](Self::primary) and [`execute`](Self::execute) follow the primary across
+/// - [`primary`](Self::primary), [`execute`](Self::execute) and
+///   [`execute_with_token`](Self::execute_with_token) follow the primary across
 ///   failovers. What is known not applied (a 1290/1836 refusal, a dial that failed)
 ///   waits for the primary a fresh probe round names, up to `failover_wait` in all, and
 ///   goes there; a statement whose connection broke after it was sent fails as

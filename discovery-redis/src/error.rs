@@ -107,14 +107,18 @@ impl Error {
 
 impl headless_discovery::roles::Resendable for Error {
     /// Not applied and may pass: no master in time, a refusal, a pod that could not be
-    /// dialled. Never an unknown outcome.
+    /// dialled or a connection known dead before the command. Never an unknown outcome,
+    /// never an error about the command itself (`WRONGTYPE`).
     fn is_resendable(&self) -> bool {
         match self {
             Error::Roles(e) => e.is_transient(),
+            // A write that may have been applied is `OutcomeUnknown`, never `Pod`: a
+            // connection error here was met before anything was sent (or by a read).
             Error::Pod { source, .. } => {
                 crate::reply::refusal_error(source)
-                    || source.is_connection_refusal()
-                    || source.kind() == redis::ErrorKind::Io && source.is_timeout()
+                    || source.is_io_error()
+                    || source.is_connection_dropped()
+                    || source.is_timeout()
             }
             Error::Discovery(e) => e.is_transient(),
             Error::OutcomeUnknown { .. } | Error::NotReady(_) => false,

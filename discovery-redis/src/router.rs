@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use headless_discovery::roles::{ReadPolicy, RoleWatch, Verdict};
+use headless_discovery::roles::{ReadPolicy, RoleWatch, Target, Verdict};
 use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::{Cmd, Value};
 
@@ -139,7 +139,7 @@ impl RedisRouter {
     }
 
     /// A connection to a pod chosen by `policy`, for reads; among fit replicas, one at
-    /// random.
+    /// random, and the next if it cannot be dialled.
     ///
     /// # Errors
     ///
@@ -148,12 +148,36 @@ impl RedisRouter {
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
         let topology = self.topology();
         let read = self.inner.roles.place(&topology, policy)?;
-        let peer = match read.one() {
+        let first = match read.one() {
             Some(pod) => pod.peer.clone(),
             None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
         };
-        let conn = self.connection(&peer).await?.conn;
-        Ok(PodConnection::new(self.clone(), peer, conn, read.fallback))
+        // A replica that cannot be dialled (its pod going away) gives way to the next fit
+        // one: nothing was sent, and a read can go anywhere its policy allows.
+        let others = match &read.target {
+            Target::Replicas(replicas) => replicas
+                .iter()
+                .map(|pod| pod.peer.clone())
+                .filter(|peer| *peer != first)
+                .collect(),
+            Target::Pod(_) => Vec::new(),
+        };
+        let mut dial_error = None;
+        for peer in std::iter::once(first).chain(others) {
+            match self.connection(&peer).await {
+                Ok(conn) => {
+                    return Ok(PodConnection::new(
+                        self.clone(),
+                        peer,
+                        conn.conn,
+                        read.fallback,
+                    ));
+                }
+                Err(error) if error.is_transient() => dial_error = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(dial_error.unwrap_or_else(|| self.inner.roles.unplaceable(&topology, policy).into()))
     }
 
     /// Sends one command where it belongs: reads (per the [`CommandTable`]) per the
@@ -191,9 +215,14 @@ impl RedisRouter {
         &self.inner.commands
     }
 
-    /// The pod's connection, dialled if there is none or its socket is known dead.
+    /// The pod's connection, dialled if there is none or its socket is known dead. A
+    /// dial that fails says the pod may be gone: a probe round and a DNS refresh now.
     pub(crate) async fn connection(&self, peer: &Peer) -> Result<Connection> {
-        self.inner.connections.get(peer).await
+        let dialled = self.inner.connections.get(peer).await;
+        if let Err(crate::Error::Pod { source, .. }) = &dialled {
+            self.observe(peer, crate::reply::of_error(source));
+        }
+        dialled
     }
 
     /// Acts on what a reply from `peer` said: re-probe when roles may have moved; when
