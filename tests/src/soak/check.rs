@@ -190,7 +190,11 @@ pub fn check(
                     match explain_loss(request, faults) {
                         Some(Fault::KillLeader) => report.lost_to_crashes += 1,
                         Some(_) => report.lost_to_frozen += 1,
-                        None => report.lost.push(format!("{}@{pod}", request.key)),
+                        None => report.lost.push(format!(
+                            "{}@{pod} ({})",
+                            request.key,
+                            loss_context(request, faults)
+                        )),
                     }
                 }
             }
@@ -261,6 +265,33 @@ pub fn check(
         report.longest_unavailability.push((fault.fault, longest));
     }
     report
+}
+
+/// For a loss no fault explains, what each fault that can lose writes says about the
+/// write: its kind and pod, when the write was acknowledged relative to the fault's
+/// start, and whether the new leader's snapshot held the key, to chase it from.
+fn loss_context(write: &Request, faults: &[FaultWindow]) -> String {
+    let lines: Vec<String> = faults
+        .iter()
+        .filter(|f| f.fault.may_lose_writes())
+        .map(|f| {
+            let (sign, gap) = if write.ended >= f.started {
+                ("+", write.ended.duration_since(f.started))
+            } else {
+                ("-", f.started.duration_since(write.ended))
+            };
+            let held = match &f.survivors {
+                Some(kept) if kept.contains(&write.key) => "held",
+                Some(_) => "missing",
+                None => "no snapshot",
+            };
+            format!(
+                "{:?} on {} at {sign}{gap:?}: {held} in the new leader's snapshot",
+                f.fault, f.pod
+            )
+        })
+        .collect();
+    lines.join("; ")
 }
 
 /// The fault that cost an acknowledged write: one that replaced the leader that took
@@ -479,7 +510,18 @@ mod tests {
         };
         let report = check(&history, &faults, bounds, |key| key == "e");
         // a and b reached the promoted pod, so the kill did not lose them.
-        assert_eq!(report.lost, ["a@db-0", "b@db-0", "g@db-2"]);
+        let lost: Vec<&str> = report
+            .lost
+            .iter()
+            .filter_map(|l| l.split(" (").next())
+            .collect();
+        assert_eq!(lost, ["a@db-0", "b@db-0", "g@db-2"]);
+        // Each says what the snapshots held, to chase it from.
+        assert!(
+            report.lost[0].contains("KillLeader on db-0 at -949ms: held"),
+            "{}",
+            report.lost[0]
+        );
         assert_eq!(report.lost_to_crashes, 1, "c, which the promoted pod lacks");
         assert_eq!(report.lost_to_frozen, 1, "f, on the frozen pod");
         assert_eq!(report.failed_during(Fault::KillLeader), 1);
