@@ -226,13 +226,16 @@ impl MySqlRouter {
     /// [`Error::Timeout`]) if the connection failed after the statement was sent, which
     /// is never resent; or the server's error for the statement.
     pub async fn execute(&self, statement: impl Into<Statement>) -> Result<Reply> {
-        let statement = statement.into();
-        self.on_leader(|peer| {
-            let statement = &statement;
-            async move {
-                let mut conn = self.conn(&peer).await.map_err(Attempt::of_dial)?;
-                self.send(&mut conn, statement).await
-            }
+        let (reply, _conn) = self.execute_keeping(&statement.into()).await?;
+        Ok(reply)
+    }
+
+    /// [`execute`](Self::execute), keeping the connection that ran it.
+    async fn execute_keeping(&self, statement: &Statement) -> Result<(Reply, PodConnection)> {
+        self.on_leader(|peer| async move {
+            let mut conn = self.conn(&peer).await.map_err(Attempt::of_dial)?;
+            let reply = self.send(&mut conn, statement).await?;
+            Ok((reply, conn))
         })
         .await
     }
@@ -250,17 +253,7 @@ impl MySqlRouter {
         &self,
         statement: impl Into<Statement>,
     ) -> Result<(Reply, ConsistencyToken)> {
-        let statement = statement.into();
-        let (reply, mut conn) = self
-            .on_leader(|peer| {
-                let statement = &statement;
-                async move {
-                    let mut conn = self.conn(&peer).await.map_err(Attempt::of_dial)?;
-                    let reply = self.send(&mut conn, statement).await?;
-                    Ok((reply, conn))
-                }
-            })
-            .await?;
+        let (reply, mut conn) = self.execute_keeping(&statement.into()).await?;
         let token = match conn.token().await {
             Ok(token) => token,
             Err(error) => {
