@@ -197,15 +197,17 @@ impl LeaderConnection {
 
     /// One attempt on the pod this connection points at.
     async fn attempt(&mut self, request: Request<'_>) -> Attempt {
-        let mut conn = match self.open().await {
+        let conn = match self.open().await {
             Ok(conn) => conn,
             Err(error) if error.is_transient() => {
                 return Attempt::NotApplied(error, Verdict::Broken);
             }
             Err(error) => return Attempt::Failed(error),
         };
-        let written = conn.written();
+        let before = conn.written();
         let result = request.run(&mut conn.conn).await;
+        // Not a byte left after the handover, and the socket is dead: never sent.
+        let never_sent = conn.is_closed() && conn.written() == before;
         let verdict = Reply::verdict(&result);
         match (verdict, result) {
             (Verdict::NotLeader | Verdict::Unavailable, result)
@@ -217,8 +219,7 @@ impl LeaderConnection {
                 };
                 Attempt::NotApplied(self.pod_error(error), verdict)
             }
-            // Not a byte left after the handover, and the socket is dead: never sent.
-            (Verdict::Broken, Err(source)) if conn.is_closed() && conn.written() == written => {
+            (Verdict::Broken, Err(source)) if never_sent => {
                 self.conn = None;
                 Attempt::NotApplied(self.pod_error(source), verdict)
             }
@@ -238,17 +239,14 @@ impl LeaderConnection {
     }
 
     /// The connection to send on: the one held, unless its socket is known dead, else
-    /// a fresh dial.
-    async fn open(&mut self) -> Result<Connection> {
-        match &self.conn {
-            Some(conn) if !conn.is_closed() => Ok(conn.clone()),
-            _ => {
-                self.conn = None;
-                let conn = self.router.connection(&self.peer).await?;
-                self.conn = Some(conn.clone());
-                Ok(conn)
-            }
-        }
+    /// a fresh dial. Borrowed, not cloned: a clone of a multiplexed connection costs
+    /// atomics on every command.
+    async fn open(&mut self) -> Result<&mut Connection> {
+        let conn = match self.conn.take() {
+            Some(conn) if !conn.is_closed() => conn,
+            _ => self.router.connection(&self.peer).await?,
+        };
+        Ok(self.conn.insert(conn))
     }
 
     fn pod_error(&self, source: redis::RedisError) -> Error {
