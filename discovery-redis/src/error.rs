@@ -93,13 +93,7 @@ impl Error {
     /// }
     /// ```
     pub fn from_redis(error: &redis::RedisError) -> Option<&Error> {
-        use std::error::Error as _;
-        // redis-rs keeps the `io::Error` behind an `Arc<dyn Error>`, which is the source.
-        let shared = error
-            .source()?
-            .downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
-        let io: &(dyn std::error::Error + 'static) = &**shared;
-        io.downcast_ref::<std::io::Error>()?
+        crate::reply::io_error_of(error)?
             .get_ref()?
             .downcast_ref::<Error>()
     }

@@ -116,18 +116,21 @@ pub(crate) fn to_redis_error(error: Error) -> RedisError {
 /// The kind of the `io::Error` under a redis-rs error, so that `is_connection_dropped`
 /// and `is_timeout` still answer on ours.
 fn io_kind(error: &RedisError) -> std::io::ErrorKind {
-    use std::error::Error as _;
     if error.is_timeout() {
         return std::io::ErrorKind::TimedOut;
     }
-    error
-        .source()
-        .and_then(|e| e.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>())
-        .and_then(|shared| {
-            let inner: &(dyn std::error::Error + 'static) = &**shared;
-            inner.downcast_ref::<std::io::Error>()
-        })
-        .map_or(std::io::ErrorKind::Other, std::io::Error::kind)
+    io_error_of(error).map_or(std::io::ErrorKind::Other, std::io::Error::kind)
+}
+
+/// The `io::Error` a redis-rs error wraps: redis-rs keeps it behind an `Arc<dyn Error>`,
+/// which is what `source()` gives.
+pub(crate) fn io_error_of(error: &RedisError) -> Option<&std::io::Error> {
+    use std::error::Error as _;
+    let shared = error
+        .source()?
+        .downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
+    let inner: &(dyn std::error::Error + 'static) = &**shared;
+    inner.downcast_ref::<std::io::Error>()
 }
 
 #[cfg(test)]
