@@ -70,10 +70,17 @@ pub(crate) fn event_line(event: &PeerEvent) -> String {
 }
 
 fn describe(peer: &Peer) -> String {
-    match peer.ordinal() {
+    let mut line = match peer.ordinal() {
         Some(o) => format!("{} ordinal {o} at {}", peer.hostname(), peer.addr()),
         None => format!("{} at {}", peer.hostname(), peer.addr()),
+    };
+    if let Some(zone) = peer.zone() {
+        line.push_str(&format!(" zone {zone}"));
     }
+    if peer.is_draining() {
+        line.push_str(" draining");
+    }
+    line
 }
 
 /// Rows under a header, columns aligned, trailing blanks trimmed.

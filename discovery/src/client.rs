@@ -6,12 +6,14 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
+#[cfg(feature = "kube")]
+use crate::config::Source;
 use crate::dns::DnsClient;
 use crate::error::Result;
 use crate::name::{Environment, HeadlessService, InvalidName, ServiceName};
 use crate::peer::PeerSet;
 use crate::resolve::{Resolution, resolve};
-use crate::watch::{Health, Refresher, Watch, WatchInner};
+use crate::watch::{Health, Publisher, Refresher, Watch, WatchInner};
 
 /// Resolves and watches headless Services. Cheap to clone; clones share the DNS client
 /// and the watches.
@@ -43,6 +45,9 @@ struct Shared {
     namespace: String,
     cluster_domain: String,
     watches: Mutex<HashMap<HeadlessService, Weak<WatchInner>>>,
+    /// The API source's client, made on first use (or given).
+    #[cfg(feature = "kube")]
+    kube: crate::kube::ClientCell,
 }
 
 impl Discovery {
@@ -78,8 +83,34 @@ impl Discovery {
                 namespace,
                 cluster_domain,
                 watches: Mutex::new(HashMap::new()),
+                #[cfg(feature = "kube")]
+                kube: crate::kube::ClientCell::default(),
             }),
         })
+    }
+
+    /// Uses `client` for the API source instead of making one from the kubeconfig or the
+    /// service account. Only before the first API watch: a client already in use stays.
+    #[cfg(feature = "kube")]
+    #[must_use]
+    pub fn with_kube_client(self, client: ::kube::Client) -> Self {
+        let _ = self.inner.kube.0.set(client);
+        self
+    }
+
+    /// The API source's client, made on first use.
+    #[cfg(feature = "kube")]
+    async fn kube_client(&self, service: &HeadlessService) -> Result<::kube::Client> {
+        self.inner
+            .kube
+            .0
+            .get_or_try_init(|| crate::kube::client(&self.inner.config))
+            .await
+            .cloned()
+            .map_err(|failure| crate::Error::Api {
+                service: service.domain_name(),
+                failure,
+            })
     }
 
     /// The configuration in use.
@@ -109,6 +140,11 @@ impl Discovery {
     /// ([`Error::is_transient`](crate::Error::is_transient)).
     pub async fn resolve(&self, name: impl IntoServiceName) -> Result<PeerSet> {
         let service = self.service(name)?;
+        #[cfg(feature = "kube")]
+        if self.inner.config.source == Source::Kube {
+            let (mut follower, _parts) = self.follower(&service).await?;
+            return follower.first().await;
+        }
         let concurrency = self.inner.config.max_concurrent_lookups;
         match resolve(&self.inner.dns, &service, concurrency).await? {
             Resolution::Peers {
@@ -135,9 +171,18 @@ impl Discovery {
         if let Some(existing) = self.existing(&service) {
             return Ok(existing);
         }
+        let source = self.inner.config.source;
+        #[cfg(feature = "kube")]
+        if source == Source::Kube {
+            let (mut follower, parts) = self.follower(&service).await?;
+            let peers = follower.first().await?;
+            tracing::info!(service = %service, peers = peers.len(), %source, "watching");
+            let task = tokio::spawn(follower.run());
+            return Ok(self.register(service, parts, task));
+        }
         let (mut refresher, parts) = self.refresher(&service);
         let first = refresher.first().await?;
-        tracing::info!(service = %service, peers = first.peers.len(), "watching");
+        tracing::info!(service = %service, peers = first.peers.len(), %source, "watching");
         let task = tokio::spawn(refresher.run(first.next));
         Ok(self.register(service, parts, task))
     }
@@ -157,6 +202,26 @@ impl Discovery {
         if let Some(existing) = self.existing(&service) {
             return Ok(existing);
         }
+        #[cfg(feature = "kube")]
+        if self.inner.config.source == Source::Kube {
+            let (mut out, parts) = self.publisher(&service, "the Kubernetes API");
+            let this = self.clone();
+            let task = tokio::spawn(async move {
+                let client = loop {
+                    match this.kube_client(&out.service).await {
+                        Ok(client) => break client,
+                        Err(error) => {
+                            out.mark_degraded(error, 1);
+                            tokio::time::sleep(this.inner.config.backoff_max).await;
+                        }
+                    }
+                };
+                crate::kube::Follower::new(client, out, &this.inner.config)
+                    .run()
+                    .await;
+            });
+            return Ok(self.register(service, parts, task));
+        }
         let (refresher, parts) = self.refresher(&service);
         let task = tokio::spawn(refresher.run(std::time::Duration::ZERO));
         Ok(self.register(service, parts, task))
@@ -171,25 +236,44 @@ impl Discovery {
     }
 
     fn refresher(&self, service: &HeadlessService) -> (Refresher, WatchParts) {
-        let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
-        let (health_tx, health_rx) = watch::channel(Health::Starting);
-        let refresh = Arc::new(Notify::new());
+        let (out, parts) = self.publisher(service, "DNS");
         let refresher = Refresher::new(
             self.inner.dns.clone(),
-            service.clone(),
+            out,
             &self.inner.config,
+            Arc::clone(&parts.refresh),
+        );
+        (refresher, parts)
+    }
+
+    #[cfg(feature = "kube")]
+    async fn follower(
+        &self,
+        service: &HeadlessService,
+    ) -> Result<(crate::kube::Follower, WatchParts)> {
+        let client = self.kube_client(service).await?;
+        let (out, parts) = self.publisher(service, "the Kubernetes API");
+        let follower = crate::kube::Follower::new(client, out, &self.inner.config);
+        Ok((follower, parts))
+    }
+
+    /// The channels of a new watch: the task's sending side, the handle's receiving one.
+    fn publisher(&self, service: &HeadlessService, source: &'static str) -> (Publisher, WatchParts) {
+        let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
+        let (health_tx, health_rx) = watch::channel(Health::Starting);
+        let out = Publisher::new(
+            service.clone(),
+            source,
             peers_tx,
             health_tx,
-            Arc::clone(&refresh),
+            self.inner.config.empty_grace,
         );
-        (
-            refresher,
-            WatchParts {
-                peers: peers_rx,
-                health: health_rx,
-                refresh,
-            },
-        )
+        let parts = WatchParts {
+            peers: peers_rx,
+            health: health_rx,
+            refresh: Arc::new(Notify::new()),
+        };
+        (out, parts)
     }
 
     fn existing(&self, service: &HeadlessService) -> Option<Watch> {

@@ -1,6 +1,7 @@
 //! [`Config`]: how discovery queries DNS and paces its refreshes.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -90,6 +91,56 @@ pub struct Config {
     /// How many concurrent lookups one resolution may make for SRV targets without glue and
     /// for PTR records. Defaults to 16.
     pub max_concurrent_lookups: usize,
+
+    /// Where peers come from: DNS (the default) or the Kubernetes API's EndpointSlices
+    /// (feature `kube`).
+    pub source: Source,
+
+    /// The kubeconfig the API source reads. Defaults to what kube-rs infers:
+    /// `$KUBECONFIG` or `~/.kube/config`, else the pod's service account.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Where a watch takes its peers from.
+///
+/// | | DNS | Kubernetes API |
+/// |---|---|---|
+/// | sees a change after | the record TTL plus CoreDNS's cache (stock: up to ~30 s) | one watch event (milliseconds) |
+/// | draining pods, zone, node | no | yes |
+/// | needs | nothing | feature `kube`, RBAC: [`RBAC_RULE`](crate::RBAC_RULE) |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Source {
+    /// The headless Service's DNS records.
+    #[default]
+    Dns,
+    /// The Service's EndpointSlices, listed and watched through the Kubernetes API
+    /// (feature `kube`).
+    Kube,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Dns => "dns",
+            Source::Kube => "kube",
+        })
+    }
+}
+
+impl std::str::FromStr for Source {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "dns" => Ok(Source::Dns),
+            "kube" => Ok(Source::Kube),
+            _ => Err(Error::InvalidConfig(format!(
+                "source `{s}` is not one of dns, kube"
+            ))),
+        }
+    }
 }
 
 impl Default for Config {
@@ -107,6 +158,8 @@ impl Default for Config {
             refresh_debounce: Duration::from_millis(500),
             query_timeout: Duration::from_secs(2),
             max_concurrent_lookups: 16,
+            source: Source::Dns,
+            kubeconfig: None,
         }
     }
 }
@@ -148,6 +201,20 @@ impl Config {
         self
     }
 
+    /// Take peers from `source`.
+    #[must_use]
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Read this kubeconfig for the API source instead of inferring one.
+    #[must_use]
+    pub fn kubeconfig(mut self, path: impl Into<PathBuf>) -> Self {
+        self.kubeconfig = Some(path.into());
+        self
+    }
+
     /// Checks that the values make sense together.
     ///
     /// # Errors
@@ -178,6 +245,11 @@ impl Config {
         }
         if self.max_concurrent_lookups == 0 {
             return fail("max_concurrent_lookups must be at least 1".into());
+        }
+        if self.source == Source::Kube && !cfg!(feature = "kube") {
+            return fail(
+                "source `kube` needs headless-discovery built with the `kube` feature".into(),
+            );
         }
         if let Some(namespace) = &self.namespace {
             check_label(namespace, namespace, LabelRole::Namespace)

@@ -94,6 +94,76 @@ fn rcode_name(rcode: u16) -> &'static str {
     }
 }
 
+/// Why the Kubernetes API could not list or watch a Service's EndpointSlices (the API
+/// source, feature `kube`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiFailure {
+    /// The API server answered with an error status.
+    #[error("{}", status_text(*code, reason, message))]
+    Status {
+        /// The HTTP status code: 401, 403, 410, 500...
+        code: u16,
+        /// The machine-readable reason (`Forbidden`, `Expired`...), possibly empty.
+        reason: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The API server could not be reached, or the connection broke.
+    #[error("cannot reach the API server: {0}")]
+    Transport(String),
+    /// No client could be made: no kubeconfig and no in-cluster service account, or one
+    /// that does not parse.
+    #[error(
+        "no Kubernetes client: {0}; run in a pod with a service account, set KUBECONFIG, or set `kubeconfig` in the config"
+    )]
+    Config(String),
+    /// The server sent something that is not what the API describes.
+    #[error("unexpected answer from the API server: {0}")]
+    Protocol(String),
+}
+
+impl ApiFailure {
+    /// Whether a retry may help: transport trouble, 5xx, 429 and an expired watch are
+    /// transient; 401, 403 and 404 need someone to change the credentials, RBAC or name.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiFailure::Status { code, .. } => !matches!(code, 401 | 403 | 404),
+            ApiFailure::Transport(_) | ApiFailure::Protocol(_) => true,
+            ApiFailure::Config(_) => false,
+        }
+    }
+
+    /// The HTTP status, for a failure the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiFailure::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// The Role rule the API source needs, as the 403 hint prints it.
+pub const RBAC_RULE: &str = r#"apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["get", "list", "watch"]"#;
+
+fn status_text(code: u16, reason: &str, message: &str) -> String {
+    let mut text = format!("the API server answered {code}");
+    if !reason.is_empty() {
+        text.push_str(&format!(" {reason}"));
+    }
+    if !message.is_empty() {
+        text.push_str(&format!(": {message}"));
+    }
+    match code {
+        403 => text.push_str(&format!(
+            "; the client's service account needs a Role in the Service's namespace with {RBAC_RULE}, bound by a RoleBinding"
+        )),
+        401 => text.push_str("; the credentials were refused: check the token or the kubeconfig's user"),
+        _ => {}
+    }
+    text
+}
+
 /// Everything that can go wrong in this crate.
 ///
 /// [`Error::is_transient`] tells failures worth retrying (DNS trouble) from mistakes that
@@ -171,6 +241,15 @@ pub enum Error {
         service: String,
     },
 
+    /// The Kubernetes API could not list or watch the Service's EndpointSlices.
+    #[error("Kubernetes API, EndpointSlices of `{service}`: {failure}")]
+    Api {
+        /// The Service, as a DNS name.
+        service: String,
+        /// What went wrong.
+        failure: ApiFailure,
+    },
+
     /// A watch is still waiting for its first answer.
     #[error("discovery of `{service}` has not completed its first resolution yet")]
     NotYetResolved {
@@ -181,9 +260,14 @@ pub enum Error {
 
 impl Error {
     /// Whether retrying may help: DNS timeouts, SERVFAIL, REFUSED, I/O errors and
-    /// truncation are transient; bad names and missing ports are not.
+    /// truncation are transient, and so are API failures that
+    /// [`ApiFailure::is_transient`] says are; bad names and missing ports are not.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Dns { .. } | Error::NotYetResolved { .. })
+        match self {
+            Error::Dns { .. } | Error::NotYetResolved { .. } => true,
+            Error::Api { failure, .. } => failure.is_transient(),
+            _ => false,
+        }
     }
 
     pub(crate) fn dns(query: impl Into<String>, failure: DnsFailure) -> Self {

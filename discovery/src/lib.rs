@@ -40,6 +40,8 @@ mod client;
 mod config;
 mod dns;
 mod error;
+#[cfg(feature = "kube")]
+pub mod kube;
 pub mod name;
 pub mod peer;
 mod resolve;
@@ -49,8 +51,10 @@ mod tls;
 pub mod watch;
 
 pub use client::{Discovery, IntoServiceName};
-pub use config::{Config, NAMESERVER_ENV};
-pub use error::{Contradiction, DnsFailure, Error, MAX_PODS, Result, SharedError};
+pub use config::{Config, NAMESERVER_ENV, Source};
+pub use error::{
+    ApiFailure, Contradiction, DnsFailure, Error, MAX_PODS, RBAC_RULE, Result, SharedError,
+};
 pub use name::{Environment, HeadlessService, InvalidName, PortSpec, ServiceName};
 pub use peer::{Peer, PeerEvent, PeerKey, PeerSet};
 pub use secret::Secret;

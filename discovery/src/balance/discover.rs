@@ -29,6 +29,9 @@ const REMAKE_DELAY: Duration = Duration::from_secs(1);
 ///   watch: `Insert` for an added pod, `Remove` for a removed one, and for a pod that
 ///   came back at a new address (same name, same ordinal) a `Remove` of the old service
 ///   followed by an `Insert` of one made for the new address.
+/// - A [draining](Peer::is_draining) pod (terminating, still serving: API source only)
+///   is removed at once, so the balancer picks it for no new request, while the
+///   requests already sent to it finish. It is inserted again if it stops draining.
 /// - Its error type is [`Infallible`]: DNS trouble never reaches the balancer (tower's
 ///   `Balance` fails for good on a discover error). The watch keeps the last good peers
 ///   and reports the trouble through [`Watch::health`].
@@ -88,7 +91,13 @@ where
             generation: 0,
             events,
         };
-        let initial: Vec<Peer> = this.events.snapshot().iter().cloned().collect();
+        let initial: Vec<Peer> = this
+            .events
+            .snapshot()
+            .iter()
+            .filter(|p| !p.is_draining())
+            .cloned()
+            .collect();
         for peer in initial {
             this.want(peer);
         }
@@ -115,18 +124,27 @@ where
 
     fn apply(&mut self, event: PeerEvent) {
         match event {
-            PeerEvent::Added(peer) => self.want(peer),
-            PeerEvent::Removed(peer) => {
-                let key = peer.key();
-                self.wanted.remove(&key);
-                self.remove(&key);
-            }
-            PeerEvent::Changed { new, .. } => {
+            PeerEvent::Added(peer) if !peer.is_draining() => self.want(peer),
+            PeerEvent::Added(_) => {}
+            PeerEvent::Removed(peer) => self.forget(&peer.key()),
+            // Draining: the balancer drops its service, so no new request picks it; the
+            // requests already sent hold their own futures and finish.
+            PeerEvent::Changed { new, .. } if new.is_draining() => self.forget(&new.key()),
+            PeerEvent::Changed { old, new } => {
+                if old.addr() == new.addr() && self.wanted.contains_key(&new.key()) {
+                    // Same address, only zone or node news: the service stays.
+                    return;
+                }
                 // The old address is gone: stop sending to it before the new service exists.
                 self.remove(&new.key());
                 self.want(new);
             }
         }
+    }
+
+    fn forget(&mut self, key: &PeerKey) {
+        self.wanted.remove(key);
+        self.remove(key);
     }
 
     fn is_current(&self, key: &PeerKey, generation: u64) -> bool {

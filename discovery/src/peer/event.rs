@@ -10,8 +10,10 @@ pub enum PeerEvent {
     Added(Peer),
     /// A pod is no longer ready or no longer exists.
     Removed(Peer),
-    /// The same pod (same name, so same ordinal) now has another address: it was replaced,
-    /// as in a rolling update. Connections to the old address should be dropped.
+    /// The same pod (same name, so same ordinal) has changed: another address (it was
+    /// replaced, as in a rolling update: connections to the old address should be
+    /// dropped), or it started draining ([`Peer::is_draining`]: send it nothing new, let
+    /// what is in flight finish). [`PeerEvent::moved`] tells which.
     Changed {
         /// The pod as it was.
         old: Peer,
@@ -27,6 +29,12 @@ impl PeerEvent {
             PeerEvent::Added(p) | PeerEvent::Removed(p) => p,
             PeerEvent::Changed { new, .. } => new,
         }
+    }
+
+    /// Whether this is a `Changed` whose address moved (as opposed to one that only
+    /// started or stopped draining, or moved zone or node).
+    pub fn moved(&self) -> bool {
+        matches!(self, PeerEvent::Changed { old, new } if old.addr() != new.addr())
     }
 
     /// `added`, `removed` or `changed`.

@@ -34,3 +34,5 @@ pub use set::PeerSet;
 pub use single::{Peer, PeerKey};
 
 pub(crate) use ordinal::dashed as dashed_ip;
+#[cfg(feature = "kube")]
+pub(crate) use ordinal::parse as parse_ordinal;

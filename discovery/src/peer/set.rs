@@ -77,7 +77,8 @@ impl PeerSet {
     }
 
     /// What happened between `self` (before) and `next` (after), in peer order: `Removed`,
-    /// `Added`, and `Changed` for a pod whose name stayed but whose address moved.
+    /// `Added`, and `Changed` for a pod whose name stayed but whose address moved, or
+    /// which started draining (or stopped), or moved zone or node.
     ///
     /// Both sets are sorted by the same key, so this is one linear merge.
     pub fn diff(&self, next: &PeerSet) -> Vec<PeerEvent> {
@@ -103,7 +104,7 @@ impl PeerSet {
                 }
                 Ordering::Equal => {
                     if let (Some(a), Some(b)) = (old.next(), new.next())
-                        && a.addr() != b.addr()
+                        && a != b
                     {
                         events.push(PeerEvent::Changed {
                             old: a.clone(),

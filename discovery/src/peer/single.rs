@@ -13,12 +13,26 @@ use super::ordinal;
 ///
 /// Holds a single shared string (the FQDN, of which the hostname is the first label), so
 /// cloning is a reference-count bump and a snapshot of 1000 peers stays small.
+///
+/// Peers from the Kubernetes API (EndpointSlices) also say where the pod runs
+/// ([`zone`](Self::zone), [`node`](Self::node)) and whether it is
+/// [draining](Self::is_draining). DNS carries none of that.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
     fqdn: Arc<str>,
     hostname_len: usize,
     ordinal: Option<u32>,
     addr: SocketAddr,
+    /// Zone and node, shared: only the API source sets them, and they rarely differ.
+    placement: Option<Arc<Placement>>,
+    draining: bool,
+}
+
+/// Where a pod runs, as its EndpointSlice says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+struct Placement {
+    zone: Option<String>,
+    node: Option<String>,
 }
 
 impl Peer {
@@ -34,7 +48,56 @@ impl Peer {
             hostname_len,
             ordinal,
             addr,
+            placement: None,
+            draining: false,
         }
+    }
+
+    /// This peer with its ordinal given rather than read from its hostname: the API
+    /// source takes it from the pod's name when the endpoint has no hostname.
+    #[must_use]
+    pub fn with_ordinal(mut self, ordinal: Option<u32>) -> Self {
+        self.ordinal = ordinal;
+        self
+    }
+
+    /// This peer in zone `zone` (`topology.kubernetes.io/zone` of its node).
+    #[must_use]
+    pub fn with_zone(mut self, zone: impl Into<String>) -> Self {
+        Arc::make_mut(self.placement.get_or_insert_default()).zone = Some(zone.into());
+        self
+    }
+
+    /// This peer on node `node`.
+    #[must_use]
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        Arc::make_mut(self.placement.get_or_insert_default()).node = Some(node.into());
+        self
+    }
+
+    /// This peer, draining or not. See [`is_draining`](Self::is_draining).
+    #[must_use]
+    pub fn with_draining(mut self, draining: bool) -> Self {
+        self.draining = draining;
+        self
+    }
+
+    /// Whether the pod is terminating but still serving (EndpointSlice conditions
+    /// `serving` and `terminating`): work already sent to it may finish, new requests
+    /// should go elsewhere. [`PeerDiscover`](crate::balance::PeerDiscover) removes it from
+    /// the balancer. Always false for peers from DNS, which lists ready pods only.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// The pod's zone, when the API source knows it.
+    pub fn zone(&self) -> Option<&str> {
+        self.placement.as_ref().and_then(|p| p.zone.as_deref())
+    }
+
+    /// The pod's node, when the API source knows it.
+    pub fn node(&self) -> Option<&str> {
+        self.placement.as_ref().and_then(|p| p.node.as_deref())
     }
 
     /// The StatefulSet ordinal: `2` for `redis-2`. `None` when the pod is named by its
@@ -114,28 +177,53 @@ impl Peer {
 
 impl fmt::Debug for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Peer")
-            .field("ordinal", &self.ordinal)
+        let mut f = f.debug_struct("Peer");
+        f.field("ordinal", &self.ordinal)
             .field("fqdn", &&*self.fqdn)
-            .field("addr", &self.addr)
-            .finish()
+            .field("addr", &self.addr);
+        if let Some(zone) = self.zone() {
+            f.field("zone", &zone);
+        }
+        if let Some(node) = self.node() {
+            f.field("node", &node);
+        }
+        if self.draining {
+            f.field("draining", &true);
+        }
+        f.finish()
     }
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.hostname(), self.addr)
+        write!(f, "{} ({})", self.hostname(), self.addr)?;
+        if self.draining {
+            f.write_str(" draining")?;
+        }
+        Ok(())
     }
 }
 
 impl Serialize for Peer {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Peer", 5)?;
+        let mut s = serializer.serialize_struct("Peer", 8)?;
         s.serialize_field("ordinal", &self.ordinal)?;
         s.serialize_field("hostname", self.hostname())?;
         s.serialize_field("fqdn", self.fqdn())?;
         s.serialize_field("ip", &self.ip())?;
         s.serialize_field("port", &self.port())?;
+        if self.placement.is_some() {
+            s.serialize_field("zone", &self.zone())?;
+            s.serialize_field("node", &self.node())?;
+        } else {
+            s.skip_field("zone")?;
+            s.skip_field("node")?;
+        }
+        if self.draining {
+            s.serialize_field("draining", &true)?;
+        } else {
+            s.skip_field("draining")?;
+        }
         s.end()
     }
 }

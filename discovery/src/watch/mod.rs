@@ -32,6 +32,7 @@
 mod handle;
 mod health;
 mod latest;
+mod publish;
 mod schedule;
 mod subscription;
 mod task;
@@ -40,5 +41,8 @@ pub(crate) use handle::Inner as WatchInner;
 pub use handle::Watch;
 pub use health::Health;
 pub(crate) use latest::Latest;
+pub(crate) use publish::Publisher;
+#[cfg(feature = "kube")]
+pub(crate) use schedule::Schedule;
 pub use subscription::Subscription;
 pub(crate) use task::Refresher;

@@ -47,6 +47,13 @@ impl Schedule {
         self.jittered(delay)
     }
 
+    /// An answer came that sets no pace (the API source is pushed, not polled): the
+    /// next failure backs off from the start again.
+    #[cfg(feature = "kube")]
+    pub(crate) fn reset(&mut self) {
+        self.failures = 0;
+    }
+
     /// How many failures in a row so far.
     pub(crate) fn failures(&self) -> u32 {
         self.failures
