@@ -24,6 +24,8 @@ pub(crate) struct State {
     pub(crate) serial: u32,
     pub(crate) sets: Vec<SetState>,
     pub(crate) glue: bool,
+    /// How long a deleted pod stays listed as terminating by the API.
+    pub(crate) drain: std::time::Duration,
 }
 
 impl Default for State {
@@ -34,6 +36,7 @@ impl Default for State {
             serial: 1,
             sets: Vec::new(),
             glue: true,
+            drain: std::time::Duration::ZERO,
         }
     }
 }
@@ -161,6 +164,10 @@ impl Cluster {
         ClusterBuilder::default()
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Where the DNS server listens (UDP and TCP); give it to discovery as its nameserver.
     pub fn dns_addr(&self) -> SocketAddr {
         self.server.addr()
@@ -189,13 +196,7 @@ impl Cluster {
     pub fn statefulset(&self, spec: StatefulSetSpec) -> Result<StatefulSet, Error> {
         let mut pods = BTreeMap::new();
         for ordinal in spec.start_ordinal..spec.start_ordinal + spec.replicas {
-            pods.insert(
-                ordinal,
-                PodState {
-                    ip: self.pool.next(spec.family)?,
-                    ready: true,
-                },
-            );
+            pods.insert(ordinal, PodState::new(self.pool.next(spec.family)?));
         }
         let mut state = self.write();
         if state
@@ -209,8 +210,14 @@ impl Cluster {
             )));
         }
         let handle = StatefulSet::new(Arc::clone(&self.shared), Arc::clone(&self.pool), &spec);
-        state.sets.push(SetState { spec, pods });
+        state.sets.push(SetState {
+            spec,
+            pods,
+            terminating: Vec::new(),
+        });
         state.serial += 1;
+        drop(state);
+        self.shared.changed();
         Ok(handle)
     }
 
@@ -256,6 +263,13 @@ impl Cluster {
             .scripts
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long a deleted or replaced pod stays listed by the API as terminating but
+    /// serving (a draining peer) before it goes, as during a pod's termination grace
+    /// period. Default zero: gone at once. DNS never lists terminating pods.
+    pub fn set_drain_period(&self, drain: std::time::Duration) {
+        self.write().drain = drain;
     }
 
     /// Changes the TTL of every record from now on.

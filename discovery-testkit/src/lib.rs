@@ -15,6 +15,8 @@
 //!   replication, a least-privilege app user, promote/kill/restart/freeze/rejoin/delay
 //!   helpers and TLS.
 //! - `tls` (feature `tls`): a test CA issuing certificates for pod FQDNs.
+//! - `api` (feature `api`): a Kubernetes API server serving the same StatefulSets'
+//!   EndpointSlices (list, watch, 410, bookmarks, tokens, HTTPS), for kube-rs clients.
 //! - [`measure`]: paired short windows for comparing a client path against its baseline
 //!   on a small shared machine (what the benches use).
 //!
@@ -36,6 +38,8 @@
 #![forbid(unsafe_code)]
 
 mod addr;
+#[cfg(feature = "api")]
+pub mod api;
 mod cluster;
 mod dns;
 pub mod echo;
@@ -55,6 +59,8 @@ pub mod tls;
 use std::sync::Once;
 
 pub use addr::AddressPool;
+#[cfg(feature = "api")]
+pub use api::{ApiFault, ApiServer, ApiServerBuilder};
 pub use cluster::{Cluster, ClusterBuilder, DEFAULT_TTL};
 pub use dns::{Fault, ScriptedRecord, ScriptedReply};
 pub use model::{IpFamily, Pod, ServicePort, StatefulSetSpec};
@@ -85,6 +91,9 @@ pub enum Error {
     /// Test certificates could not be made.
     #[error("testkit TLS: {0}")]
     Tls(String),
+    /// The API server could not start.
+    #[error("testkit API server: {0}")]
+    Api(String),
 }
 
 /// Installs a `tracing` subscriber for tests once per process, filtered by `RUST_LOG`

@@ -37,6 +37,7 @@ pub struct StatefulSetSpec {
     pub(crate) family: IpFamily,
     pub(crate) publish_not_ready: bool,
     pub(crate) hostnames: bool,
+    pub(crate) zones: Vec<String>,
 }
 
 impl StatefulSetSpec {
@@ -53,7 +54,16 @@ impl StatefulSetSpec {
             family: IpFamily::V4,
             publish_not_ready: false,
             hostnames: true,
+            zones: Vec::new(),
         }
+    }
+
+    /// Spreads the pods over these zones (pod `n` in `zones[n % len]`, on node
+    /// `<zone>-node`), as the API source reports them. DNS carries no zones.
+    #[must_use]
+    pub fn zones(mut self, zones: &[&str]) -> Self {
+        self.zones = zones.iter().map(|z| (*z).to_owned()).collect();
+        self
     }
 
     /// The headless Service's name (`spec.serviceName`).
@@ -151,11 +161,28 @@ pub(crate) struct PodState {
     pub(crate) ready: bool,
 }
 
+impl PodState {
+    pub(crate) fn new(ip: IpAddr) -> Self {
+        Self { ip, ready: true }
+    }
+}
+
+/// A pod that was deleted (scaled away, or replaced) and is still terminating: the API
+/// lists it as serving and terminating until `until`, as the EndpointSlice controller
+/// does during its grace period; DNS no longer serves it.
+#[derive(Debug, Clone)]
+pub(crate) struct Terminating {
+    pub(crate) ordinal: u32,
+    pub(crate) ip: IpAddr,
+    pub(crate) until: std::time::Instant,
+}
+
 /// A declared StatefulSet and its pods.
 #[derive(Debug, Clone)]
 pub(crate) struct SetState {
     pub(crate) spec: StatefulSetSpec,
     pub(crate) pods: BTreeMap<u32, PodState>,
+    pub(crate) terminating: Vec<Terminating>,
 }
 
 /// An endpoint as DNS publishes it.
@@ -175,6 +202,23 @@ impl SetState {
                 hostname: self.hostname(*ordinal, pod.ip),
                 ip: pod.ip,
             })
+    }
+
+    /// Keeps a deleted pod's address as terminating until `until` (if that is later than
+    /// now: without a drain period it is simply gone).
+    pub(crate) fn terminate(&mut self, ordinal: u32, ip: IpAddr, until: std::time::Instant) {
+        if until > std::time::Instant::now() {
+            self.terminating.push(Terminating { ordinal, ip, until });
+        }
+    }
+
+    /// The zone of pod `ordinal`, if the set has zones.
+    pub(crate) fn zone(&self, ordinal: u32) -> Option<&str> {
+        if self.spec.zones.is_empty() {
+            return None;
+        }
+        let index = ordinal as usize % self.spec.zones.len();
+        self.spec.zones.get(index).map(String::as_str)
     }
 
     pub(crate) fn hostname(&self, ordinal: u32, ip: IpAddr) -> String {

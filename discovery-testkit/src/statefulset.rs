@@ -3,6 +3,7 @@
 use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 use std::sync::{Arc, PoisonError, RwLockWriteGuard};
+use std::time::Instant;
 
 use crate::Error;
 use crate::addr::AddressPool;
@@ -101,19 +102,70 @@ impl StatefulSet {
     pub fn scale(&self, replicas: u32) -> Result<(), Error> {
         let mut state = self.write();
         let family = self.family;
+        let drain = state.drain;
         let set = find_mut(&mut state, &self.name, &self.namespace)?;
         let start = set.spec.start_ordinal;
         let end = start + replicas;
-        set.pods.retain(|ordinal, _| *ordinal < end);
+        let until = Instant::now() + drain;
+        let gone: Vec<u32> = set.pods.range(end..).map(|(o, _)| *o).collect();
+        for ordinal in gone {
+            if let Some(pod) = set.pods.remove(&ordinal) {
+                set.terminate(ordinal, pod.ip, until);
+            }
+        }
         for ordinal in start..end {
             if let Entry::Vacant(slot) = set.pods.entry(ordinal) {
                 let ip = self.pool.next(family)?;
-                slot.insert(PodState { ip, ready: true });
+                slot.insert(PodState::new(ip));
             }
         }
         set.spec.replicas = replicas;
-        state.serial += 1;
+        self.changed(state);
         Ok(())
+    }
+
+    /// Deletes a pod and leaves it terminating: the API lists it as serving and
+    /// terminating (a draining peer) for the cluster's drain period, then drops it; DNS
+    /// drops it at once. The StatefulSet does not recreate it until
+    /// [`recreate_pod`](Self::recreate_pod).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if there is no such pod.
+    pub fn terminate_pod(&self, ordinal: u32) -> Result<(), Error> {
+        let mut state = self.write();
+        let until = Instant::now() + state.drain;
+        let set = find_mut(&mut state, &self.name, &self.namespace)?;
+        let pod = set
+            .pods
+            .remove(&ordinal)
+            .ok_or_else(|| no_pod(self, ordinal))?;
+        set.terminate(ordinal, pod.ip, until);
+        self.changed(state);
+        Ok(())
+    }
+
+    /// Creates pod `ordinal` again after [`terminate_pod`](Self::terminate_pod), ready,
+    /// at a fresh IP, which it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spec`] if the pod exists; [`Error::Addresses`] if the pool ran dry.
+    pub fn recreate_pod(&self, ordinal: u32) -> Result<IpAddr, Error> {
+        let ip = self.pool.next(self.family)?;
+        let mut state = self.write();
+        let set = find_mut(&mut state, &self.name, &self.namespace)?;
+        match set.pods.entry(ordinal) {
+            Entry::Vacant(slot) => slot.insert(PodState::new(ip)),
+            Entry::Occupied(_) => {
+                return Err(Error::Spec(format!(
+                    "StatefulSet {}/{} already has pod {ordinal}",
+                    self.namespace, self.name
+                )));
+            }
+        };
+        self.changed(state);
+        Ok(ip)
     }
 
     /// Marks a pod ready or not (its readiness probe passing or failing).
@@ -134,21 +186,28 @@ impl StatefulSet {
         let mut state = self.write();
         let set = find_mut(&mut state, &self.name, &self.namespace)?;
         set.pods.values_mut().for_each(|p| p.ready = ready);
-        state.serial += 1;
+        self.changed(state);
         Ok(())
     }
 
     /// Replaces a pod as a rolling update does: same ordinal and name, a new IP. Returns it.
+    /// With a drain period, the API lists the old address as terminating for that long.
     ///
     /// # Errors
     ///
     /// [`Error::Spec`] if there is no such pod; [`Error::Addresses`] if the pool ran dry.
     pub fn replace_pod(&self, ordinal: u32) -> Result<IpAddr, Error> {
         let ip = self.pool.next(self.family)?;
-        self.with_pod(ordinal, |pod| {
-            pod.ip = ip;
-            pod.ready = true;
-        })?;
+        let mut state = self.write();
+        let until = Instant::now() + state.drain;
+        let set = find_mut(&mut state, &self.name, &self.namespace)?;
+        let pod = set
+            .pods
+            .get_mut(&ordinal)
+            .ok_or_else(|| no_pod(self, ordinal))?;
+        let old = std::mem::replace(pod, PodState::new(ip));
+        set.terminate(ordinal, old.ip, until);
+        self.changed(state);
         Ok(ip)
     }
 
@@ -164,15 +223,20 @@ impl StatefulSet {
     fn with_pod(&self, ordinal: u32, change: impl FnOnce(&mut PodState)) -> Result<(), Error> {
         let mut state = self.write();
         let set = find_mut(&mut state, &self.name, &self.namespace)?;
-        let pod = set.pods.get_mut(&ordinal).ok_or_else(|| {
-            Error::Spec(format!(
-                "StatefulSet {}/{} has no pod with ordinal {ordinal}",
-                self.namespace, self.name
-            ))
-        })?;
+        let pod = set
+            .pods
+            .get_mut(&ordinal)
+            .ok_or_else(|| no_pod(self, ordinal))?;
         change(pod);
-        state.serial += 1;
+        self.changed(state);
         Ok(())
+    }
+
+    /// Ends a change: a new zone serial for DNS, and news for the API server's watches.
+    fn changed(&self, mut state: RwLockWriteGuard<'_, State>) {
+        state.serial += 1;
+        drop(state);
+        self.shared.changed();
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
@@ -181,6 +245,13 @@ impl StatefulSet {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn no_pod(set: &StatefulSet, ordinal: u32) -> Error {
+    Error::Spec(format!(
+        "StatefulSet {}/{} has no pod with ordinal {ordinal}",
+        set.namespace, set.name
+    ))
 }
 
 fn find<'a>(state: &'a State, name: &str, namespace: &str) -> Option<&'a SetState> {

@@ -258,7 +258,11 @@ impl Discovery {
     }
 
     /// The channels of a new watch: the task's sending side, the handle's receiving one.
-    fn publisher(&self, service: &HeadlessService, source: &'static str) -> (Publisher, WatchParts) {
+    fn publisher(
+        &self,
+        service: &HeadlessService,
+        source: &'static str,
+    ) -> (Publisher, WatchParts) {
         let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
         let (health_tx, health_rx) = watch::channel(Health::Starting);
         let out = Publisher::new(

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod bind;
 pub mod pods;
 pub mod soak;

@@ -25,6 +25,15 @@ pub(crate) struct Shared {
     pub(crate) per_question: Mutex<HashMap<(Name, RecordType), u64>>,
     /// Questions answered from a test's script instead of the zone.
     pub(crate) scripts: RwLock<HashMap<(Name, RecordType), ScriptedReply>>,
+    /// Bumped after every change to `state`, for the API server's watches.
+    pub(crate) changes: tokio::sync::watch::Sender<u32>,
+}
+
+impl Shared {
+    /// Tells the API server that `state` changed (call with the lock released).
+    pub(crate) fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 #[derive(Debug, Clone)]

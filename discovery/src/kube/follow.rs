@@ -99,6 +99,11 @@ impl Follower {
                         grace = self.settle().map(|left| tokio::time::Instant::now() + left);
                     }
                 }
+                Some(Err(watcher::Error::WatchError(status))) if status.code == 410 => {
+                    // Routine: the watcher lists again at once, and the relist's end
+                    // publishes only what changed.
+                    debug!(service = %self.out.service, "EndpointSlice watch expired (410); relisting");
+                }
                 Some(Err(error)) => {
                     let error = from_watcher(&self.out.service, error);
                     debug!(service = %self.out.service, %error, "EndpointSlice watch failed");

@@ -48,7 +48,11 @@ pub(crate) struct ClientCell(pub(crate) tokio::sync::OnceCell<kube::Client>);
 impl std::fmt::Debug for ClientCell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // kube::Client has no Debug, and its config holds credentials anyway.
-        f.write_str(if self.0.initialized() { "ClientCell(made)" } else { "ClientCell(none yet)" })
+        f.write_str(if self.0.initialized() {
+            "ClientCell(made)"
+        } else {
+            "ClientCell(none yet)"
+        })
     }
 }
 

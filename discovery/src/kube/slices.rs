@@ -175,7 +175,6 @@ impl Slices {
         self.by_name.remove(name);
     }
 
-
     /// All slices merged: one peer per pod, ready before draining where two slices
     /// disagree (a pod moving between slices shows up in both for a moment).
     ///
@@ -188,7 +187,9 @@ impl Slices {
         if matches!(service.port(), PortSpec::Any) && self.ports().len() > 1 {
             return Err(self.port_error(service));
         }
-        let mut best: BTreeMap<(String, IpAddr), (State, Peer)> = BTreeMap::new();
+        // One peer per name: a replaced pod's old address may still drain beside the new
+        // one, and the ready one wins; then the lowest address, as `PeerSet::new` does.
+        let mut best: BTreeMap<String, (State, Peer)> = BTreeMap::new();
         let mut listed = false;
         for slice in self.by_name.values() {
             let live = slice.endpoints.iter().filter(|e| e.state != State::Gone);
@@ -202,12 +203,15 @@ impl Slices {
             };
             for endpoint in live {
                 let peer = endpoint.peer(service, port);
-                let key = (peer.fqdn().to_owned(), peer.ip());
-                match best.get(&key) {
-                    Some((state, _)) if *state >= endpoint.state => {}
-                    _ => {
-                        best.insert(key, (endpoint.state, peer));
+                let better = match best.get(peer.fqdn()) {
+                    None => true,
+                    Some((state, kept)) => {
+                        (endpoint.state, std::cmp::Reverse(peer.addr()))
+                            > (*state, std::cmp::Reverse(kept.addr()))
                     }
+                };
+                if better {
+                    best.insert(peer.fqdn().to_owned(), (endpoint.state, peer));
                 }
             }
         }

@@ -37,7 +37,12 @@ pub(crate) struct FirstAnswer {
 }
 
 impl Refresher {
-    pub(crate) fn new(dns: DnsClient, out: Publisher, config: &Config, refresh: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        dns: DnsClient,
+        out: Publisher,
+        config: &Config,
+        refresh: Arc<Notify>,
+    ) -> Self {
         Self {
             dns,
             out,
