@@ -108,6 +108,16 @@ pub(crate) struct Target {
     #[arg(long)]
     pub(crate) cluster_domain: Option<String>,
 
+    /// Where peers come from: `dns` (the Service's records) or `kube` (its
+    /// EndpointSlices, through the Kubernetes API).
+    #[arg(long, default_value = "dns", value_name = "dns|kube")]
+    pub(crate) source: headless_discovery::Source,
+
+    /// The kubeconfig for `--source kube` (default: $KUBECONFIG, ~/.kube/config, else
+    /// the pod's service account).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<std::path::PathBuf>,
+
     /// Print JSON: an array for `resolve`, one object per line for `watch`.
     #[arg(long)]
     pub(crate) json: bool,

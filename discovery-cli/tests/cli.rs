@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use headless_discovery_testkit::{Cluster, Fault, StatefulSetSpec};
+use headless_discovery_testkit::{ApiServer, Cluster, Fault, StatefulSetSpec};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -77,6 +77,51 @@ async fn resolve_prints_a_table_and_json() {
     assert_eq!(peers[1]["fqdn"], "redis-1.redis.cache.svc.cluster.local");
     assert_eq!(peers[1]["ip"], set.pod(1).expect("pod").ip.to_string());
     assert_eq!(peers[1]["port"], 6379);
+}
+
+/// `--source kube`: the same pods from the testkit's API server (HTTPS, token), with
+/// their zones, read through a kubeconfig.
+#[tokio::test(flavor = "multi_thread")]
+async fn resolve_from_the_kubernetes_api_with_a_kubeconfig() {
+    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let set = cluster
+        .statefulset(
+            StatefulSetSpec::new("redis")
+                .namespace("cache")
+                .port("redis", 6379)
+                .replicas(2)
+                .zones(&["zone-a", "zone-b"]),
+        )
+        .expect("statefulset");
+    let api = ApiServer::builder()
+        .token("cli-token")
+        .https(true)
+        .start(&cluster)
+        .await
+        .expect("API server");
+    let kubeconfig = std::env::temp_dir().join(format!("cli-kubeconfig-{}", std::process::id()));
+    std::fs::write(&kubeconfig, api.kubeconfig("cache")).expect("kubeconfig");
+    let path = kubeconfig.to_string_lossy().into_owned();
+    let out = run(&[
+        "resolve",
+        "_redis._tcp.redis.cache",
+        "--source",
+        "kube",
+        "--kubeconfig",
+        &path,
+        "--json",
+    ])
+    .await;
+    let _ = std::fs::remove_file(&kubeconfig);
+    assert!(out.status.success(), "{out:?}");
+    let peers: Value = serde_json::from_slice(&out.stdout).expect("JSON array");
+    let peers = peers.as_array().expect("array");
+    assert_eq!(peers.len(), 2);
+    assert_eq!(peers[1]["fqdn"], "redis-1.redis.cache.svc.cluster.local");
+    assert_eq!(peers[1]["ip"], set.pod(1).expect("pod").ip.to_string());
+    assert_eq!(peers[1]["zone"], "zone-b");
+    assert_eq!(peers[1]["node"], "zone-b-node");
+    assert!(api.requests() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -164,6 +164,7 @@ impl Cluster {
         ClusterBuilder::default()
     }
 
+    #[cfg(feature = "api")]
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

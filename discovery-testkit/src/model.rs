@@ -171,6 +171,7 @@ impl PodState {
 /// lists it as serving and terminating until `until`, as the EndpointSlice controller
 /// does during its grace period; DNS no longer serves it.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(crate) struct Terminating {
     pub(crate) ordinal: u32,
     pub(crate) ip: IpAddr,
@@ -207,12 +208,15 @@ impl SetState {
     /// Keeps a deleted pod's address as terminating until `until` (if that is later than
     /// now: without a drain period it is simply gone).
     pub(crate) fn terminate(&mut self, ordinal: u32, ip: IpAddr, until: std::time::Instant) {
-        if until > std::time::Instant::now() {
+        let now = std::time::Instant::now();
+        self.terminating.retain(|t| t.until > now);
+        if until > now {
             self.terminating.push(Terminating { ordinal, ip, until });
         }
     }
 
     /// The zone of pod `ordinal`, if the set has zones.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub(crate) fn zone(&self, ordinal: u32) -> Option<&str> {
         if self.spec.zones.is_empty() {
             return None;

@@ -27,6 +27,8 @@ pub(crate) fn client(
     config.nameserver = target.nameserver;
     config.namespace = target.namespace.clone();
     config.cluster_domain = target.cluster_domain.clone();
+    config.source = target.source;
+    config.kubeconfig = target.kubeconfig.clone();
     Ok((Discovery::new(config)?, name))
 }
 

@@ -286,16 +286,13 @@ impl WatchStream {
                 let batch = {
                     let store = self.inner.lock_store();
                     let latest = store.rv();
-                    match store.since(at) {
-                        None => None,
-                        Some(changes) => Some((
-                            changes
-                                .filter(|c| self.wants(c))
-                                .map(|c| (c.kind.as_str(), c.object.clone()))
-                                .collect::<Vec<_>>(),
-                            latest,
-                        )),
-                    }
+                    store.since(at).map(|changes| {
+                        let changes: Vec<_> = changes
+                            .filter(|c| self.wants(c))
+                            .map(|c| (c.kind.as_str(), c.object.clone()))
+                            .collect();
+                        (changes, latest)
+                    })
                 };
                 let Some((changes, latest)) = batch else {
                     let gone = json!({
