@@ -32,6 +32,7 @@
 //! let kubeconfig = std::env::temp_dir().join(format!("kubeconfig-{}", std::process::id()));
 //! std::fs::write(&kubeconfig, api.kubeconfig("default")).map_err(|e| headless_discovery_testkit::Error::Spec(e.to_string()))?;
 //! redis.scale(4)?; // the API's watches see it at once
+//! # let _ = std::fs::remove_file(&kubeconfig);
 //! # Ok(()) }
 //! ```
 
