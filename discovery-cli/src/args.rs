@@ -108,9 +108,9 @@ pub(crate) struct Target {
     #[arg(long)]
     pub(crate) cluster_domain: Option<String>,
 
-    /// Where peers come from: `dns` (the Service's records) or `kube` (its
-    /// EndpointSlices, through the Kubernetes API).
-    #[arg(long, default_value = "dns", value_name = "dns|kube")]
+    /// Where peers come from: `dns` (the Service's records), `kube` (its
+    /// EndpointSlices, through the Kubernetes API) or `auto` (the API, DNS when it fails).
+    #[arg(long, default_value = "dns", value_name = "dns|kube|auto")]
     pub(crate) source: headless_discovery::Source,
 
     /// The kubeconfig for `--source kube` (default: $KUBECONFIG, ~/.kube/config, else

@@ -5,15 +5,15 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use tokio::sync::{Notify, watch};
 
-use crate::config::Config;
-#[cfg(feature = "kube")]
-use crate::config::Source;
+use std::time::Duration;
+
+use crate::config::{Config, Source};
 use crate::dns::DnsClient;
 use crate::error::Result;
 use crate::name::{Environment, HeadlessService, InvalidName, ServiceName};
 use crate::peer::PeerSet;
 use crate::resolve::{Resolution, resolve};
-use crate::watch::{Health, Publisher, Refresher, Watch, WatchInner};
+use crate::watch::{Health, Publisher, Refresher, SourceInUse, SourceReason, Watch, WatchInner};
 
 /// Resolves and watches headless Services. Cheap to clone; clones share the DNS client
 /// and the watches.
@@ -133,17 +133,32 @@ impl Discovery {
     }
 
     /// Resolves a Service once. No ready pod (NXDOMAIN) is an empty set, not an error.
+    /// With the API source, one list of its EndpointSlices (`Auto`: DNS if that fails).
     ///
     /// # Errors
     ///
     /// A bad name, a port the Service does not have, or a DNS failure
-    /// ([`Error::is_transient`](crate::Error::is_transient)).
+    /// ([`Error::is_transient`](crate::Error::is_transient)); an API failure for
+    /// [`Source::Kube`](crate::Source::Kube).
     pub async fn resolve(&self, name: impl IntoServiceName) -> Result<PeerSet> {
         let service = self.service(name)?;
         #[cfg(feature = "kube")]
-        if self.inner.config.source == Source::Kube {
-            let (mut follower, _parts) = self.follower(&service).await?;
-            return follower.first().await;
+        if self.inner.config.source != Source::Dns {
+            let listed = match self.kube_client(&service).await {
+                Ok(client) => {
+                    let (out, _parts, _choice) = self.publisher(&service, Source::Kube);
+                    crate::kube::Follower::new(client, out, &self.inner.config)
+                        .first()
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match listed {
+                Err(error) if self.inner.config.source == Source::Auto => {
+                    tracing::debug!(service = %service, %error, "the API could not list the slices; resolving through DNS");
+                }
+                listed => return listed,
+            }
         }
         let concurrency = self.inner.config.max_concurrent_lookups;
         match resolve(&self.inner.dns, &service, concurrency).await? {
@@ -171,20 +186,34 @@ impl Discovery {
         if let Some(existing) = self.existing(&service) {
             return Ok(existing);
         }
-        let source = self.inner.config.source;
-        #[cfg(feature = "kube")]
-        if source == Source::Kube {
-            let (mut follower, parts) = self.follower(&service).await?;
-            let peers = follower.first().await?;
-            tracing::info!(service = %service, peers = peers.len(), %source, "watching");
-            let task = tokio::spawn(follower.run());
-            return Ok(self.register(service, parts, task));
-        }
-        let (mut refresher, parts) = self.refresher(&service);
-        let first = refresher.first().await?;
-        tracing::info!(service = %service, peers = first.peers.len(), %source, "watching");
-        let task = tokio::spawn(refresher.run(first.next));
-        Ok(self.register(service, parts, task))
+        let config = &self.inner.config;
+        let (out, parts, choice) = self.publisher(&service, config.source);
+        let task = match config.source {
+            Source::Dns => {
+                let mut refresher = self.refresher(out, &parts);
+                let first = refresher.first().await?;
+                tokio::spawn(refresher.run(first.next))
+            }
+            #[cfg(feature = "kube")]
+            Source::Kube => {
+                let client = self.kube_client(&service).await?;
+                let mut follower = crate::kube::Follower::new(client, out, config);
+                follower.first().await?;
+                tokio::spawn(follower.run())
+            }
+            #[cfg(feature = "kube")]
+            Source::Auto => {
+                let client = self.kube_client(&service).await;
+                let fallback = self.fallback(&parts);
+                let auto = crate::kube::Auto::start(client, out, choice, fallback).await?;
+                tokio::spawn(auto.run())
+            }
+            #[cfg(not(feature = "kube"))]
+            _ => return Err(without_kube(config.source, choice)),
+        };
+        let watch = self.register(service, parts, task);
+        tracing::info!(service = %watch.service(), peers = watch.peers().len(), source = %watch.source(), "watching");
+        Ok(watch)
     }
 
     /// Watches a Service without waiting for the first resolution: the snapshot is empty
@@ -202,29 +231,49 @@ impl Discovery {
         if let Some(existing) = self.existing(&service) {
             return Ok(existing);
         }
-        #[cfg(feature = "kube")]
-        if self.inner.config.source == Source::Kube {
-            let (mut out, parts) = self.publisher(&service, "the Kubernetes API");
-            let this = self.clone();
-            let task = tokio::spawn(async move {
-                let client = loop {
-                    match this.kube_client(&out.service).await {
-                        Ok(client) => break client,
-                        Err(error) => {
-                            out.mark_degraded(error, 1);
-                            tokio::time::sleep(this.inner.config.backoff_max).await;
-                        }
+        let (out, parts, choice) = self.publisher(&service, self.inner.config.source);
+        let task = match self.inner.config.source {
+            Source::Dns => tokio::spawn(self.refresher(out, &parts).run(Duration::ZERO)),
+            #[cfg(feature = "kube")]
+            source => {
+                let this = self.clone();
+                let fallback = self.fallback(&parts);
+                tokio::spawn(async move {
+                    let client = this.kube_client(&out.service).await;
+                    if source == Source::Auto {
+                        crate::kube::Auto::start_lazy(client, out, choice, fallback)
+                            .run()
+                            .await;
+                    } else {
+                        this.follow_lazy(client, out).await;
                     }
-                };
-                crate::kube::Follower::new(client, out, &this.inner.config)
-                    .run()
-                    .await;
-            });
-            return Ok(self.register(service, parts, task));
-        }
-        let (refresher, parts) = self.refresher(&service);
-        let task = tokio::spawn(refresher.run(std::time::Duration::ZERO));
+                })
+            }
+            #[cfg(not(feature = "kube"))]
+            source => return Err(without_kube(source, choice)),
+        };
         Ok(self.register(service, parts, task))
+    }
+
+    /// The API source of a lazily started watch: no client yet means retrying to make
+    /// one, with the failure in health meanwhile.
+    #[cfg(feature = "kube")]
+    async fn follow_lazy(&self, mut client: Result<::kube::Client>, mut out: Publisher) {
+        let mut failures = 0;
+        let client = loop {
+            match client {
+                Ok(client) => break client,
+                Err(error) => {
+                    failures += 1;
+                    out.mark_degraded(error, failures);
+                    tokio::time::sleep(self.inner.config.backoff_max).await;
+                    client = self.kube_client(&out.service).await;
+                }
+            }
+        };
+        crate::kube::Follower::new(client, out, &self.inner.config)
+            .run()
+            .await;
     }
 
     /// How many Services have a live watch.
@@ -235,49 +284,61 @@ impl Discovery {
             .count()
     }
 
-    fn refresher(&self, service: &HeadlessService) -> (Refresher, WatchParts) {
-        let (out, parts) = self.publisher(service, "DNS");
-        let refresher = Refresher::new(
+    fn refresher(&self, out: Publisher, parts: &WatchParts) -> Refresher {
+        Refresher::new(
             self.inner.dns.clone(),
             out,
             &self.inner.config,
             Arc::clone(&parts.refresh),
-        );
-        (refresher, parts)
+        )
     }
 
+    /// What `Auto` needs to start DNS when it falls back.
     #[cfg(feature = "kube")]
-    async fn follower(
-        &self,
-        service: &HeadlessService,
-    ) -> Result<(crate::kube::Follower, WatchParts)> {
-        let client = self.kube_client(service).await?;
-        let (out, parts) = self.publisher(service, "the Kubernetes API");
-        let follower = crate::kube::Follower::new(client, out, &self.inner.config);
-        Ok((follower, parts))
+    fn fallback(&self, parts: &WatchParts) -> crate::kube::DnsFallback {
+        crate::kube::DnsFallback {
+            dns: self.inner.dns.clone(),
+            config: self.inner.config.clone(),
+            refresh: Arc::clone(&parts.refresh),
+        }
     }
 
-    /// The channels of a new watch: the task's sending side, the handle's receiving one.
+    /// The channels of a new watch: the task's sending side, the handle's receiving one,
+    /// and the sender of the source in use (only `Auto` keeps it).
     fn publisher(
         &self,
         service: &HeadlessService,
-        source: &'static str,
-    ) -> (Publisher, WatchParts) {
+        source: Source,
+    ) -> (Publisher, WatchParts, watch::Sender<SourceInUse>) {
         let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
         let (health_tx, health_rx) = watch::channel(Health::Starting);
+        let label = match source {
+            Source::Dns => "DNS",
+            Source::Kube => "the Kubernetes API",
+            Source::Auto => "the Kubernetes API or DNS",
+        };
         let out = Publisher::new(
             service.clone(),
-            source,
+            label,
             peers_tx,
             health_tx,
             self.inner.config.empty_grace,
         );
+        let (choice_tx, choice_rx) = watch::channel(SourceInUse::new(
+            if source == Source::Auto {
+                Source::Kube
+            } else {
+                source
+            },
+            SourceReason::Configured,
+        ));
         let parts = WatchParts {
             peers: peers_rx,
             health: health_rx,
+            source: choice_rx,
             refresh: Arc::new(Notify::new()),
         };
-        (out, parts)
+        (out, parts, choice_tx)
     }
 
     fn existing(&self, service: &HeadlessService) -> Option<Watch> {
@@ -299,6 +360,7 @@ impl Discovery {
             service.clone(),
             parts.peers,
             parts.health,
+            parts.source,
             parts.refresh,
             task,
         );
@@ -323,7 +385,17 @@ impl Discovery {
 struct WatchParts {
     peers: watch::Receiver<PeerSet>,
     health: watch::Receiver<Health>,
+    source: watch::Receiver<SourceInUse>,
     refresh: Arc<Notify>,
+}
+
+/// The error for an API source in a build without the `kube` feature (the config's
+/// validation catches it first).
+#[cfg(not(feature = "kube"))]
+fn without_kube(source: Source, _choice: watch::Sender<SourceInUse>) -> crate::Error {
+    crate::Error::InvalidConfig(format!(
+        "source `{source}` needs headless-discovery built with the `kube` feature"
+    ))
 }
 
 /// Anything that names a Service: `&str`, `String`, or an already parsed [`ServiceName`].

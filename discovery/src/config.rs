@@ -99,6 +99,16 @@ pub struct Config {
     /// The kubeconfig the API source reads. Defaults to what kube-rs infers:
     /// `$KUBECONFIG` or `~/.kube/config`, else the pod's service account.
     pub kubeconfig: Option<PathBuf>,
+
+    /// [`Source::Auto`]: how long the API must keep failing (an outage, a stalled or
+    /// refused watch) before the watch falls back to DNS. Defaults to 10 s.
+    #[serde(with = "humantime_serde")]
+    pub api_fallback_after: Duration,
+
+    /// [`Source::Auto`]: the least time spent on a source before switching again, so a
+    /// flapping API does not flap the peers. Defaults to 60 s.
+    #[serde(with = "humantime_serde")]
+    pub source_dwell: Duration,
 }
 
 /// Where a watch takes its peers from.
@@ -118,6 +128,11 @@ pub enum Source {
     /// The Service's EndpointSlices, listed and watched through the Kubernetes API
     /// (feature `kube`).
     Kube,
+    /// The API when it can list the slices, else DNS. It falls back to DNS when the API
+    /// fails for `api_fallback_after`, and returns when the API answers again, staying
+    /// at least `source_dwell` on each (feature `kube`). [`Watch::source`](crate::Watch::source)
+    /// says which is in use and why.
+    Auto,
 }
 
 impl std::fmt::Display for Source {
@@ -125,6 +140,7 @@ impl std::fmt::Display for Source {
         f.write_str(match self {
             Source::Dns => "dns",
             Source::Kube => "kube",
+            Source::Auto => "auto",
         })
     }
 }
@@ -136,8 +152,9 @@ impl std::str::FromStr for Source {
         match s.to_ascii_lowercase().as_str() {
             "dns" => Ok(Source::Dns),
             "kube" => Ok(Source::Kube),
+            "auto" => Ok(Source::Auto),
             _ => Err(Error::InvalidConfig(format!(
-                "source `{s}` is not one of dns, kube"
+                "source `{s}` is not one of dns, kube, auto"
             ))),
         }
     }
@@ -160,6 +177,8 @@ impl Default for Config {
             max_concurrent_lookups: 16,
             source: Source::Dns,
             kubeconfig: None,
+            api_fallback_after: Duration::from_secs(10),
+            source_dwell: Duration::from_secs(60),
         }
     }
 }
@@ -246,10 +265,11 @@ impl Config {
         if self.max_concurrent_lookups == 0 {
             return fail("max_concurrent_lookups must be at least 1".into());
         }
-        if self.source == Source::Kube && !cfg!(feature = "kube") {
-            return fail(
-                "source `kube` needs headless-discovery built with the `kube` feature".into(),
-            );
+        if self.source != Source::Dns && !cfg!(feature = "kube") {
+            return fail(format!(
+                "source `{}` needs headless-discovery built with the `kube` feature",
+                self.source
+            ));
         }
         if let Some(namespace) = &self.namespace {
             check_label(namespace, namespace, LabelRole::Namespace)

@@ -60,4 +60,4 @@ pub use peer::{Peer, PeerEvent, PeerKey, PeerSet};
 pub use secret::Secret;
 pub use tls::Tls;
 pub use tower::discover::Change;
-pub use watch::{Health, Subscription, Watch};
+pub use watch::{Health, SourceInUse, SourceReason, Subscription, Watch};

@@ -30,12 +30,14 @@
 //! a relist (after 410 Gone) publishes only the differences; a Service whose slices all
 //! go away empties only after `empty_grace`, as NXDOMAIN does.
 
+mod auto;
 mod error;
 mod follow;
 mod slices;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub(crate) use auto::{Auto, DnsFallback};
 pub(crate) use follow::Follower;
 
 use crate::config::Config;

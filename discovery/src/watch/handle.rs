@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use super::{Health, Subscription};
+use super::{Health, SourceInUse, Subscription};
 use crate::error::{Error, Result};
 use crate::name::HeadlessService;
 use crate::peer::PeerSet;
@@ -34,6 +34,7 @@ pub(crate) struct Inner {
     service: HeadlessService,
     peers: watch::Receiver<PeerSet>,
     health: watch::Receiver<Health>,
+    source: watch::Receiver<SourceInUse>,
     refresh: Arc<Notify>,
     task: AbortOnDrop,
 }
@@ -53,6 +54,7 @@ impl Watch {
         service: HeadlessService,
         peers: watch::Receiver<PeerSet>,
         health: watch::Receiver<Health>,
+        source: watch::Receiver<SourceInUse>,
         refresh: Arc<Notify>,
         task: JoinHandle<()>,
     ) -> Self {
@@ -61,6 +63,7 @@ impl Watch {
                 service,
                 peers,
                 health,
+                source,
                 refresh,
                 task: AbortOnDrop(task),
             }),
@@ -88,6 +91,17 @@ impl Watch {
     /// The current health.
     pub fn health(&self) -> Health {
         self.inner.health.borrow().clone()
+    }
+
+    /// Which source the peers come from now, and why: the configured one, or for
+    /// [`Source::Auto`](crate::Source::Auto) the one it chose.
+    pub fn source(&self) -> SourceInUse {
+        self.inner.source.borrow().clone()
+    }
+
+    /// A receiver that wakes whenever [`Source::Auto`](crate::Source::Auto) switches.
+    pub fn source_changes(&self) -> watch::Receiver<SourceInUse> {
+        self.inner.source.clone()
     }
 
     /// A receiver that wakes on every health change (degraded, recovered).

@@ -34,6 +34,7 @@ mod health;
 mod latest;
 mod publish;
 mod schedule;
+mod source;
 mod subscription;
 mod task;
 
@@ -44,5 +45,6 @@ pub(crate) use latest::Latest;
 pub(crate) use publish::Publisher;
 #[cfg(feature = "kube")]
 pub(crate) use schedule::Schedule;
+pub use source::{SourceInUse, SourceReason};
 pub use subscription::Subscription;
 pub(crate) use task::Refresher;

@@ -133,6 +133,12 @@ impl Publisher {
         });
     }
 
+    /// Passes on the health of the source in use (`Auto` forwards its sources').
+    #[cfg(feature = "kube")]
+    pub(crate) fn forward_health(&self, health: Health) {
+        self.set_health(health);
+    }
+
     /// Stores `health`, waking subscribers only when it says something new (a healthy
     /// refresh after a healthy refresh is no news).
     fn set_health(&self, health: Health) {

@@ -29,10 +29,10 @@ pub(crate) struct Refresher {
     warned: HashSet<String>,
 }
 
-/// What the first, inline resolution of an eagerly started watch found.
+/// What the first, inline resolution of an eagerly started watch found: when to
+/// resolve next (the peers are published).
 #[derive(Debug)]
 pub(crate) struct FirstAnswer {
-    pub(crate) peers: PeerSet,
     pub(crate) next: Duration,
 }
 
@@ -68,9 +68,9 @@ impl Refresher {
             Resolution::NoReadyPods { ttl } => (PeerSet::empty(), ttl_or_default(ttl)),
         };
         self.out.mark_healthy();
-        self.out.publish(peers.clone());
+        self.out.publish(peers);
         let next = self.schedule.after_answer(ttl);
-        Ok(FirstAnswer { peers, next })
+        Ok(FirstAnswer { next })
     }
 
     /// The loop. It never returns: the handle aborts it when the last clone is dropped.
