@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) scripts: RwLock<HashMap<(Name, RecordType), ScriptedReply>>,
     /// Bumped after every change to `state`, for the API server's watches.
     pub(crate) changes: tokio::sync::watch::Sender<u32>,
+    /// CoreDNS `cache` replicas in front of the zone, if the cluster emulates them.
+    pub(crate) caches: std::sync::OnceLock<super::Caches>,
 }
 
 impl Shared {
@@ -97,7 +99,7 @@ impl RequestHandler for Handler {
             return send_scripted(request, metadata, &script, shared, &mut response_handle).await;
         }
 
-        let reply = {
+        let zone = || {
             let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
             let mut reply = Zone {
                 domain: &state.domain,
@@ -110,6 +112,10 @@ impl RequestHandler for Handler {
                 reply.additionals.clear();
             }
             reply
+        };
+        let reply = match shared.caches.get() {
+            Some(caches) => caches.answer(&qname, qtype, zone),
+            None => zone(),
         };
         metadata.response_code = reply.code;
         let builder = MessageResponseBuilder::new(&request.queries, request.edns.as_ref());
