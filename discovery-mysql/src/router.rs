@@ -160,8 +160,16 @@ impl MySqlRouter {
         let topology = self.topology();
         let read = self.inner.roles.place(&topology, policy)?;
         let fallback = read.fallback;
-        let conn = match read.target {
+        let conn = match &read.target {
             Target::Pod(pod) => self.conn(&pod.peer).await?,
+            // Some of the fit replicas (a zone's): one of them, not the balancer, which
+            // spreads over all of them.
+            Target::Replicas(some) if some.len() < topology.fit_replicas().len() => {
+                match read.one() {
+                    Some(pod) => self.conn(&pod.peer).await?,
+                    None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
+                }
+            }
             Target::Replicas(_) => match self.inner.balancer.checkout() {
                 Some(checkout) => checkout.await.map_err(|e| self.balanced_error(e))?,
                 // The topology moved on between the placement and the checkout.

@@ -154,7 +154,9 @@ impl ClusterBuilder {
             .map_err(|e| Error::Spec(format!("bad cluster domain `{}`: {e}", self.domain)))?;
         let shared = Arc::new(Shared::default());
         if let Some((max_ttl, replicas)) = self.cache {
-            let _ = shared.caches.set(crate::dns::Caches::new(max_ttl, replicas));
+            let _ = shared
+                .caches
+                .set(crate::dns::Caches::new(max_ttl, replicas));
         }
         {
             let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);

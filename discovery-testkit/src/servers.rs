@@ -87,6 +87,14 @@ impl<S: Server> ServerSpec<S> {
         self
     }
 
+    /// Spreads the pods over zones, as [`StatefulSetSpec::zones`] does (the API source
+    /// reports them).
+    #[must_use]
+    pub fn zones(mut self, zones: &[&str]) -> Self {
+        self.set = self.set.zones(zones);
+        self
+    }
+
     /// Require TLS on the server's port (replication too), each pod with a certificate
     /// from a [`TestCa`] naming its FQDN and hostname.
     #[must_use]

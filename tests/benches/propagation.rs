@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use headless_discovery::{Config, Discovery, PeerEvent, Source};
-use headless_discovery_testkit::{ApiServer, Cluster, ClusterBuilder, StatefulSet, StatefulSetSpec};
+use headless_discovery_testkit::{
+    ApiServer, Cluster, ClusterBuilder, StatefulSet, StatefulSetSpec,
+};
 use tokio::task::JoinSet;
 
 /// Changes start at spread points of this window.
@@ -118,7 +120,8 @@ async fn run_case(case: Case, trials: usize) {
     } else {
         None
     };
-    let kubeconfig = std::env::temp_dir().join(format!("propagation-kubeconfig-{}", std::process::id()));
+    let kubeconfig =
+        std::env::temp_dir().join(format!("propagation-kubeconfig-{}", std::process::id()));
     let mut config = Config::new()
         .nameserver(cluster.dns_addr())
         .namespace("default")
@@ -135,7 +138,10 @@ async fn run_case(case: Case, trials: usize) {
             let set = cluster
                 .statefulset(StatefulSetSpec::new(&name).port("p", 7000).replicas(2))
                 .expect("set");
-            let watch = discovery.watch(format!("_p._tcp.{name}")).await.expect("watch");
+            let watch = discovery
+                .watch(format!("_p._tcp.{name}"))
+                .await
+                .expect("watch");
             let offset = SPREAD.mul_f64((trial as f64 + rand_fraction(trial)) / trials as f64);
             runs.spawn(async move {
                 let mut events = watch.subscribe();

@@ -40,7 +40,12 @@ impl Caches {
 
     /// The answer to `name`/`rtype` from one replica's cache, computing and storing it
     /// with `fresh` when that replica has none, or only an expired one.
-    pub(crate) fn answer(&self, name: &Name, rtype: RecordType, fresh: impl FnOnce() -> Reply) -> Reply {
+    pub(crate) fn answer(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        fresh: impl FnOnce() -> Reply,
+    ) -> Reply {
         let index = rand::random_range(0..self.replicas.len());
         let Some(cache) = self.replicas.get(index) else {
             return fresh();
@@ -115,7 +120,11 @@ mod tests {
 
     fn reply(ip: [u8; 4], ttl: u32) -> Reply {
         Reply {
-            answers: vec![Record::from_rdata(name(), ttl, RData::A(A(Ipv4Addr::from(ip))))],
+            answers: vec![Record::from_rdata(
+                name(),
+                ttl,
+                RData::A(A(Ipv4Addr::from(ip))),
+            )],
             ..Reply::default()
         }
     }
@@ -153,7 +162,11 @@ mod tests {
 
         let short = Caches::new(30, 1);
         let floored = short.answer(&name(), RecordType::A, || reply([10, 0, 0, 1], 1));
-        assert_eq!(served(&floored).1, [5], "CoreDNS keeps even a 1 s answer 5 s");
+        assert_eq!(
+            served(&floored).1,
+            [5],
+            "CoreDNS keeps even a 1 s answer 5 s"
+        );
     }
 
     #[test]

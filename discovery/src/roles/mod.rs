@@ -97,7 +97,7 @@ pub use error::RoleError;
 pub use handle::RoleWatch;
 pub use opts::RoleOpts;
 pub use pods::PodMap;
-pub use policy::ReadPolicy;
+pub use policy::{NODE_ENV, NoLocality, ReadPolicy, ZONE_ENV};
 pub use probe::Probe;
 pub use resend::{Resend, ResendPolicy, Resendable};
 pub use role::{Report, Role};

@@ -15,9 +15,17 @@ use crate::Peer;
 /// prefers says so ([`Read::fallback`](super::Read::fallback)).
 ///
 /// In a config file: `"leader"`, `"leader_preferred"`, `"replica"`,
-/// `"replica_preferred"`, `"any"`, `"lowest_latency"` or `{ "ordinal": 2 }`.
+/// `"replica_preferred"`, `"any"`, `"lowest_latency"`, `{ "ordinal": 2 }`,
+/// `{ "same_zone": "eu-west-1a" }`, `{ "same_node": "node-7" }`, or `"local_zone"` /
+/// `"local_node"` for the zone or node in `$DISCOVERY_ZONE` / `$DISCOVERY_NODE`.
+///
+/// Zones and nodes come from the EndpointSlice source ([`Peer::zone`]); DNS carries none,
+/// so under DNS the locality policies always fall back. In a pod, set the variables
+/// from the downward API: `DISCOVERY_NODE` from `spec.nodeName`; the zone is a label of
+/// the node, which the downward API does not expose, so the deployer sets
+/// `DISCOVERY_ZONE` (or reads the node's `topology.kubernetes.io/zone`).
 #[derive(Clone, Default, Deserialize)]
-#[serde(from = "Named")]
+#[serde(try_from = "Named")]
 #[non_exhaustive]
 pub enum ReadPolicy {
     /// The leader only.
@@ -36,14 +44,74 @@ pub enum ReadPolicy {
     LowestLatency,
     /// The pod with this ordinal, if it is the leader or a fit replica.
     Ordinal(u32),
+    /// Fit replicas in this zone; else fit replicas anywhere, else the leader, both as a
+    /// visible [fallback](super::Read::fallback).
+    SameZone(Arc<str>),
+    /// Fit replicas on this node; else as [`SameZone`](Self::SameZone) falls back.
+    SameNode(Arc<str>),
     /// Fit pods for which the predicate holds (a zone, a name pattern).
     Custom(Arc<dyn Fn(&Peer) -> bool + Send + Sync>),
 }
+
+/// The variable [`ReadPolicy::local_zone`] reads the client's zone from.
+pub const ZONE_ENV: &str = "DISCOVERY_ZONE";
+/// The variable [`ReadPolicy::local_node`] reads the client's node from.
+pub const NODE_ENV: &str = "DISCOVERY_NODE";
 
 impl ReadPolicy {
     /// A custom policy from a predicate over the pods.
     pub fn custom(predicate: impl Fn(&Peer) -> bool + Send + Sync + 'static) -> Self {
         ReadPolicy::Custom(Arc::new(predicate))
+    }
+
+    /// Replicas in `zone` first.
+    pub fn same_zone(zone: &str) -> Self {
+        ReadPolicy::SameZone(zone.into())
+    }
+
+    /// Replicas on `node` first.
+    pub fn same_node(node: &str) -> Self {
+        ReadPolicy::SameNode(node.into())
+    }
+
+    /// Replicas in the zone named by `$DISCOVERY_ZONE` first.
+    ///
+    /// # Errors
+    ///
+    /// [`NoLocality`] if the variable is unset or empty.
+    pub fn local_zone() -> Result<Self, NoLocality> {
+        from_env(ZONE_ENV).map(ReadPolicy::SameZone)
+    }
+
+    /// Replicas on the node named by `$DISCOVERY_NODE` first.
+    ///
+    /// # Errors
+    ///
+    /// [`NoLocality`] if the variable is unset or empty.
+    pub fn local_node() -> Result<Self, NoLocality> {
+        from_env(NODE_ENV).map(ReadPolicy::SameNode)
+    }
+}
+
+/// A locality policy asked for the client's zone or node, and its variable is not set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "${variable} is not set; set it to this client's {what} (in a pod: from the downward API or the deployer)"
+)]
+pub struct NoLocality {
+    /// The variable.
+    pub variable: &'static str,
+    /// `zone` or `node`.
+    pub what: &'static str,
+}
+
+fn from_env(variable: &'static str) -> Result<Arc<str>, NoLocality> {
+    match std::env::var(variable) {
+        Ok(value) if !value.trim().is_empty() => Ok(value.trim().into()),
+        _ => Err(NoLocality {
+            variable,
+            what: if variable == ZONE_ENV { "zone" } else { "node" },
+        }),
     }
 }
 
@@ -58,11 +126,17 @@ enum Named {
     Any,
     LowestLatency,
     Ordinal(u32),
+    SameZone(String),
+    SameNode(String),
+    LocalZone,
+    LocalNode,
 }
 
-impl From<Named> for ReadPolicy {
-    fn from(named: Named) -> Self {
-        match named {
+impl TryFrom<Named> for ReadPolicy {
+    type Error = NoLocality;
+
+    fn try_from(named: Named) -> Result<Self, NoLocality> {
+        Ok(match named {
             Named::Leader => ReadPolicy::Leader,
             Named::LeaderPreferred => ReadPolicy::LeaderPreferred,
             Named::Replica => ReadPolicy::Replica,
@@ -70,7 +144,11 @@ impl From<Named> for ReadPolicy {
             Named::Any => ReadPolicy::Any,
             Named::LowestLatency => ReadPolicy::LowestLatency,
             Named::Ordinal(n) => ReadPolicy::Ordinal(n),
-        }
+            Named::SameZone(zone) => ReadPolicy::same_zone(&zone),
+            Named::SameNode(node) => ReadPolicy::same_node(&node),
+            Named::LocalZone => ReadPolicy::local_zone()?,
+            Named::LocalNode => ReadPolicy::local_node()?,
+        })
     }
 }
 
@@ -84,6 +162,8 @@ impl fmt::Debug for ReadPolicy {
             ReadPolicy::Any => f.write_str("Any"),
             ReadPolicy::LowestLatency => f.write_str("LowestLatency"),
             ReadPolicy::Ordinal(n) => write!(f, "Ordinal({n})"),
+            ReadPolicy::SameZone(zone) => write!(f, "SameZone({zone})"),
+            ReadPolicy::SameNode(node) => write!(f, "SameNode({node})"),
             ReadPolicy::Custom(_) => f.write_str("Custom(..)"),
         }
     }

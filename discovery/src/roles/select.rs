@@ -43,6 +43,9 @@ pub(super) fn unfit_replica<R: Report>(
     leader: Option<&Peer>,
     opts: &RoleOpts,
 ) -> Option<Unfit> {
+    if pod.peer.is_draining() {
+        return Some(Unfit::Draining);
+    }
     let Some(report) = &pod.report else {
         return Some(Unfit::NoAnswer {
             error: pod.error.clone().unwrap_or_else(|| "no reply".to_owned()),
@@ -123,8 +126,42 @@ impl<R: Report> Topology<R> {
             ReadPolicy::Custom(predicate) => {
                 any_of(&fit().filter(|p| predicate(&p.peer)).collect::<Vec<_>>()).map(pod)
             }
+            ReadPolicy::SameZone(zone) => {
+                self.local(&replicas, |p| p.zone() == Some(&**zone), leader)
+            }
+            ReadPolicy::SameNode(node) => {
+                self.local(&replicas, |p| p.node() == Some(&**node), leader)
+            }
         };
         chosen.ok_or_else(|| self.reasons.clone())
+    }
+}
+
+impl<R: Report> Topology<R> {
+    /// The fit replicas where `here` holds; else any fit replica, else the leader, both
+    /// marked as fallbacks.
+    fn local<'a>(
+        &'a self,
+        replicas: &[&'a PodStatus<R>],
+        here: impl Fn(&Peer) -> bool,
+        leader: Option<&'a PodStatus<R>>,
+    ) -> Option<Read<'a, R>> {
+        let local: Vec<_> = replicas.iter().copied().filter(|p| here(&p.peer)).collect();
+        if !local.is_empty() {
+            return Some(Read {
+                target: Target::Replicas(local),
+                fallback: false,
+            });
+        }
+        let target = if replicas.is_empty() {
+            Target::Pod(leader?)
+        } else {
+            Target::Replicas(replicas.to_vec())
+        };
+        Some(Read {
+            target,
+            fallback: true,
+        })
     }
 }
 

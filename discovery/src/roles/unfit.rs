@@ -94,6 +94,9 @@ pub enum Unfit {
         /// The limit.
         max: Duration,
     },
+    /// Its pod is terminating ([`Peer::is_draining`](crate::Peer::is_draining)): what is
+    /// in flight there may finish, new reads go elsewhere.
+    Draining,
     /// It is more bytes behind than `max_lag_bytes`.
     BehindBytes {
         /// How many.
@@ -127,6 +130,7 @@ impl fmt::Display for Unfit {
                 write!(f, "is {} s behind (max {max:?})", lag.as_secs())
             }
             Unfit::BehindBytes { lag, max } => write!(f, "is {lag} bytes behind (max {max})"),
+            Unfit::Draining => f.write_str("is terminating (draining)"),
         }
     }
 }

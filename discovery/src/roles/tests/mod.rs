@@ -255,6 +255,56 @@ fn each_policy_places_reads_and_says_when_it_fell_back() {
     }
 }
 
+/// `pod` with its peer placed in `zone`, on node `<zone>-n<ordinal>`, and draining or not.
+fn placed_in(mut pod: PodStatus<Fake>, zone: &str, draining: bool) -> PodStatus<Fake> {
+    let ordinal = pod.peer.ordinal().unwrap_or(0);
+    pod.peer = pod
+        .peer
+        .clone()
+        .with_zone(zone)
+        .with_node(format!("{zone}-n{ordinal}"))
+        .with_draining(draining);
+    pod
+}
+
+#[test]
+fn locality_prefers_local_fit_replicas_and_falls_back_visibly() {
+    use ReadPolicy as P;
+    let zoned = topology(vec![
+        placed_in(leader(0), "a", false),
+        placed_in(replica(1, 0), "a", false),
+        placed_in(replica(2, 0), "b", false),
+        placed_in(replica(3, 0), "b", false),
+    ]);
+    // The only replica in zone a is draining: it is unfit, and reads leave the zone.
+    let local_draining = topology(vec![
+        placed_in(leader(0), "a", false),
+        placed_in(replica(1, 0), "a", true),
+        placed_in(replica(2, 0), "b", false),
+    ]);
+    let no_replica = topology(vec![placed_in(leader(0), "a", false), down(1)]);
+    type Case<'a> = (&'a Topology<Fake>, ReadPolicy, Placed);
+    let table: Vec<Case<'_>> = vec![
+        (&zoned, P::same_zone("a"), Some((vec![1], false))),
+        (&zoned, P::same_zone("b"), Some((vec![2, 3], false))),
+        (&zoned, P::same_zone("c"), Some((vec![1, 2, 3], true))),
+        (&zoned, P::same_node("b-n3"), Some((vec![3], false))),
+        (&zoned, P::same_node("a-n0"), Some((vec![1, 2, 3], true))),
+        (&local_draining, P::same_zone("a"), Some((vec![2], true))),
+        (&local_draining, P::Replica, Some((vec![2], false))),
+        (&no_replica, P::same_zone("a"), Some((vec![0], true))),
+    ];
+    for (topology, policy, expected) in table {
+        assert_eq!(placed(topology, &policy), expected, "{policy}");
+    }
+    assert!(
+        local_draining
+            .unfit_reasons()
+            .iter()
+            .any(|(k, why)| *k == key(1) && *why == Unfit::Draining)
+    );
+}
+
 #[test]
 fn a_refused_read_names_each_pod_and_its_reason() {
     let topology = topology(vec![leader(0), down(1), replica(2, 5)]);
@@ -298,6 +348,14 @@ fn read_policies_come_from_config_files_by_name() {
     assert_eq!(
         parse(r#"{ "ordinal": 2 }"#).ok().as_deref(),
         Some("Ordinal(2)")
+    );
+    assert_eq!(
+        parse(r#"{ "same_zone": "eu-west-1a" }"#).ok().as_deref(),
+        Some("SameZone(eu-west-1a)")
+    );
+    assert_eq!(
+        parse(r#"{ "same_node": "node-7" }"#).ok().as_deref(),
+        Some("SameNode(node-7)")
     );
     assert!(parse(r#""master""#).is_err(), "one vocabulary: leader");
     assert!(parse(r#""custom""#).is_err());
