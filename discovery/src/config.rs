@@ -100,6 +100,15 @@ pub struct Config {
     /// `$KUBECONFIG` or `~/.kube/config`, else the pod's service account.
     pub kubeconfig: Option<PathBuf>,
 
+    /// API source: how long an open watch may stay silent (no event, no bookmark) before
+    /// it counts as stalled, is dropped and relisted, and the watch reports degraded.
+    /// The API server sends a bookmark about every minute. Defaults to 90 s. Applies to
+    /// clients this crate makes; a client given with
+    /// [`Discovery::with_kube_client`](crate::Discovery::with_kube_client) keeps its
+    /// own read timeout.
+    #[serde(with = "humantime_serde")]
+    pub api_silence_timeout: Duration,
+
     /// [`Source::Auto`]: how long the API must keep failing (an outage, a stalled or
     /// refused watch) before the watch falls back to DNS. Defaults to 10 s.
     #[serde(with = "humantime_serde")]
@@ -177,6 +186,7 @@ impl Default for Config {
             max_concurrent_lookups: 16,
             source: Source::Dns,
             kubeconfig: None,
+            api_silence_timeout: Duration::from_secs(90),
             api_fallback_after: Duration::from_secs(10),
             source_dwell: Duration::from_secs(60),
         }

@@ -344,6 +344,43 @@ async fn an_api_outage_keeps_the_peers_degraded_then_recovers() {
 }
 
 #[tokio::test]
+async fn a_watch_gone_silent_is_dropped_and_the_peers_kept_until_it_answers_again() {
+    let fixture = ApiCluster::start().await;
+    let set = fixture.cluster.statefulset(redis(3)).expect("set");
+    let mut config = fixture.config();
+    // The testkit sends a bookmark every second; two seconds of silence is a stall.
+    config.api_silence_timeout = Duration::from_secs(2);
+    let api = discovery_with(config)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("watch");
+    let before = api.peers();
+    fixture.api.set_fault(ApiFault::Stall);
+    set.scale(4).expect("scale while the API is silent");
+    let mut health = api.health_changes();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        health.wait_for(|h| h.is_degraded()),
+    )
+    .await
+    .expect("the stall is seen")
+    .expect("health");
+    assert_eq!(
+        api.peers(),
+        before,
+        "a stalled watch keeps the last good set"
+    );
+
+    fixture.api.set_fault(ApiFault::None);
+    eventually(
+        "relisted with the change",
+        Duration::from_secs(10),
+        || async { (api.health().is_healthy() && api.peers().len() == 4).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn missing_rbac_fails_with_the_rule_to_add_and_a_bad_token_with_401() {
     let fixture = ApiCluster::start().await;
     fixture.cluster.statefulset(redis(1)).expect("set");

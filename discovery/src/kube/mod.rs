@@ -60,7 +60,7 @@ impl std::fmt::Debug for ClientCell {
 
 /// A kube-rs client as `config` says: its `kubeconfig`, else what kube-rs infers.
 pub(crate) async fn client(config: &Config) -> Result<kube::Client, ApiFailure> {
-    let kube_config = match &config.kubeconfig {
+    let mut kube_config = match &config.kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path)
                 .map_err(|e| ApiFailure::Config(format!("{}: {e}", path.display())))?;
@@ -72,5 +72,8 @@ pub(crate) async fn client(config: &Config) -> Result<kube::Client, ApiFailure> 
             .await
             .map_err(|e| ApiFailure::Config(e.to_string()))?,
     };
+    // A stalled watch (the connection alive, the server silent) is seen by this read
+    // timeout, since bookmarks keep a live watch talking.
+    kube_config.read_timeout = Some(config.api_silence_timeout);
     kube::Client::try_from(kube_config).map_err(error::from_client)
 }
