@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use headless_discovery::balance::{PeerDiscover, WaitForPeers};
-use headless_discovery::{Config, Discovery, Peer};
+use headless_discovery::{Config, Discovery, Peer, Source};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tower::balance::p2c::Balance;
@@ -30,6 +30,10 @@ struct Args {
     /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
     #[arg(long)]
     nameserver: Option<SocketAddr>,
+    /// Where peers come from: `dns`, `kube` (the Service's EndpointSlices, through the
+    /// Kubernetes API) or `auto` (the API, DNS when it cannot be used).
+    #[arg(long, default_value = "dns")]
+    source: Source,
     /// How many requests (default: until Ctrl-C).
     #[arg(long)]
     count: Option<u64>,
@@ -59,8 +63,10 @@ async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     let mut config = Config::default();
     config.nameserver = args.nameserver;
+    config.source = args.source;
     let discovery = Discovery::new(config)?;
     let watch = discovery.watch(args.service.as_str()).await?;
+    println!("source: {}", watch.source());
     println!("{}: {} ready pods", watch.service(), watch.peers().len());
 
     // One service per ready pod, weighed by PeakEwma, balanced by p2c, bounded wait.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use headless_discovery::{Config, Discovery};
+use headless_discovery::{Config, Discovery, Source};
 use headless_discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Statement, Tls};
 use mysql_async::prelude::Queryable;
 
@@ -26,6 +26,10 @@ struct Args {
     /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
     #[arg(long)]
     nameserver: Option<SocketAddr>,
+    /// Where peers come from: `dns`, `kube` (the Service's EndpointSlices, through the
+    /// Kubernetes API) or `auto` (the API, DNS when it cannot be used).
+    #[arg(long, default_value = "dns")]
+    source: Source,
     /// The application user (no SUPER/ALL: those write through read_only).
     #[arg(long, default_value = "app")]
     user: String,
@@ -57,6 +61,7 @@ async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
     let mut config = Config::default();
     config.nameserver = args.nameserver;
+    config.source = args.source;
     let discovery = Discovery::new(config)?;
 
     let password = std::env::var(&args.password_env).map_err(|_| {
@@ -68,6 +73,11 @@ async fn main() -> Result<(), BoxError> {
     let mut mysql = MySqlConfig::new(&args.user, password).database(&args.database);
     mysql.tls = args.tls_ca.clone().map(Tls::with_ca_file);
     let cluster = MySqlRouter::connect(&discovery, args.service.as_str(), mysql).await?;
+    // The router shares the watch of its Service: this is the one it follows.
+    println!(
+        "source: {}",
+        discovery.watch(args.service.as_str()).await?.source()
+    );
     for pod in &cluster.topology().pods {
         println!(
             "{:<10} {:<22} {:?}",

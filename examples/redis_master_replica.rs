@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use headless_discovery::{Config, Discovery};
+use headless_discovery::{Config, Discovery, Source};
 use headless_discovery_redis::{ReadPolicy, RedisConfig, RedisRouter, Secret, Tls};
 use redis::AsyncCommands;
 
@@ -25,6 +25,10 @@ struct Args {
     /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
     #[arg(long)]
     nameserver: Option<SocketAddr>,
+    /// Where peers come from: `dns`, `kube` (the Service's EndpointSlices, through the
+    /// Kubernetes API) or `auto` (the API, DNS when it cannot be used).
+    #[arg(long, default_value = "dns")]
+    source: Source,
     /// Read the Redis password from this environment variable.
     #[arg(long)]
     password_env: Option<String>,
@@ -48,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut config = Config::default();
     config.nameserver = args.nameserver;
+    config.source = args.source;
     let discovery = Discovery::new(config)?;
 
     let mut redis = RedisConfig::default();
@@ -56,6 +61,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     redis.tls = args.tls_ca.clone().map(Tls::with_ca_file);
     let router = RedisRouter::connect(&discovery, args.service.as_str(), redis).await?;
+    // The router shares the watch of its Service: this is the one it follows.
+    println!(
+        "source: {}",
+        discovery.watch(args.service.as_str()).await?.source()
+    );
     for pod in &router.topology().pods {
         println!(
             "{:<10} {:<22} {:?}",

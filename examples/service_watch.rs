@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use futures::StreamExt;
-use headless_discovery::{Config, Discovery, PeerEvent};
+use headless_discovery::{Config, Discovery, PeerEvent, Source};
 
 /// Watch a headless Service's pods.
 #[derive(Debug, Parser)]
@@ -21,6 +21,10 @@ struct Args {
     /// A DNS server to ask instead of the cluster's (default: $DISCOVERY_NAMESERVER).
     #[arg(long)]
     nameserver: Option<SocketAddr>,
+    /// Where peers come from: `dns`, `kube` (the Service's EndpointSlices, through the
+    /// Kubernetes API) or `auto` (the API, DNS when it cannot be used).
+    #[arg(long, default_value = "dns")]
+    source: Source,
     /// Stop after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     exit_after: Option<std::time::Duration>,
@@ -35,10 +39,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let mut config = Config::default();
     config.nameserver = args.nameserver;
+    config.source = args.source;
 
     let discovery = Discovery::new(config)?;
     let watch = discovery.watch(args.service.as_str()).await?;
     let mut events = watch.subscribe();
+    println!("source: {}", watch.source());
     println!(
         "{}: {} ready pods",
         watch.service(),

@@ -409,3 +409,32 @@ fn the_image_build_context_leaves_out_target_and_git() {
         assert!(lines.contains(entry), ".dockerignore lacks {entry}");
     }
 }
+
+/// The Jobs run with `--source auto`, so their service account must be allowed what the
+/// API source asks for (`headless_discovery::RBAC_RULE`), by the manifests' own Role and
+/// RoleBinding. The pod runner hands out a token the API refuses otherwise.
+#[test]
+fn every_job_may_read_endpointslices_through_its_service_account() {
+    let manifests =
+        discovery_e2e::pods::Manifests::read_dir(&repo().join("examples/k8s")).expect("manifests");
+    assert!(!manifests.jobs.is_empty());
+    for (job, template) in &manifests.jobs {
+        assert_ne!(
+            template.service_account, "default",
+            "{job}: its own service account"
+        );
+        assert!(
+            manifests.may_read_endpointslices(&template.service_account),
+            "{job}: `{}` may not get, list and watch endpointslices ({})",
+            template.service_account,
+            headless_discovery::RBAC_RULE
+        );
+        let args = &template.containers[0].args;
+        assert!(
+            args.windows(2)
+                .any(|w| w[0] == "--source" && w[1] == "auto"),
+            "{job}: {args:?}"
+        );
+    }
+    assert!(!manifests.may_read_endpointslices("default"));
+}

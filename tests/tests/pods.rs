@@ -417,7 +417,20 @@ async fn finished(job: Pod) -> Vec<String> {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(code, 0, "the Job failed: {}", job.log_tail(40));
+    assert_on_the_api(&job);
     rounds(&job)
+}
+
+/// The Job followed the EndpointSlices: its service account's token, the CA and
+/// `KUBERNETES_SERVICE_HOST` came from the pod, and the manifests' Role allowed the reads.
+fn assert_on_the_api(job: &Pod) {
+    let log = job.log("example");
+    assert!(
+        log.lines()
+            .any(|l| l == "source: kube (auto: the API answers)"),
+        "{}: {log}",
+        job.name()
+    );
 }
 
 /// The store's Job, as shipped, through the drill `examples/minikube.sh` runs: the safe
@@ -487,6 +500,7 @@ async fn the_echo_and_watch_jobs_finish() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(code, 0, "{}", job.log_tail(40));
+        assert_on_the_api(&job);
         let log = job.log("example");
         if job.name().starts_with("echo-balance") {
             for pod in ["echo-0", "echo-1", "echo-2"] {

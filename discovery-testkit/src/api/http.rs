@@ -97,15 +97,17 @@ async fn handle(inner: &Arc<Inner>, request: Request<Incoming>) -> Response<Body
     // A change a test made is stored before any later read, as an API server's writes
     // are, even if the task that follows the cluster has not run yet.
     inner.sync();
-    if let Some(token) = &inner.token {
-        let given = request
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
-            return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
-        }
+    let given = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let forbidden = given.is_some() && given == inner.forbidden_token.as_deref();
+    if let Some(token) = &inner.token
+        && given != Some(token.as_str())
+        && !forbidden
+    {
+        return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
     }
     let path = request.uri().path().to_owned();
     let Some(namespace) = path
@@ -120,7 +122,10 @@ async fn handle(inner: &Arc<Inner>, request: Request<Incoming>) -> Response<Body
             &format!("the testkit API server serves only {PREFIX}<ns>/endpointslices, not {path}"),
         );
     };
-    let fault = *inner.fault.borrow();
+    let fault = match *inner.fault.borrow() {
+        ApiFault::None if forbidden => ApiFault::Forbidden,
+        fault => fault,
+    };
     match fault {
         ApiFault::None => {}
         ApiFault::Unavailable => {

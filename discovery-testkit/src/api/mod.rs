@@ -75,6 +75,8 @@ pub enum ApiFault {
 #[derive(Debug, Clone)]
 pub struct ApiServerBuilder {
     token: Option<String>,
+    forbidden_token: Option<String>,
+    listen: Option<SocketAddr>,
     https: bool,
     per_slice: usize,
     bookmarks: Duration,
@@ -85,6 +87,8 @@ impl Default for ApiServerBuilder {
     fn default() -> Self {
         Self {
             token: None,
+            forbidden_token: None,
+            listen: None,
             https: false,
             per_slice: 100,
             bookmarks: Duration::from_secs(1),
@@ -98,6 +102,22 @@ impl ApiServerBuilder {
     #[must_use]
     pub fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
+        self
+    }
+
+    /// Also accept `token`, but answer its requests 403, as RBAC does for a service
+    /// account without the Role the API source needs.
+    #[must_use]
+    pub fn forbidden_token(mut self, token: &str) -> Self {
+        self.forbidden_token = Some(token.to_owned());
+        self
+    }
+
+    /// Where to listen (default: an ephemeral port of 127.0.0.1). Pods in their own
+    /// network namespaces need an address on their bridge.
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
         self
     }
 
@@ -124,14 +144,17 @@ impl ApiServerBuilder {
         self
     }
 
-    /// Starts serving `cluster`'s slices on an ephemeral port of 127.0.0.1.
+    /// Starts serving `cluster`'s slices.
     ///
     /// # Errors
     ///
     /// [`Error::Api`] if no port could be bound; [`Error::Tls`] if the certificate
     /// could not be made.
     pub async fn start(self, cluster: &Cluster) -> Result<ApiServer, Error> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+        let listen = self
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| Error::Api(format!("bind: {e}")))?;
         let addr = listener
@@ -152,6 +175,7 @@ impl ApiServerBuilder {
             mirrors: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
             token: self.token.clone(),
+            forbidden_token: self.forbidden_token,
             per_slice: self.per_slice,
             bookmarks: self.bookmarks,
         });
@@ -301,6 +325,7 @@ struct Inner {
     mirrors: Mutex<Vec<Mirror>>,
     requests: AtomicU64,
     token: Option<String>,
+    forbidden_token: Option<String>,
     per_slice: usize,
     bookmarks: Duration,
 }

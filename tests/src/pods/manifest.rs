@@ -1,5 +1,6 @@
 //! The parts of `examples/k8s/*.yaml` the pod runner acts on, parsed with a YAML library:
-//! StatefulSets and their pod templates, ConfigMaps, Secrets and Jobs.
+//! StatefulSets and their pod templates, ConfigMaps, Secrets, Jobs, and the RBAC that
+//! decides whether a pod's service account may read EndpointSlices.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +21,49 @@ pub struct Manifests {
     pub jobs: BTreeMap<String, PodTemplate>,
     /// Services: name → their named ports.
     pub services: BTreeMap<String, Vec<(String, u16)>>,
+    /// ServiceAccounts by name.
+    pub service_accounts: Vec<String>,
+    /// Roles: name → their rules.
+    pub roles: BTreeMap<String, Vec<Rule>>,
+    /// RoleBindings: (Role, ServiceAccount) pairs.
+    pub bindings: Vec<(String, String)>,
+}
+
+/// One RBAC rule.
+#[derive(Debug, Clone, Default)]
+pub struct Rule {
+    /// `apiGroups`.
+    pub api_groups: Vec<String>,
+    /// `resources`.
+    pub resources: Vec<String>,
+    /// `verbs`.
+    pub verbs: Vec<String>,
+}
+
+impl Rule {
+    fn allows(&self, group: &str, resource: &str, verb: &str) -> bool {
+        let has = |list: &[String], item: &str| list.iter().any(|x| x == item || x == "*");
+        has(&self.api_groups, group) && has(&self.resources, resource) && has(&self.verbs, verb)
+    }
+}
+
+impl Manifests {
+    /// Whether service account `account` (in the manifests' namespace) may get, list and
+    /// watch EndpointSlices, as the API server's RBAC would decide from the Roles and
+    /// RoleBindings here: what the API source needs.
+    pub fn may_read_endpointslices(&self, account: &str) -> bool {
+        self.service_accounts.iter().any(|a| a == account)
+            && ["get", "list", "watch"].iter().all(|verb| {
+                self.bindings.iter().any(|(role, subject)| {
+                    subject == account
+                        && self.roles.get(role).is_some_and(|rules| {
+                            rules
+                                .iter()
+                                .any(|r| r.allows("discovery.k8s.io", "endpointslices", verb))
+                        })
+                })
+            })
+    }
 }
 
 /// A StatefulSet.
@@ -48,6 +92,8 @@ pub struct PodTemplate {
     pub containers: Vec<Container>,
     /// Volumes by name.
     pub volumes: BTreeMap<String, Volume>,
+    /// `serviceAccountName` (default `default`).
+    pub service_account: String,
 }
 
 /// A container.
@@ -231,6 +277,35 @@ impl Manifests {
                 let template = template(&doc["spec"]["template"]["spec"], &object)?;
                 self.jobs.insert(name, template);
             }
+            "ServiceAccount" => self.service_accounts.push(name),
+            "Role" => {
+                let strings = |y: &Yaml| {
+                    list(y)
+                        .iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                };
+                let rules = list(&doc["rules"])
+                    .iter()
+                    .map(|r| Rule {
+                        api_groups: strings(&r["apiGroups"]),
+                        resources: strings(&r["resources"]),
+                        verbs: strings(&r["verbs"]),
+                    })
+                    .collect();
+                self.roles.insert(name, rules);
+            }
+            "RoleBinding" if doc["roleRef"]["kind"].as_str() == Some("Role") => {
+                if let Some(role) = doc["roleRef"]["name"].as_str() {
+                    for subject in list(&doc["subjects"]) {
+                        if subject["kind"].as_str() == Some("ServiceAccount")
+                            && let Some(account) = subject["name"].as_str()
+                        {
+                            self.bindings.push((role.to_owned(), account.to_owned()));
+                        }
+                    }
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -299,6 +374,10 @@ fn template(spec: &Yaml, object: &str) -> Result<PodTemplate, ManifestError> {
         init_containers: containers("initContainers")?,
         containers: containers("containers")?,
         volumes,
+        service_account: spec["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_owned(),
     })
 }
 

@@ -33,6 +33,7 @@ pub(crate) struct Site {
     pub(crate) namespace: String,
     pub(crate) domain: String,
     pub(crate) dns: Ipv4Addr,
+    pub(crate) api: ApiAccess,
     pub(crate) manifests: Manifests,
     pub(crate) examples: PathBuf,
     pub(crate) work: PathBuf,
@@ -43,6 +44,19 @@ impl Site {
     pub(crate) fn fqdn(&self, pod: &str, service: &str) -> String {
         format!("{pod}.{service}.{}.svc.{}", self.namespace, self.domain)
     }
+}
+
+/// How pods reach the API server, as kubelet tells them: `KUBERNETES_SERVICE_HOST` and
+/// `_PORT`, and the service-account token and CA files.
+#[derive(Debug)]
+pub(crate) struct ApiAccess {
+    pub(crate) host: Ipv4Addr,
+    pub(crate) port: u16,
+    /// The token of a service account the manifests' RBAC lets read EndpointSlices.
+    pub(crate) token: String,
+    /// The token of any other account: authenticated, and refused (403).
+    pub(crate) forbidden: String,
+    pub(crate) ca_pem: String,
 }
 
 /// Who the pod is.
@@ -304,8 +318,22 @@ fn plan(
     }
     let account = dir.join("serviceaccount");
     std::fs::create_dir_all(&account).map_err(io(&account))?;
-    let namespace_file = account.join("namespace");
-    std::fs::write(&namespace_file, &site.namespace).map_err(io(&namespace_file))?;
+    let token = if site
+        .manifests
+        .may_read_endpointslices(&template.service_account)
+    {
+        &site.api.token
+    } else {
+        &site.api.forbidden
+    };
+    for (name, text) in [
+        ("namespace", site.namespace.as_str()),
+        ("token", token.as_str()),
+        ("ca.crt", site.api.ca_pem.as_str()),
+    ] {
+        let file = account.join(name);
+        std::fs::write(&file, text).map_err(io(&file))?;
+    }
 
     let mut volumes: BTreeMap<String, (PathBuf, bool)> = BTreeMap::new();
     for (name, path) in &identity.claims {
@@ -352,6 +380,8 @@ fn plan(
                 let mut env = vec![
                     ("PATH".to_owned(), PATH.to_owned()),
                     ("HOSTNAME".to_owned(), identity.name.clone()),
+                    ("KUBERNETES_SERVICE_HOST".to_owned(), site.api.host.to_string()),
+                    ("KUBERNETES_SERVICE_PORT".to_owned(), site.api.port.to_string()),
                 ];
                 for (key, source) in &c.env {
                     env.push((key.clone(), env_value(site, identity, ip, source)?));

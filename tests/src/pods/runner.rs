@@ -7,18 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use headless_discovery_testkit::{Cluster, StatefulSetSpec};
+use headless_discovery_testkit::{ApiServer, Cluster, StatefulSetSpec};
 
 use super::PodError;
 use super::manifest::Manifests;
 use super::network::Bridge;
-use super::pod::{Identity, Pod, Site};
+use super::pod::{ApiAccess, Identity, Pod, Site};
 use super::statefulset::RunningSet;
 
 /// The namespace the manifests are applied to, as `kubectl apply` without `-n` does.
 const NAMESPACE: &str = "default";
 /// The cluster domain: minikube's and kubeadm's default.
 const DOMAIN: &str = "cluster.local";
+/// The API server's port on the bridge (the `kubernetes` Service's target port on minikube).
+const API_PORT: u16 = 8443;
 
 /// Runs the manifests' StatefulSets and Jobs; see the [module docs](super).
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct Runner {
     bridge: Arc<Bridge>,
     /// The pods' DNS server, on the bridge; kept for as long as the runner.
     cluster: Cluster,
+    /// The pods' API server, on the bridge, over HTTPS.
+    _api: ApiServer,
     jobs: AtomicU32,
     _work: WorkDir,
 }
@@ -46,11 +50,29 @@ impl Runner {
             .listen(SocketAddr::new(IpAddr::V4(bridge.gateway()), 53))
             .start()
             .await?;
+        // Tokens as the service accounts' would be: one the RBAC of the manifests lets read
+        // EndpointSlices, one it does not (the API answers 403, as a cluster would).
+        let token = format!("runner-{}", rand::random::<u64>());
+        let forbidden = format!("runner-forbidden-{}", rand::random::<u64>());
+        let api = ApiServer::builder()
+            .listen(SocketAddr::new(IpAddr::V4(bridge.gateway()), API_PORT))
+            .https(true)
+            .token(&token)
+            .forbidden_token(&forbidden)
+            .start(&cluster)
+            .await?;
         let work = WorkDir::create()?;
         let site = Arc::new(Site {
             namespace: NAMESPACE.into(),
             domain: DOMAIN.into(),
             dns: bridge.gateway(),
+            api: ApiAccess {
+                host: bridge.gateway(),
+                port: API_PORT,
+                token,
+                forbidden,
+                ca_pem: api.ca_pem().unwrap_or_default().to_owned(),
+            },
             manifests,
             examples: examples.to_path_buf(),
             work: work.0.clone(),
@@ -59,6 +81,7 @@ impl Runner {
             site,
             bridge,
             cluster,
+            _api: api,
             jobs: AtomicU32::new(0),
             _work: work,
         })
