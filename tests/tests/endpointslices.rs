@@ -412,3 +412,48 @@ async fn missing_rbac_fails_with_the_rule_to_add_and_a_bad_token_with_401() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn ports_are_taken_by_name_as_the_srv_path_does() {
+    let fixture = ApiCluster::start().await;
+    fixture
+        .cluster
+        .statefulset(
+            StatefulSetSpec::new("web")
+                .port("http", 8080)
+                .port("metrics", 9090)
+                .replicas(2),
+        )
+        .expect("set");
+    let discovery = discovery_with(fixture.config());
+    let metrics = discovery
+        .resolve("_metrics._tcp.web")
+        .await
+        .expect("named port");
+    assert!(metrics.iter().all(|p| p.port() == 9090), "{metrics:?}");
+    let numbered = discovery.resolve("web:7000").await.expect("a port number");
+    assert!(numbered.iter().all(|p| p.port() == 7000));
+    let missing = discovery
+        .resolve("_admin._tcp.web")
+        .await
+        .expect_err("no such port");
+    assert!(
+        matches!(&missing, Error::PortNotFound { port, .. } if port == "admin"),
+        "{missing:?}"
+    );
+    let ambiguous = discovery.resolve("web").await.expect_err("two ports");
+    assert!(
+        matches!(&ambiguous, Error::AmbiguousPort { ports, .. } if *ports == [8080, 9090]),
+        "{ambiguous:?}"
+    );
+    // The DNS path says the same.
+    let dns = discovery_with(test_config(&fixture.cluster));
+    assert!(matches!(
+        dns.resolve("web").await,
+        Err(Error::AmbiguousPort { .. })
+    ));
+    assert!(matches!(
+        dns.resolve("_admin._tcp.web").await,
+        Err(Error::PortNotFound { .. })
+    ));
+}
