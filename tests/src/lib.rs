@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bind;
+pub mod echo;
 pub mod pods;
 pub mod soak;
 

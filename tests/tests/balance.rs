@@ -1,45 +1,19 @@
 //! tower's p2c Balance over echo pods found by discovery.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use discovery_e2e::echo::{EchoService, echo_client, serve_pods, spread};
 use discovery_e2e::{discovery, eventually};
 use headless_discovery::balance::{NoReadyPeers, PeerDiscover, WaitForPeers};
 use headless_discovery::{Peer, Watch};
-use headless_discovery_testkit::echo::{self, EchoServer};
+use headless_discovery_testkit::echo::EchoServer;
 use headless_discovery_testkit::{Cluster, StatefulSet, StatefulSetSpec};
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PeakEwmaDiscover, PendingRequestsDiscover};
 use tower::{BoxError, Service, ServiceExt, service_fn};
 
 const PORT: u16 = 7070;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-type EchoService = tower::util::BoxService<String, String, BoxError>;
-
-/// One echo client per pod: a tower service sending a line to `peer.addr()`.
-fn echo_client(peer: &Peer) -> EchoService {
-    let addr = peer.addr();
-    tower::util::BoxService::new(service_fn(move |line: String| async move {
-        echo::request(addr, &line, REQUEST_TIMEOUT)
-            .await
-            .map_err(BoxError::from)
-    }))
-}
-
-/// Echo servers on every pod's address, answering with the pod name.
-async fn serve_pods(set: &StatefulSet) -> HashMap<String, EchoServer> {
-    let mut servers = HashMap::new();
-    for pod in set.pods() {
-        let server = EchoServer::start(SocketAddr::new(pod.ip, PORT), &pod.name)
-            .await
-            .expect("echo server");
-        servers.insert(pod.name, server);
-    }
-    servers
-}
-
 async fn setup(replicas: u32) -> (Cluster, StatefulSet, Watch) {
     headless_discovery_testkit::init_tracing();
     let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
@@ -57,31 +31,10 @@ async fn setup(replicas: u32) -> (Cluster, StatefulSet, Watch) {
     (cluster, set, watch)
 }
 
-/// Sends `n` requests and counts which pod answered each.
-async fn spread<S>(service: &mut S, n: usize) -> HashMap<String, usize>
-where
-    S: Service<String, Response = String, Error = BoxError>,
-{
-    let mut served = HashMap::new();
-    for i in 0..n {
-        let reply = service
-            .ready()
-            .await
-            .expect("ready")
-            .call(format!("req-{i}"))
-            .await
-            .expect("reply");
-        let pod = reply.split(' ').next().unwrap_or_default().to_owned();
-        assert_eq!(reply, format!("{pod} req-{i}"));
-        *served.entry(pod).or_default() += 1;
-    }
-    served
-}
-
 #[tokio::test]
 async fn requests_reach_every_pod_and_follow_scale_down_and_rollout() {
     let (_cluster, set, watch) = setup(3).await;
-    let mut servers = serve_pods(&set).await;
+    let mut servers = serve_pods(&set, PORT).await;
     let discover = PeerDiscover::from_fn(&watch, echo_client);
     // Sequential requests leave every endpoint at 0 pending: p2c breaks the tie at random.
     let discover = PendingRequestsDiscover::new::<String>(discover, CompleteOnResponse::default());
@@ -136,7 +89,7 @@ async fn requests_reach_every_pod_and_follow_scale_down_and_rollout() {
 #[tokio::test]
 async fn with_zero_pods_a_request_fails_clearly_within_the_bound() {
     let (_cluster, set, watch) = setup(2).await;
-    let _servers = serve_pods(&set).await;
+    let _servers = serve_pods(&set, PORT).await;
     let discover = PendingRequestsDiscover::new::<String>(
         PeerDiscover::from_fn(&watch, echo_client),
         CompleteOnResponse::default(),
@@ -180,7 +133,7 @@ async fn with_zero_pods_a_request_fails_clearly_within_the_bound() {
 
     // Pods come back: the same balancer serves again.
     set.scale(2).expect("scale up");
-    let _servers = serve_pods(&set).await;
+    let _servers = serve_pods(&set, PORT).await;
     eventually("pods back", Duration::from_secs(3), || async {
         (watch.peers().len() == 2).then_some(())
     })
@@ -191,7 +144,7 @@ async fn with_zero_pods_a_request_fails_clearly_within_the_bound() {
 #[tokio::test]
 async fn peak_ewma_balances_over_the_pods() {
     let (_cluster, set, watch) = setup(3).await;
-    let _servers = serve_pods(&set).await;
+    let _servers = serve_pods(&set, PORT).await;
     // A tiny default RTT makes unmeasured endpoints attractive, so each gets tried.
     let discover = PeakEwmaDiscover::new::<String>(
         PeerDiscover::from_fn(&watch, echo_client),

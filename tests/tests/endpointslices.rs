@@ -2,20 +2,20 @@
 //! client and watcher): the same pods as DNS, changes as single events, draining,
 //! relists, outages and RBAC.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use discovery_e2e::api::ApiCluster;
+use discovery_e2e::echo::{echo_client, serve_pods, spread};
 use discovery_e2e::{discovery_with, eventually, test_config};
 use futures::StreamExt;
 use headless_discovery::balance::{PeerDiscover, WaitForPeers};
 use headless_discovery::{Error, Peer, PeerEvent, PeerKey, RBAC_RULE, Subscription, Watch};
-use headless_discovery_testkit::echo::{self, EchoServer};
+use headless_discovery_testkit::echo;
 use headless_discovery_testkit::{ApiFault, ApiServer, StatefulSetSpec};
 use tower::balance::p2c::Balance;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
-use tower::{BoxError, Service, ServiceExt, service_fn};
 
 /// A watch event arrives in milliseconds; this only bounds a stuck test on a busy machine.
 const SOON: Duration = Duration::from_secs(5);
@@ -184,25 +184,12 @@ async fn a_balancer_sends_nothing_new_to_a_draining_pod() {
         .cluster
         .statefulset(StatefulSetSpec::new("echo").port("echo", PORT).replicas(3))
         .expect("set");
-    let mut servers = HashMap::new();
-    for pod in set.pods() {
-        let server = EchoServer::start(SocketAddr::new(pod.ip, PORT), &pod.name)
-            .await
-            .expect("echo");
-        servers.insert(pod.name, server);
-    }
+    let _servers = serve_pods(&set, PORT).await;
     let watch = discovery_with(fixture.config())
         .watch("_echo._tcp.echo")
         .await
         .expect("watch");
-    let discover = PeerDiscover::from_fn(&watch, |peer: &Peer| {
-        let addr = peer.addr();
-        tower::util::BoxService::new(service_fn(move |line: String| async move {
-            echo::request(addr, &line, Duration::from_secs(2))
-                .await
-                .map_err(BoxError::from)
-        }))
-    });
+    let discover = PeerDiscover::from_fn(&watch, echo_client);
     let discover = PendingRequestsDiscover::new::<String>(discover, CompleteOnResponse::default());
     let mut balancer = WaitForPeers::new(
         Balance::new(Box::pin(discover)),
@@ -236,25 +223,6 @@ fn set_addr(watch: &Watch, ordinal: u32) -> SocketAddr {
         .by_ordinal(ordinal)
         .map(Peer::addr)
         .expect("listed while draining")
-}
-
-async fn spread<S>(service: &mut S, n: usize) -> HashMap<String, usize>
-where
-    S: Service<String, Response = String, Error = BoxError>,
-{
-    let mut served = HashMap::new();
-    for i in 0..n {
-        let reply = service
-            .ready()
-            .await
-            .expect("ready")
-            .call(format!("req-{i}"))
-            .await
-            .expect("reply");
-        let pod = reply.split(' ').next().unwrap_or_default().to_owned();
-        *served.entry(pod).or_default() += 1;
-    }
-    served
 }
 
 #[tokio::test]

@@ -104,7 +104,7 @@ impl PeerSet {
                 }
                 Ordering::Equal => {
                     if let (Some(a), Some(b)) = (old.next(), new.next())
-                        && a != b
+                        && !a.same_state(b)
                     {
                         events.push(PeerEvent::Changed {
                             old: a.clone(),
