@@ -104,7 +104,7 @@ pub struct Config {
     /// it counts as stalled, is dropped and relisted, and the watch reports degraded.
     /// The API server sends a bookmark about every minute. Defaults to 90 s. Applies to
     /// clients this crate makes; a client given with
-    /// [`Discovery::with_kube_client`](crate::Discovery::with_kube_client) keeps its
+    /// `Discovery::with_kube_client` keeps its
     /// own read timeout.
     #[serde(with = "humantime_serde")]
     pub api_silence_timeout: Duration,

@@ -30,6 +30,11 @@
 //! Point it at a given DNS server with `DISCOVERY_NAMESERVER=ip:port` or
 //! [`Config::nameserver`] (the testkit, local demos and minikube-from-the-host need it).
 //!
+//! With the `kube` feature, peers can come from the Service's EndpointSlices instead
+//! ([`Source::Kube`], or [`Source::Auto`] with DNS as the fallback): changes in one watch
+//! event rather than after a TTL and CoreDNS's cache, draining pods, zones and nodes.
+//! See the `kube` module.
+//!
 //! With `publishNotReadyAddresses: true` on the Service, DNS lists pods that are not ready
 //! too: health-check them (`PING`, `SELECT 1`) before routing to them.
 
