@@ -309,6 +309,20 @@ async fn an_api_outage_keeps_the_peers_degraded_then_recovers() {
         (api.health().is_healthy() && api.peers().len() == 4).then_some(())
     })
     .await;
+
+    // An outage with no change in it: healthy again once the API answers, though no
+    // event follows.
+    fixture.api.set_fault(ApiFault::Unavailable);
+    tokio::time::timeout(SOON, health.wait_for(|h| h.is_degraded()))
+        .await
+        .expect("degraded again")
+        .expect("health");
+    fixture.api.set_fault(ApiFault::None);
+    tokio::time::timeout(SOON, health.wait_for(|h| h.is_healthy()))
+        .await
+        .expect("healthy without a change to bring an event")
+        .expect("health");
+    assert_eq!(api.peers().len(), 4);
 }
 
 #[tokio::test]

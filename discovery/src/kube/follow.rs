@@ -25,6 +25,8 @@ pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Everything the follow loop owns.
 pub(crate) struct Follower {
+    api: Api<EndpointSlice>,
+    selector: String,
     events: Events,
     out: Publisher,
     schedule: Schedule,
@@ -34,6 +36,11 @@ pub(crate) struct Follower {
     relist: Option<Slices>,
     /// Addresses dropped because they were not IPs.
     rejected: usize,
+}
+
+/// kube-runtime's watcher on the slices `selector` picks: list, then watch from there.
+fn watch(api: &Api<EndpointSlice>, selector: &str) -> Events {
+    watcher::watcher(api.clone(), watcher::Config::default().labels(selector)).boxed()
 }
 
 impl std::fmt::Debug for Follower {
@@ -50,8 +57,10 @@ impl Follower {
         let service = &out.service;
         let api: Api<EndpointSlice> = Api::namespaced(client, service.namespace());
         let selector = format!("{SERVICE_NAME_LABEL}={}", service.service());
-        let events = watcher::watcher(api, watcher::Config::default().labels(&selector)).boxed();
+        let events = watch(&api, &selector);
         Self {
+            api,
+            selector,
             events,
             out,
             schedule: Schedule::new(config),
@@ -108,9 +117,11 @@ impl Follower {
                     let error = from_watcher(&self.out.service, error);
                     debug!(service = %self.out.service, %error, "EndpointSlice watch failed");
                     self.out.mark_degraded(error, self.schedule.failures() + 1);
-                    // The watcher retries on the next poll (relisting if it must):
-                    // back off first, as the DNS refresher does.
+                    // Back off as the DNS refresher does, then list afresh: a watch that
+                    // resumes shows no event while nothing changes, so only a list's end
+                    // can say the API answers again (and it publishes only differences).
                     tokio::time::sleep(self.schedule.after_failure()).await;
+                    self.events = watch(&self.api, &self.selector);
                 }
                 // The watcher's stream does not end; if it did, there is nothing to follow.
                 None => std::future::pending::<()>().await,
