@@ -1,4 +1,4 @@
-//! Reads balanced over the fit replicas: power of two choices over PeakEwma, where a
+//! Reads balanced over the fit replicas the read policy prefers: power of two choices over PeakEwma, where a
 //! pod's latency is how long its connections stay checked out.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use headless_discovery::roles::ReadPolicy;
 use headless_discovery::roles::balance::{FitReplicas, P2c, P2cFuture};
 use headless_discovery::{Peer, PeerKey};
 use tower::Service;
@@ -80,13 +81,18 @@ impl std::fmt::Debug for Balancer {
 }
 
 impl Balancer {
-    pub(crate) fn new(topology: tokio::sync::watch::Receiver<Arc<Topology>>, pools: Pools) -> Self {
+    /// Balances over the replicas `policy` reads from (a zone's under `SameZone`).
+    pub(crate) fn new(
+        topology: tokio::sync::watch::Receiver<Arc<Topology>>,
+        policy: ReadPolicy,
+        pools: Pools,
+    ) -> Self {
         let make: Make = Box::new(move |peer: &Peer| Checkout {
             pools: pools.clone(),
             peer: peer.clone(),
         });
         let discover = PeakEwmaDiscover::new::<()>(
-            FitReplicas::fit_replicas(topology, make),
+            FitReplicas::for_policy(topology, policy, make),
             DEFAULT_RTT,
             DECAY,
             UntilReturned,

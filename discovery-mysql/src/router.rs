@@ -18,7 +18,7 @@ use crate::report::ServerReport;
 use crate::service::{PodService, PrimaryService, ReplicaService};
 use crate::statement::{Reply, Statement};
 use crate::token::ConsistencyToken;
-use crate::topology::Topology;
+use crate::topology::{PodStatus, Topology};
 
 /// Routes statements to the pods of a MySQL or MariaDB StatefulSet by role. Cheap to
 /// clone; clones share one prober, one pool per pod and one read balancer.
@@ -77,7 +77,11 @@ impl MySqlRouter {
             pools: pools.clone(),
         };
         let roles = RoleWatch::start(watch, probe, config.roles.clone()).await;
-        let balancer = Balancer::new(roles.topology_changes(), pools.clone());
+        let balancer = Balancer::new(
+            roles.topology_changes(),
+            config.roles.read_policy.clone(),
+            pools.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 roles,
@@ -162,14 +166,12 @@ impl MySqlRouter {
         let fallback = read.fallback;
         let conn = match &read.target {
             Target::Pod(pod) => self.conn(&pod.peer).await?,
-            // Some of the fit replicas (a zone's): one of them, not the balancer, which
-            // spreads over all of them.
-            Target::Replicas(some) if some.len() < topology.fit_replicas().len() => {
-                match read.one() {
-                    Some(pod) => self.conn(&pod.peer).await?,
-                    None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
-                }
-            }
+            // Other replicas than the configured policy's (another zone's): one of them,
+            // not the balancer, which spreads over the configured policy's.
+            Target::Replicas(some) if !self.balances_over(&topology, some) => match read.one() {
+                Some(pod) => self.conn(&pod.peer).await?,
+                None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
+            },
             Target::Replicas(_) => match self.inner.balancer.checkout() {
                 Some(checkout) => checkout.await.map_err(|e| self.balanced_error(e))?,
                 // The topology moved on between the placement and the checkout.
@@ -177,6 +179,15 @@ impl MySqlRouter {
             },
         };
         Ok(if fallback { conn.into_fallback() } else { conn })
+    }
+
+    /// Whether the read balancer spreads over exactly `replicas` in `topology`.
+    fn balances_over(&self, topology: &Topology, replicas: &[&PodStatus]) -> bool {
+        let balanced = topology.read_replicas(&self.inner.config.roles.read_policy);
+        balanced.len() == replicas.len()
+            && balanced
+                .iter()
+                .all(|pod| replicas.iter().any(|other| other.peer == pod.peer))
     }
 
     /// A connection for reading your writes: a replica (per the configured policy) that

@@ -312,14 +312,9 @@ impl Discovery {
     ) -> (Publisher, WatchParts, watch::Sender<SourceInUse>) {
         let (peers_tx, peers_rx) = watch::channel(PeerSet::empty());
         let (health_tx, health_rx) = watch::channel(Health::Starting);
-        let label = match source {
-            Source::Dns => "DNS",
-            Source::Kube => "the Kubernetes API",
-            Source::Auto => "the Kubernetes API or DNS",
-        };
         let out = Publisher::new(
             service.clone(),
-            label,
+            source,
             peers_tx,
             health_tx,
             self.inner.config.empty_grace,

@@ -144,6 +144,17 @@ pub enum Source {
     Auto,
 }
 
+impl Source {
+    /// The source in words, for logs and messages: `DNS`, `the Kubernetes API`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Source::Dns => "DNS",
+            Source::Kube => "the Kubernetes API",
+            Source::Auto => "the Kubernetes API or DNS",
+        }
+    }
+}
+
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -37,9 +37,10 @@ pub(crate) async fn run(target: Target) -> Result<(), Failure> {
                     return Ok(());
                 }
                 let state = health.borrow_and_update().clone();
+                let source = state.source().map_or("the source", |source| source.describe());
                 match state {
-                    Health::Degraded { .. } => eprintln!("DNS {state}; keeping the last known pods"),
-                    Health::Healthy { .. } => eprintln!("DNS answering again"),
+                    Health::Degraded { .. } => eprintln!("{state}; keeping the last known pods"),
+                    Health::Healthy { .. } => eprintln!("{source} answering again"),
                     _ => {}
                 }
             },

@@ -18,6 +18,9 @@ type Make = Box<dyn FnMut(&Peer) -> PodService + Send>;
 /// (up, linked to the master, not lagging) and `Remove` when one stops being fit, moves,
 /// or leaves. Never errs and never ends while the router lives.
 ///
+/// It follows the configured read policy's replicas ([`Topology::read_replicas`](headless_discovery::roles::Topology::read_replicas)):
+/// under `SameZone`, only the zone's while one is fit.
+///
 /// The [`PodService`]s it inserts carry their own peak-EWMA load, so tower's
 /// `p2c::Balance::new(ReplicaDiscover::new(&router))` balances them as they are;
 /// [`ReplicaService`](super::ReplicaService) is that, lighter, with a bounded wait.
@@ -39,7 +42,11 @@ impl ReplicaDiscover {
         let maker = router.clone();
         let make: Make = Box::new(move |peer: &Peer| PodService::new(maker.clone(), peer.clone()));
         Self {
-            inner: FitReplicas::fit_replicas(router.roles().topology_changes(), make),
+            inner: FitReplicas::for_policy(
+                router.roles().topology_changes(),
+                router.config().roles.read_policy.clone(),
+                make,
+            ),
         }
     }
 }

@@ -5,7 +5,6 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use headless_discovery::PeerKey;
-use headless_discovery::roles::ReadPolicy;
 use headless_discovery::roles::balance::{P2c, WaitBound};
 use redis::{Cmd, Value};
 use tower::Service;
@@ -15,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::router::RedisRouter;
 
 /// `Service<Cmd>` for reads: power of two choices ([`P2c`]) over the replicas fit to serve
-/// reads, weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
+/// reads (the local ones first under a locality read policy, as [`ReplicaDiscover`] says), weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
 /// up to `failover_wait`, then fails with [`RoleError::NoReadablePod`](headless_discovery::roles::RoleError::NoReadablePod) saying why each pod was
 /// left out.
 ///
@@ -64,7 +63,7 @@ impl ReplicaService {
         let topology = self.router.topology();
         self.router
             .roles()
-            .unplaceable(&topology, &ReadPolicy::Replica)
+            .unplaceable(&topology, &self.router.config().roles.read_policy)
             .into()
     }
 }

@@ -184,11 +184,13 @@ pub struct NoReadyPeers {
 impl NoReadyPeers {
     fn from_watch(watch: &Watch, bound: Duration) -> Self {
         let known = watch.peers().len();
-        let why = match (watch.health(), known) {
-            (Health::Degraded { error, .. }, _) => format!("DNS is failing ({error})"),
-            (Health::Starting, _) => "the first DNS resolution has not completed".to_owned(),
-            (_, 0) => "DNS lists no ready pod (NXDOMAIN)".to_owned(),
-            (_, n) => format!("DNS lists {n} pods but none of their services is ready"),
+        let health = watch.health();
+        let source = health.source().unwrap_or(watch.source().source).describe();
+        let why = match (health, known) {
+            (Health::Degraded { error, .. }, _) => format!("{source} is failing ({error})"),
+            (Health::Starting, _) => format!("the first answer from {source} has not come"),
+            (_, 0) => format!("{source} lists no ready pod"),
+            (_, n) => format!("{source} lists {n} pods but none of their services is ready"),
         };
         Self {
             service: watch.service().to_string(),

@@ -42,7 +42,7 @@ pub(crate) struct DnsFallback {
 impl DnsFallback {
     /// A refresher publishing into channels of its own.
     fn refresher(&self, service: &HeadlessService) -> (Refresher, Channels) {
-        let (out, channels) = Channels::new(service, "DNS", &self.config);
+        let (out, channels) = Channels::new(service, Source::Dns, &self.config);
         let refresher = Refresher::new(
             self.dns.clone(),
             out,
@@ -73,12 +73,12 @@ struct Channels {
 }
 
 impl Channels {
-    fn new(service: &HeadlessService, label: &'static str, config: &Config) -> (Publisher, Self) {
+    fn new(service: &HeadlessService, source: Source, config: &Config) -> (Publisher, Self) {
         let (peers_tx, peers) = watch::channel(PeerSet::empty());
         let (health_tx, health) = watch::channel(Health::Starting);
         let out = Publisher::new(
             service.clone(),
-            label,
+            source,
             peers_tx,
             health_tx,
             config.empty_grace,
@@ -121,7 +121,7 @@ impl Auto {
         let api_error = match client {
             Ok(client) => {
                 let (follower_out, channels) =
-                    Channels::new(&service, "the Kubernetes API", &auto.fallback.config);
+                    Channels::new(&service, Source::Kube, &auto.fallback.config);
                 let mut follower = Follower::new(client, follower_out, &auto.fallback.config);
                 let first = follower.first().await;
                 auto.api = Some(channels.running(tokio::spawn(follower.run())));
@@ -153,7 +153,7 @@ impl Auto {
         match client {
             Ok(client) => {
                 let (follower_out, channels) =
-                    Channels::new(&service, "the Kubernetes API", &auto.fallback.config);
+                    Channels::new(&service, Source::Kube, &auto.fallback.config);
                 let follower = Follower::new(client, follower_out, &auto.fallback.config);
                 auto.api = Some(channels.running(tokio::spawn(follower.run())));
                 auto.choose(Source::Kube, SourceReason::ApiAnswers);

@@ -74,6 +74,12 @@ impl ReadPolicy {
         ReadPolicy::SameNode(node.into())
     }
 
+    /// Whether this is a locality policy (`SameZone`, `SameNode`), which prefers some fit
+    /// replicas over the others.
+    pub fn is_local(&self) -> bool {
+        matches!(self, ReadPolicy::SameZone(_) | ReadPolicy::SameNode(_))
+    }
+
     /// Replicas in the zone named by `$DISCOVERY_ZONE` first.
     ///
     /// # Errors

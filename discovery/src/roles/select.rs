@@ -82,6 +82,19 @@ impl<R: Report> Topology<R> {
         self.fit.iter().filter_map(|&i| self.pods.get(i)).collect()
     }
 
+    /// The replicas a balancer spreads reads under `policy` over: those [`read`](Self::read)
+    /// targets (a zone's or a node's for the locality policies, all fit replicas when none
+    /// is local), and all fit replicas for a policy that targets one pod.
+    pub fn read_replicas(&self, policy: &ReadPolicy) -> Vec<&PodStatus<R>> {
+        match self.read(policy) {
+            Ok(Read {
+                target: Target::Replicas(replicas),
+                ..
+            }) => replicas,
+            _ => self.fit_replicas(),
+        }
+    }
+
     /// Why each pod that may not serve replica reads may not (the leader included: it is
     /// not a replica).
     pub fn unfit_reasons(&self) -> &[(PeerKey, Unfit)] {

@@ -1,14 +1,19 @@
-//! [`Health`]: whether a watch's view of DNS is current.
+//! [`Health`]: whether a watch's view of its source is current.
 
 use std::time::Instant;
 
+use crate::config::Source;
 use crate::error::SharedError;
 
 /// How a watch is doing, as callers can read and subscribe to it
 /// ([`Watch::health`](crate::Watch::health), [`Watch::health_changes`](crate::Watch::health_changes)).
 ///
-/// A degraded watch still serves its last known good peers: DNS trouble never tears
-/// peers down. Only an authoritative NXDOMAIN (no ready pod) empties the set.
+/// A degraded watch still serves its last known good peers: DNS or API trouble never
+/// tears peers down. Only an authoritative NXDOMAIN, or an empty slice list, empties the
+/// set (after `empty_grace`).
+///
+/// It names the source that answered or failed ([`source`](Self::source)), DNS or the
+/// Kubernetes API; [`Watch::source`](crate::Watch::source) says why that one is in use.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Health {
@@ -17,6 +22,8 @@ pub enum Health {
     /// The last resolution got an answer.
     #[non_exhaustive]
     Healthy {
+        /// The source that answered.
+        source: Source,
         /// When that answer came.
         last_success: Instant,
         /// Records dropped so far because they named no pod of this Service.
@@ -26,13 +33,15 @@ pub enum Health {
     /// those of the last good answer.
     #[non_exhaustive]
     Degraded {
+        /// The source that is failing.
+        source: Source,
         /// When the first failure of this run happened.
         since: Instant,
         /// How many resolutions failed in a row.
         failures: u32,
         /// The latest failure.
         error: SharedError,
-        /// When DNS last answered, if ever.
+        /// When the source last answered, if ever.
         last_success: Option<Instant>,
         /// Records dropped so far because they named no pod of this Service.
         rejected: u64,
@@ -50,6 +59,14 @@ impl Health {
         matches!(self, Health::Degraded { .. })
     }
 
+    /// The source that answered or is failing (`None` while starting).
+    pub fn source(&self) -> Option<Source> {
+        match self {
+            Health::Starting => None,
+            Health::Healthy { source, .. } | Health::Degraded { source, .. } => Some(*source),
+        }
+    }
+
     /// The latest failure, when degraded.
     pub fn error(&self) -> Option<&SharedError> {
         match self {
@@ -58,7 +75,7 @@ impl Health {
         }
     }
 
-    /// When DNS last answered.
+    /// When the source last answered.
     pub fn last_success(&self) -> Option<Instant> {
         match self {
             Health::Starting => None,
@@ -79,20 +96,27 @@ impl Health {
     }
 
     /// Whether `self` and `other` say the same thing to someone following health: the
-    /// same variant and, when degraded, the same streak failing for the same reason.
+    /// same variant and source and, when degraded, the same streak failing for the same
+    /// reason.
     /// Timestamps and counts do not count, so a subscriber is woken for news only.
     pub(crate) fn same_state(&self, other: &Health) -> bool {
         match (self, other) {
-            (Health::Starting, Health::Starting)
-            | (Health::Healthy { .. }, Health::Healthy { .. }) => true,
+            (Health::Starting, Health::Starting) => true,
+            (Health::Healthy { source: a, .. }, Health::Healthy { source: b, .. }) => a == b,
             (
                 Health::Degraded {
-                    since: a, error: x, ..
+                    source: s,
+                    since: a,
+                    error: x,
+                    ..
                 },
                 Health::Degraded {
-                    since: b, error: y, ..
+                    source: t,
+                    since: b,
+                    error: y,
+                    ..
                 },
-            ) => a == b && x.to_string() == y.to_string(),
+            ) => s == t && a == b && x.to_string() == y.to_string(),
             _ => false,
         }
     }
@@ -102,11 +126,17 @@ impl std::fmt::Display for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Health::Starting => f.write_str("starting"),
-            Health::Healthy { .. } => f.write_str("healthy"),
+            Health::Healthy { source, .. } => write!(f, "healthy ({source})"),
             Health::Degraded {
-                failures, error, ..
+                source,
+                failures,
+                error,
+                ..
             } => {
-                write!(f, "degraded ({failures} failures in a row, last: {error})")
+                write!(
+                    f,
+                    "degraded ({source}: {failures} failures in a row, last: {error})"
+                )
             }
         }
     }

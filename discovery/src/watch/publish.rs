@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::Health;
+use crate::config::Source;
 use crate::error::Error;
 use crate::name::HeadlessService;
 use crate::peer::PeerSet;
@@ -18,8 +19,8 @@ use crate::peer::PeerSet;
 #[derive(Debug)]
 pub(crate) struct Publisher {
     pub(crate) service: HeadlessService,
-    /// `DNS` or `the Kubernetes API`, for the logs.
-    source: &'static str,
+    /// DNS or the Kubernetes API: what health and the logs name.
+    source: Source,
     peers: watch::Sender<PeerSet>,
     health: watch::Sender<Health>,
     empty_grace: Duration,
@@ -33,7 +34,7 @@ pub(crate) struct Publisher {
 impl Publisher {
     pub(crate) fn new(
         service: HeadlessService,
-        source: &'static str,
+        source: Source,
         peers: watch::Sender<PeerSet>,
         health: watch::Sender<Health>,
         empty_grace: Duration,
@@ -86,7 +87,7 @@ impl Publisher {
         let since = *self.empty_since.get_or_insert(now);
         let waited = now.duration_since(since);
         if waited >= self.empty_grace {
-            info!(service = %self.service, grace = ?self.empty_grace, source = self.source, "no ready pod for the whole grace period; publishing an empty set");
+            info!(service = %self.service, grace = ?self.empty_grace, source = self.source.describe(), "no ready pod for the whole grace period; publishing an empty set");
             self.publish(PeerSet::empty());
             return None;
         }
@@ -106,9 +107,10 @@ impl Publisher {
             since, failures, ..
         } = &*self.health.borrow()
         {
-            warn!(service = %self.service, after = ?since.elapsed(), failures, source = self.source, "recovered");
+            warn!(service = %self.service, after = ?since.elapsed(), failures, source = self.source.describe(), "recovered");
         }
         self.set_health(Health::Healthy {
+            source: self.source,
             last_success: now,
             rejected: self.rejected,
         });
@@ -120,11 +122,12 @@ impl Publisher {
         let since = match &*self.health.borrow() {
             Health::Degraded { since, .. } => *since,
             _ => {
-                warn!(service = %self.service, %error, peers = self.peers.borrow().len(), source = self.source, "failing; keeping the last known peers");
+                warn!(service = %self.service, %error, peers = self.peers.borrow().len(), source = self.source.describe(), "failing; keeping the last known peers");
                 Instant::now()
             }
         };
         self.set_health(Health::Degraded {
+            source: self.source,
             since,
             failures,
             error,

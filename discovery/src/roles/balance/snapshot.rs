@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tower::discover::Change;
 
 use crate::peer::{Peer, PeerKey};
-use crate::roles::{Report, Topology};
+use crate::roles::{ReadPolicy, Report, Topology};
 use crate::watch::Latest;
 
 /// A tower `Discover` over the peers that `select` picks from each value published on a
@@ -96,8 +96,8 @@ where
     }
 }
 
-/// How [`SnapshotDiscover::fit_replicas`] selects: a topology's fit replicas.
-pub type SelectFitReplicas<R> = fn(&Arc<Topology<R>>) -> Vec<Peer>;
+/// How a [`FitReplicas`] selects from each topology.
+pub type SelectFitReplicas<R> = Box<dyn FnMut(&Arc<Topology<R>>) -> Vec<Peer> + Send>;
 
 /// A [`SnapshotDiscover`] over the replicas a [`RoleWatch`](crate::roles::RoleWatch)
 /// finds fit for reads, each served by an `S` that `M` makes.
@@ -112,17 +112,37 @@ where
     /// `Insert` when a replica becomes fit for reads (answering, following the leader,
     /// within the lag limits), `Remove` when it stops being fit, moves or leaves.
     pub fn fit_replicas(topology: watch::Receiver<Arc<Topology<R>>>, make: M) -> Self {
-        Self::new(
-            topology,
-            |topology| {
-                topology
-                    .fit_replicas()
-                    .into_iter()
-                    .map(|pod| pod.peer.clone())
-                    .collect()
-            },
-            make,
-        )
+        Self::for_policy(topology, ReadPolicy::Replica, make)
+    }
+
+    /// As [`fit_replicas`](Self::fit_replicas), narrowed to the replicas `policy` reads
+    /// from ([`Topology::read_replicas`]): under `SameZone`, the zone's fit replicas while
+    /// there is one, else every fit replica. Each switch between the local replicas and
+    /// that fallback is logged at info level, so a fallback is visible.
+    pub fn for_policy(
+        topology: watch::Receiver<Arc<Topology<R>>>,
+        policy: ReadPolicy,
+        make: M,
+    ) -> Self {
+        let mut fell_back = false;
+        let select: SelectFitReplicas<R> = Box::new(move |topology| {
+            let replicas = topology.read_replicas(&policy);
+            // Only the locality policies fall back to replicas; the others' fallback is the
+            // leader, which this never selects.
+            let fallback = policy.is_local()
+                && !replicas.is_empty()
+                && topology.read(&policy).is_ok_and(|read| read.fallback);
+            if fallback != fell_back {
+                fell_back = fallback;
+                if fallback {
+                    tracing::info!(%policy, replicas = replicas.len(), "no fit replica is local: balancing over every fit replica");
+                } else {
+                    tracing::info!(%policy, replicas = replicas.len(), "balancing over the local fit replicas again");
+                }
+            }
+            replicas.into_iter().map(|pod| pod.peer.clone()).collect()
+        });
+        Self::new(topology, select, make)
     }
 }
 
