@@ -8,8 +8,8 @@ use headless_discovery_testkit::{ApiServer, ApiServerBuilder, Cluster};
 
 use crate::test_config;
 
-/// The cluster, its API server over HTTPS with a bearer token, and a kubeconfig file
-/// for it (removed on drop).
+/// The cluster, its API server with a bearer token, and a kubeconfig file for it
+/// (removed on drop).
 #[derive(Debug)]
 pub struct ApiCluster {
     /// The fake cluster (DNS and model).
@@ -26,10 +26,11 @@ impl ApiCluster {
     ///
     /// If either cannot start.
     pub async fn start() -> Self {
-        Self::start_with(ApiServer::builder()).await
+        Self::start_with(ApiServer::builder().https(true)).await
     }
 
-    /// As [`start`](Self::start), with these API server options (token and HTTPS set).
+    /// As [`start`](Self::start), with these API server options (the token set; plain
+    /// HTTP unless they ask for HTTPS).
     ///
     /// # Panics
     ///
@@ -39,7 +40,6 @@ impl ApiCluster {
         let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
         let api = builder
             .token("testkit-token")
-            .https(true)
             .start(&cluster)
             .await
             .expect("API server");

@@ -24,7 +24,8 @@ async fn client(fixture: &ApiCluster) -> Client {
 
 #[tokio::test]
 async fn lists_page_with_limit_and_continue_and_select_by_label() {
-    let fixture = ApiCluster::start_with(ApiServer::builder().max_endpoints_per_slice(2)).await;
+    let fixture =
+        ApiCluster::start_with(ApiServer::builder().https(true).max_endpoints_per_slice(2)).await;
     let cluster = &fixture.cluster;
     cluster
         .statefulset(

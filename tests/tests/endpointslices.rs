@@ -1,5 +1,5 @@
-//! The API source against the testkit's API server (HTTPS, bearer token, kube-rs's own
-//! client and watcher): the same pods as DNS, changes as single events, draining,
+//! The API source against the testkit's API server (HTTPS, and plain HTTP once; bearer
+//! token; kube-rs's own client and watcher): the same pods as DNS, changes as single events, draining,
 //! relists, outages and RBAC.
 
 use std::collections::BTreeSet;
@@ -11,7 +11,7 @@ use discovery_e2e::echo::{echo_client, serve_pods, spread};
 use discovery_e2e::{discovery_with, eventually, test_config};
 use futures::StreamExt;
 use headless_discovery::balance::{PeerDiscover, WaitForPeers};
-use headless_discovery::{Error, Peer, PeerEvent, PeerKey, RBAC_RULE, Subscription, Watch};
+use headless_discovery::{Error, Peer, PeerEvent, PeerKey, RBAC_RULE, Source, Subscription, Watch};
 use headless_discovery_testkit::echo;
 use headless_discovery_testkit::{ApiFault, ApiServer, StatefulSetSpec};
 use tower::balance::p2c::Balance;
@@ -68,6 +68,8 @@ async fn scale_and_replace_arrive_as_single_events_with_the_same_keys_as_dns() {
     assert_eq!(api.peers().len(), 3);
     assert_eq!(keys(&api), keys(&dns), "one pod, one key, whichever source");
     assert!(api.health().is_healthy(), "{}", api.health());
+    assert_eq!(api.health().source(), Some(Source::Kube));
+    assert_eq!(dns.health().source(), Some(Source::Dns));
     let mut events = api.subscribe();
 
     set.scale(5).expect("scale up");
@@ -102,6 +104,66 @@ async fn scale_and_replace_arrive_as_single_events_with_the_same_keys_as_dns() {
         (keys(&api) == keys(&dns)).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn over_plain_http_an_emptied_service_waits_out_the_grace_as_nxdomain_does() {
+    let fixture = ApiCluster::start_with(ApiServer::builder()).await;
+    assert!(
+        fixture.api.url().starts_with("http://"),
+        "{}",
+        fixture.api.url()
+    );
+    let set = fixture.cluster.statefulset(redis(3)).expect("set");
+    let mut config = fixture.config();
+    config.empty_grace = Duration::from_secs(3);
+    let api = discovery_with(config)
+        .watch("_redis._tcp.redis")
+        .await
+        .expect("API watch over HTTP");
+    assert_eq!(api.peers().len(), 3);
+    assert_eq!(
+        api.health().source(),
+        Some(Source::Kube),
+        "{}",
+        api.health()
+    );
+    let mut events = api.subscribe();
+
+    // Every pod gone and back within the grace (a StatefulSet recreated, all pods
+    // restarting): each pod moves to its new address, with no remove-all/add-all.
+    set.scale(0).expect("scale to zero");
+    quiet(&mut events).await;
+    assert_eq!(api.peers().len(), 3, "held through the grace");
+    set.scale(3).expect("back");
+    let mut moved = BTreeSet::new();
+    for _ in 0..3 {
+        match next(&mut events).await {
+            PeerEvent::Changed { old, new } if old.key() == new.key() => {
+                moved.extend(new.ordinal());
+            }
+            other => panic!("expected each pod to move, got {other:?}"),
+        }
+    }
+    assert_eq!(moved, BTreeSet::from([0, 1, 2]));
+    quiet(&mut events).await;
+
+    // Gone for longer than the grace: removed, each pod once.
+    set.scale(0).expect("scale to zero");
+    let mut removed = BTreeSet::new();
+    for _ in 0..3 {
+        match next(&mut events).await {
+            PeerEvent::Removed(p) => removed.extend(p.ordinal()),
+            other => panic!("expected removals, got {other:?}"),
+        }
+    }
+    assert_eq!(removed, BTreeSet::from([0, 1, 2]));
+    assert!(api.peers().is_empty());
+    assert!(
+        api.health().is_healthy(),
+        "an empty list is an answer: {}",
+        api.health()
+    );
 }
 
 #[tokio::test]
@@ -227,7 +289,8 @@ fn set_addr(watch: &Watch, ordinal: u32) -> SocketAddr {
 
 #[tokio::test]
 async fn slices_split_in_three_with_an_overlap_list_each_pod_once() {
-    let fixture = ApiCluster::start_with(ApiServer::builder().max_endpoints_per_slice(2)).await;
+    let fixture =
+        ApiCluster::start_with(ApiServer::builder().https(true).max_endpoints_per_slice(2)).await;
     let set = fixture.cluster.statefulset(redis(5)).expect("set");
     fixture.api.mirror(&set, "redis-moving", &[1, 2]);
     let (api, dns) = watch_both(&fixture, "_redis._tcp.redis").await;
