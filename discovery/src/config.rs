@@ -110,7 +110,8 @@ pub struct Config {
     pub api_silence_timeout: Duration,
 
     /// [`Source::Auto`]: how long the API must keep failing (an outage, a stalled or
-    /// refused watch) before the watch falls back to DNS. Defaults to 10 s.
+    /// refused watch) before the watch falls back to DNS; also how long a watch's start
+    /// waits for the API's first list before it starts on DNS. Defaults to 10 s.
     #[serde(with = "humantime_serde")]
     pub api_fallback_after: Duration,
 

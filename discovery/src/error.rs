@@ -118,6 +118,13 @@ pub enum ApiFailure {
         "no Kubernetes client: {0}; run in a pod with a service account, set KUBECONFIG, or set `kubeconfig` in the config"
     )]
     Config(String),
+    /// The API server took requests but listed nothing within the bound (a stalled
+    /// server or a network that drops packets): `Auto` starts on DNS meanwhile.
+    #[error("the API server listed nothing within {after:?}")]
+    Silent {
+        /// How long it was given.
+        after: std::time::Duration,
+    },
     /// The server sent something that is not what the API describes.
     #[error("unexpected answer from the API server: {0}")]
     Protocol(String),
@@ -129,7 +136,7 @@ impl ApiFailure {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiFailure::Status { code, .. } => !matches!(code, 401 | 403 | 404),
-            ApiFailure::Transport(_) | ApiFailure::Protocol(_) => true,
+            ApiFailure::Transport(_) | ApiFailure::Protocol(_) | ApiFailure::Silent { .. } => true,
             ApiFailure::Config(_) => false,
         }
     }

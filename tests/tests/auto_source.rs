@@ -132,3 +132,41 @@ async fn auto_falls_back_after_an_outage_and_returns_after_the_dwell_without_fla
         "{seen:?}"
     );
 }
+
+#[tokio::test]
+async fn auto_starts_on_dns_when_the_api_stalls_and_moves_to_it_once_it_lists() {
+    let fixture = ApiCluster::start().await;
+    fixture.cluster.statefulset(redis(2)).expect("set");
+    fixture.api.set_fault(ApiFault::Stall);
+    let mut config = auto(&fixture);
+    // The stalled list is given up after this; the next one finds the API answering.
+    config.api_silence_timeout = Duration::from_secs(2);
+    let watch = tokio::time::timeout(
+        Duration::from_secs(10),
+        discovery_with(config).watch("_redis._tcp.redis"),
+    )
+    .await
+    .expect("a stalled API holds the start for api_fallback_after, not api_silence_timeout")
+    .expect("DNS serves");
+    let source = watch.source();
+    assert_eq!(source.source, Source::Dns, "{source}");
+    match &source.reason {
+        SourceReason::ApiFailing(error) => assert!(
+            matches!(
+                &**error,
+                headless_discovery::Error::Api {
+                    failure: headless_discovery::ApiFailure::Silent { after },
+                    ..
+                } if *after == Duration::from_secs(1)
+            ),
+            "{error}"
+        ),
+        other => panic!("expected the API's silence as the reason, got {other:?}"),
+    }
+    assert_eq!(watch.peers().len(), 2);
+
+    fixture.api.set_fault(ApiFault::None);
+    on(&watch, Source::Kube, Duration::from_secs(15)).await;
+    assert!(matches!(watch.source().reason, SourceReason::ApiAnswers));
+    assert_eq!(watch.peers().len(), 2);
+}

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::Follower;
 use crate::config::{Config, Source};
 use crate::dns::DnsClient;
-use crate::error::Result;
+use crate::error::{ApiFailure, Error, Result};
 use crate::name::HeadlessService;
 use crate::peer::PeerSet;
 use crate::watch::{Health, Publisher, Refresher, SourceInUse, SourceReason};
@@ -108,8 +108,9 @@ pub(crate) struct Auto {
 }
 
 impl Auto {
-    /// Starts on the API if it lists the slices, else on DNS; the first failure of
-    /// both comes back (DNS's, since it is the last resort).
+    /// Starts on the API if it lists the slices within `api_fallback_after`, else on DNS
+    /// (a stalled API server would otherwise hold the caller for `api_silence_timeout`);
+    /// the first failure of both comes back (DNS's, since it is the last resort).
     pub(crate) async fn start(
         client: Result<kube::Client>,
         out: Publisher,
@@ -123,9 +124,19 @@ impl Auto {
                 let (follower_out, channels) =
                     Channels::new(&service, Source::Kube, &auto.fallback.config);
                 let mut follower = Follower::new(client, follower_out, &auto.fallback.config);
-                let first = follower.first().await;
+                // Cancelling `first` keeps the watcher's stream as it is: the follower
+                // resumes where the list stands.
+                let first = tokio::time::timeout(auto.fallback_after, follower.first()).await;
                 auto.api = Some(channels.running(tokio::spawn(follower.run())));
-                first.err()
+                match first {
+                    Ok(first) => first.err(),
+                    Err(_) => Some(Error::Api {
+                        service: service.domain_name(),
+                        failure: ApiFailure::Silent {
+                            after: auto.fallback_after,
+                        },
+                    }),
+                }
             }
             Err(error) => Some(error),
         };
