@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use headless_discovery::roles::ReadPolicy;
+use headless_discovery::roles::{ReadPolicy, any_of};
 use redis::{Cmd, Value};
 use tracing::debug;
 
@@ -54,7 +54,8 @@ impl RedisRouter {
     /// A fit replica that holds the write, if one does in time.
     async fn replica_reaching(&self, token: &ConsistencyToken) -> Option<PodConnection> {
         let topology = self.topology();
-        let fit = topology.fit_replicas();
+        // The replicas the read policy reads from (a zone's under `SameZone`).
+        let fit = topology.read_replicas(&self.config().roles.read_policy);
         let known: Vec<&PodStatus> = fit
             .iter()
             .copied()
@@ -64,7 +65,7 @@ impl RedisRouter {
                     .is_some_and(|r| token.reached(r, r.offset.unwrap_or(0)))
             })
             .collect();
-        if let Some(pod) = pick(&known) {
+        if let Some(pod) = any_of(&known) {
             let conn = self.connection(&pod.peer).await.ok()?.conn;
             return Some(PodConnection::new(
                 self.clone(),
@@ -83,7 +84,7 @@ impl RedisRouter {
                 })
             })
             .collect();
-        let pod = pick(&candidates)?;
+        let pod = any_of(&candidates)?;
         let history = pod.report.as_ref()?;
         let mut conn = self.connection(&pod.peer).await.ok()?.conn;
         let deadline = tokio::time::Instant::now() + self.config().read_your_writes_wait;
@@ -107,13 +108,5 @@ impl RedisRouter {
             }
             tokio::time::sleep(POLL).await;
         }
-    }
-}
-
-/// One at random, so that reads with tokens spread over the replicas that qualify.
-fn pick<'a>(pods: &[&'a PodStatus]) -> Option<&'a PodStatus> {
-    match pods.len() {
-        0 => None,
-        n => Some(pods[rand::random_range(0..n)]),
     }
 }

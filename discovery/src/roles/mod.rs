@@ -101,7 +101,7 @@ pub use policy::{NODE_ENV, NoLocality, ReadPolicy, ZONE_ENV};
 pub use probe::Probe;
 pub use resend::{Resend, ResendPolicy, Resendable};
 pub use role::{Report, Role};
-pub use select::{Read, Reasons, Target};
+pub use select::{Read, Reasons, Target, any_of};
 pub use status::{Lag, PodStatus};
 pub use topology::{LeaderChoice, Topology, choose_leader};
 pub use unfit::{ThreadState, Unfit};

@@ -178,10 +178,11 @@ impl<R: Report> Topology<R> {
     }
 }
 
-/// One at random: reads spread evenly over the fit pods. (Probe latencies on one network
-/// differ by noise; steering on them would pile reads on one pod. `LowestLatency` is the
-/// explicit choice, and the balanced services weigh real request latency.)
-fn any_of<'a, R>(pods: &[&'a PodStatus<R>]) -> Option<&'a PodStatus<R>> {
+/// One at random, `None` for none: reads spread evenly over the fit pods. (Probe
+/// latencies on one network differ by noise; steering on them would pile reads on one
+/// pod. `LowestLatency` is the explicit choice, and the balanced services weigh real
+/// request latency.) Adapters use it for reads they narrow further (read-your-writes).
+pub fn any_of<'a, R>(pods: &[&'a PodStatus<R>]) -> Option<&'a PodStatus<R>> {
     match pods.len() {
         0 => None,
         n => Some(pods[rand::random_range(0..n)]),
