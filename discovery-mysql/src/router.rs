@@ -150,7 +150,8 @@ impl MySqlRouter {
     ///
     /// As [`read`](Self::read).
     pub async fn replica(&self) -> Result<PodConnection> {
-        self.read(&self.inner.config.roles.read_policy).await
+        self.read_placed(&self.inner.config.roles.read_policy, true)
+            .await
     }
 
     /// A connection for reads per `policy`. Replicas are balanced (power of two choices
@@ -161,6 +162,12 @@ impl MySqlRouter {
     /// [`RoleError::NoReadablePod`](headless_discovery::roles::RoleError::NoReadablePod), saying why each pod was left out; [`Error::Pod`] or
     /// [`Error::Timeout`] if the chosen pod cannot be reached.
     pub async fn read(&self, policy: &ReadPolicy) -> Result<PodConnection> {
+        self.read_placed(policy, false).await
+    }
+
+    /// [`read`](Self::read); `configured` says `policy` is the configured one, whose
+    /// replicas the balancer holds by construction (no need to compare the sets).
+    async fn read_placed(&self, policy: &ReadPolicy, configured: bool) -> Result<PodConnection> {
         let topology = self.topology();
         let read = self.inner.roles.place(&topology, policy)?;
         let fallback = read.fallback;
@@ -168,10 +175,12 @@ impl MySqlRouter {
             Target::Pod(pod) => self.conn(&pod.peer).await?,
             // Other replicas than the configured policy's (another zone's): one of them,
             // not the balancer, which spreads over the configured policy's.
-            Target::Replicas(some) if !self.balances_over(&topology, some) => match read.one() {
-                Some(pod) => self.conn(&pod.peer).await?,
-                None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
-            },
+            Target::Replicas(some) if !configured && !self.balances_over(&topology, some) => {
+                match read.one() {
+                    Some(pod) => self.conn(&pod.peer).await?,
+                    None => return Err(self.inner.roles.unplaceable(&topology, policy).into()),
+                }
+            }
             Target::Replicas(_) => match self.inner.balancer.checkout() {
                 Some(checkout) => checkout.await.map_err(|e| self.balanced_error(e))?,
                 // The topology moved on between the placement and the checkout.
