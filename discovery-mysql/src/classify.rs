@@ -10,9 +10,14 @@ pub(crate) const READ_ONLY: u16 = 1290;
 const READ_ONLY_MODE: u16 = 1836;
 /// The server is shutting down, or our connection was killed.
 const SHUTDOWN: &[u16] = &[1053, 1927];
+/// The server refuses this client, which waiting will not change: access denied (1045,
+/// 1698), no access to the configured database (1044), no such database (1049), this
+/// host not allowed (1130) or blocked (1129).
+const REJECTED: &[u16] = &[1044, 1045, 1049, 1129, 1130, 1698];
 
 pub(crate) fn of(error: &Error) -> Verdict {
     match error {
+        _ if rejects_client(error) => Verdict::Rejected,
         Error::Server(e) if e.code == READ_ONLY || e.code == READ_ONLY_MODE => Verdict::NotLeader,
         Error::Server(e) if SHUTDOWN.contains(&e.code) => Verdict::Broken,
         Error::Server(_) | Error::Url(_) => Verdict::Fine,
@@ -25,6 +30,22 @@ pub(crate) fn of(error: &Error) -> Verdict {
         ) => Verdict::Broken,
         Error::Driver(_) => Verdict::Fine,
         Error::Io(_) | Error::Other(_) => Verdict::Broken,
+    }
+}
+
+/// Whether `error` says the pod rejects this client: refused credentials or host, a
+/// certificate that did not verify (rustls's error, which mysql_async passes on inside an
+/// `io::Error`), TLS settings of ours it cannot use, or a server without TLS when TLS is
+/// configured.
+fn rejects_client(error: &Error) -> bool {
+    match error {
+        Error::Server(e) => REJECTED.contains(&e.code),
+        Error::Io(mysql_async::IoError::Io(io)) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        Error::Io(mysql_async::IoError::Tls(_)) => true,
+        Error::Driver(DriverError::NoClientSslFlagFromServer) => true,
+        _ => false,
     }
 }
 
@@ -75,9 +96,28 @@ mod tests {
                 server(1146, "42S02", "Table 'app.nope' doesn't exist"),
                 Verdict::Fine,
             ),
+            // The server refuses this client: no wait will change it.
             (
                 server(1045, "28000", "Access denied for user 'app'@'127.0.0.1'"),
-                Verdict::Fine,
+                Verdict::Rejected,
+            ),
+            (
+                server(1049, "42000", "Unknown database 'nope'"),
+                Verdict::Rejected,
+            ),
+            (
+                Error::Io(
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+                    )
+                    .into(),
+                ),
+                Verdict::Rejected,
+            ),
+            (
+                Error::Driver(DriverError::NoClientSslFlagFromServer),
+                Verdict::Rejected,
             ),
             (
                 Error::Driver(DriverError::ConnectionClosed),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use headless_discovery::roles::Probe;
+use headless_discovery::roles::{Probe, Verdict};
 use headless_discovery::{Peer, PeerSet};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
@@ -135,6 +135,15 @@ impl Probe for MySqlProbe {
             pod: peer.clone(),
             source,
         })
+    }
+
+    /// Credentials, a host or a certificate the pod refuses are [`Verdict::Rejected`];
+    /// anything else that failed is the pod being away.
+    fn verdict(&self, error: &crate::Error) -> Verdict {
+        match error {
+            crate::Error::Pod { source, .. } => crate::classify::of(source),
+            _ => Verdict::Broken,
+        }
     }
 
     /// Pools follow discovery, and pods that answered get their minimum of connections.

@@ -2,7 +2,7 @@
 
 mod support;
 
-use headless_discovery_mysql::{MySqlRouter, ReadPolicy, Tls};
+use headless_discovery_mysql::{Error, MySqlRouter, ReadPolicy, RoleError, Tls};
 use headless_discovery_testkit::StatefulSetSpec;
 use headless_discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
@@ -15,7 +15,8 @@ async fn a_wrong_password_names_the_pod_and_never_shows() {
     config.password = Some(headless_discovery_mysql::Secret::new(
         "not-the-password-hunter2",
     ));
-    config.roles.failover_wait = std::time::Duration::from_millis(300);
+    // Refused credentials are no failover: the request must fail at once, not after this.
+    config.roles.failover_wait = std::time::Duration::from_secs(120);
     let shown = format!("{config:?}");
     assert!(!shown.contains("hunter2"), "{shown}");
     let cluster = s.connect(config).await;
@@ -34,6 +35,7 @@ async fn a_wrong_password_names_the_pod_and_never_shows() {
         .primary()
         .await
         .expect_err("no primary without a login");
+    assert_every_pod_rejects(&error, cluster.topology().pods.len());
     for text in [
         error.to_string(),
         format!("{error:?}"),
@@ -80,7 +82,7 @@ async fn tls_by_ip_with_the_pod_fqdn_verified_and_another_name_rejected() {
     impostor
         .set_pod_ip(0, s.mysql.addr(0).expect("addr").ip())
         .expect("same IP");
-    config.roles.failover_wait = std::time::Duration::from_millis(300);
+    config.roles.failover_wait = std::time::Duration::from_secs(120);
     let fooled = MySqlRouter::connect(&s.discovery, "_mysql._tcp.impostor", config)
         .await
         .expect("handle");
@@ -92,5 +94,18 @@ async fn tls_by_ip_with_the_pod_fqdn_verified_and_another_name_rejected() {
         error.to_lowercase().contains("certificate"),
         "says why: {error}"
     );
-    assert!(fooled.primary().await.is_err());
+    assert!(pod.rejected, "{pod:?}");
+    let error = fooled.primary().await.expect_err("no primary to trust");
+    assert_every_pod_rejects(&error, fooled.topology().pods.len());
+}
+
+/// `error` says that every one of `pods` pods rejects the client, and is not transient.
+fn assert_every_pod_rejects(error: &Error, pods: usize) {
+    match error {
+        Error::Roles(RoleError::Rejected { pods: rejected, .. }) => {
+            assert!(pods > 0 && rejected.len() == pods, "{pods} pods: {error}");
+        }
+        other => panic!("expected every pod to reject the client, got {other:?}"),
+    }
+    assert!(!error.is_transient(), "{error}");
 }

@@ -1,12 +1,13 @@
 //! Asking one pod what it is: the Redis side of the core's role engine.
 
 use headless_discovery::Peer;
-use headless_discovery::roles::Probe;
+use headless_discovery::roles::{Probe, Verdict};
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 
 use crate::connections::Connections;
 use crate::error::Error;
+use crate::reply;
 use crate::role::RoleReport;
 
 /// Sends `ROLE` and `INFO replication` in one round trip over the pod's multiplexed
@@ -62,6 +63,14 @@ impl Probe for RedisProbe {
             Value::VerbatimString { text, .. } => Some(text),
             _ => None,
         };
+        if reply::of_value(&role) == Verdict::Rejected
+            && let Value::ServerError(refusal) = role
+        {
+            return Err(ProbeError::Pod(Error::Pod {
+                pod: peer.clone(),
+                source: refusal.into(),
+            }));
+        }
         let report = match &role {
             Value::ServerError(_) => info.as_deref().and_then(RoleReport::from_info),
             role => RoleReport::from_role(role, info.as_deref()),
@@ -69,6 +78,15 @@ impl Probe for RedisProbe {
         report.ok_or_else(|| ProbeError::Unusable {
             reply: format!("{role:?}"),
         })
+    }
+
+    /// Credentials or a certificate the pod refuses are [`Verdict::Rejected`]; anything
+    /// else that failed is the pod being away.
+    fn verdict(&self, error: &ProbeError) -> Verdict {
+        match error {
+            ProbeError::Pod(Error::Pod { source, .. }) => reply::of_error(source),
+            _ => Verdict::Broken,
+        }
     }
 
     /// A frozen or overloaded pod: whatever is queued on its shared connection is stale.

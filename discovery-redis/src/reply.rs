@@ -31,6 +31,7 @@ pub(crate) fn of_all(values: &[Value]) -> Verdict {
 
 pub(crate) fn of_value(value: &Value) -> Verdict {
     match value {
+        Value::ServerError(e) if e.code() == NOAUTH => Verdict::Rejected,
         Value::ServerError(e) => match e.kind() {
             Some(ServerErrorKind::ReadOnly) => Verdict::NotLeader,
             Some(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => {
@@ -47,6 +48,7 @@ pub(crate) fn of_value(value: &Value) -> Verdict {
 
 pub(crate) fn of_error(error: &RedisError) -> Verdict {
     match error.kind() {
+        _ if rejects_client(error) => Verdict::Rejected,
         ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotLeader,
         ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading) => {
             Verdict::Unavailable
@@ -59,6 +61,20 @@ pub(crate) fn of_error(error: &RedisError) -> Verdict {
         _ if error.detail().is_some_and(|d| d.contains("READONLY")) => Verdict::NotLeader,
         _ => Verdict::Fine,
     }
+}
+
+/// The reply of a server with a password to a client that gave none.
+const NOAUTH: &str = "NOAUTH";
+
+/// Whether the pod rejects this client, which waiting will not change: credentials
+/// refused (`WRONGPASS` at the handshake, `NOAUTH`), a certificate that did not verify, or
+/// TLS settings of ours that cannot be used (an unreadable CA).
+fn rejects_client(error: &RedisError) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::AuthenticationFailed | ErrorKind::InvalidClientConfig
+    ) || error.code() == Some(NOAUTH)
+        || inner_of::<rustls::Error>(error).is_some()
 }
 
 /// Whether a reply is a refusal that proves its command was not applied: `READONLY`,
@@ -122,15 +138,20 @@ fn io_kind(error: &RedisError) -> std::io::ErrorKind {
     io_error_of(error).map_or(std::io::ErrorKind::Other, std::io::Error::kind)
 }
 
-/// The `io::Error` a redis-rs error wraps: redis-rs keeps it behind an `Arc<dyn Error>`,
-/// which is what `source()` gives.
+/// The `io::Error` a redis-rs error wraps.
 pub(crate) fn io_error_of(error: &RedisError) -> Option<&std::io::Error> {
+    inner_of(error)
+}
+
+/// The error of type `E` a redis-rs error wraps: redis-rs keeps it behind an
+/// `Arc<dyn Error>`, which is what `source()` gives.
+fn inner_of<E: std::error::Error + 'static>(error: &RedisError) -> Option<&E> {
     use std::error::Error as _;
     let shared = error
         .source()?
         .downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()?;
     let inner: &(dyn std::error::Error + 'static) = &**shared;
-    inner.downcast_ref::<std::io::Error>()
+    inner.downcast_ref::<E>()
 }
 
 #[cfg(test)]
@@ -159,6 +180,8 @@ mod tests {
                 Verdict::Fine,
             ),
             ("-NOSCRIPT No matching script.\r\n", Verdict::Fine),
+            // A password is required and none was given: no wait will change it.
+            ("-NOAUTH Authentication required.\r\n", Verdict::Rejected),
             (
                 "-READONLY You can't write against a read only replica.\r\n",
                 Verdict::NotLeader,
@@ -212,6 +235,17 @@ mod tests {
         }
         let ours = RedisError::from((ErrorKind::Client, "discovery-redis", "no leader".into()));
         assert_eq!(of_error(&ours), Verdict::Fine);
+        // The pod rejects this client: credentials, or a certificate that did not verify
+        // (as the handshake lifts it out of tokio-rustls's io::Error).
+        let refused = RedisError::from((ErrorKind::AuthenticationFailed, "WRONGPASS"));
+        assert_eq!(of_error(&refused), Verdict::Rejected);
+        let certificate = crate::tls::handshake_error(std::io::Error::new(
+            Io::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+        ));
+        assert_eq!(of_error(&certificate), Verdict::Rejected);
+        let reset = crate::tls::handshake_error(std::io::Error::from(Io::ConnectionReset));
+        assert_eq!(of_error(&reset), Verdict::Broken, "a reset mid-handshake is the pod away");
         assert_eq!(
             of_values(&Ok(vec![wire("+OK\r\n"), wire("-LOADING loading\r\n")])),
             Verdict::Unavailable

@@ -23,9 +23,23 @@ pub(crate) async fn handshake(
     let config = client_config(tls)?;
     let name = ServerName::try_from(peer.fqdn().to_owned())
         .map_err(|e| client_error("the pod's FQDN is not a TLS name", e.to_string()))?;
-    Ok(TlsConnector::from(Arc::new(config))
+    TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
-        .await?)
+        .await
+        .map_err(handshake_error)
+}
+
+/// rustls reports its own errors (a certificate that did not verify, a peer that does not
+/// speak TLS) inside an `io::Error`: lifted out, they are not taken for a pod away, and
+/// stay reachable as a `rustls::Error`.
+pub(crate) fn handshake_error(error: std::io::Error) -> redis::RedisError {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(refused) => redis::RedisError::from(refused.clone()),
+        None => redis::RedisError::from(error),
+    }
 }
 
 fn client_config(tls: &Tls) -> RedisResult<ClientConfig> {

@@ -244,12 +244,14 @@ async fn a_wrong_password_names_the_pod_and_never_shows_the_password() {
     let s = setup(RedisSpec::new("redis").replicas(1).password("s3cret-pw")).await;
     let mut config = fast_config();
     config.password = Some(headless_discovery_redis::Secret::new("wrong-pw"));
-    config.roles.failover_wait = Duration::from_millis(300);
+    // Refused credentials are no failover: the request must fail at once, not after this.
+    config.roles.failover_wait = Duration::from_secs(120);
     let router = s.router(config).await;
     let pod = &router.topology().pods[0];
     let error = pod.error.clone().expect("the probe failed");
     assert!(error.contains("redis-0"), "{error}");
     let err = router.master().await.expect_err("no master without auth");
+    assert_every_pod_rejects(&err, router.topology().pods.len());
     for shown in [
         format!("{err}"),
         format!("{err:?}"),
@@ -262,6 +264,14 @@ async fn a_wrong_password_names_the_pod_and_never_shows_the_password() {
         );
     }
 
+    // No password at all: every command is answered NOAUTH.
+    let mut config = fast_config();
+    config.roles.failover_wait = Duration::from_secs(120);
+    let router = s.router(config).await;
+    let err = router.master().await.expect_err("no master without auth");
+    assert_every_pod_rejects(&err, router.topology().pods.len());
+    assert!(err.to_string().contains("NOAUTH"), "{err}");
+
     let mut config = fast_config();
     config.password = Some(headless_discovery_redis::Secret::new("s3cret-pw"));
     let router = s.router(config).await;
@@ -270,4 +280,15 @@ async fn a_wrong_password_names_the_pod_and_never_shows_the_password() {
         .await
         .expect("master with the right password");
     master.set::<_, _, ()>("k", 1).await.expect("write");
+}
+
+/// `error` says that every one of `pods` pods rejects the client, and is not transient.
+fn assert_every_pod_rejects(error: &Error, pods: usize) {
+    match error {
+        Error::Roles(RoleError::Rejected { pods: rejected, .. }) => {
+            assert!(pods > 0 && rejected.len() == pods, "{pods} pods: {error}");
+        }
+        other => panic!("expected every pod to reject the client, got {other:?}"),
+    }
+    assert!(!error.is_transient(), "{error}");
 }

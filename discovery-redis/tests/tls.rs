@@ -2,7 +2,7 @@
 
 mod support;
 
-use headless_discovery_redis::{ReadPolicy, Tls};
+use headless_discovery_redis::{Error, ReadPolicy, RoleError, Tls};
 use headless_discovery_testkit::StatefulSetSpec;
 use headless_discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
@@ -53,7 +53,8 @@ async fn a_certificate_for_another_name_is_rejected() {
         .expect("same IP");
     let mut config = fast_config();
     config.tls = Some(Tls::with_ca_pem(s.redis.ca_pem().expect("a CA")));
-    config.roles.failover_wait = std::time::Duration::from_millis(300);
+    // A certificate for another name is no failover: fail at once, not after this.
+    config.roles.failover_wait = std::time::Duration::from_secs(120);
     let router = headless_discovery_redis::RedisRouter::connect(
         &s.discovery,
         "_redis._tcp.impostor",
@@ -69,5 +70,12 @@ async fn a_certificate_for_another_name_is_rejected() {
         error.to_lowercase().contains("certificate"),
         "says why: {error}"
     );
-    assert!(router.master().await.is_err());
+    assert!(pod.rejected, "{pod:?}");
+    match router.master().await {
+        Err(e @ Error::Roles(RoleError::Rejected { .. })) => {
+            assert!(!e.is_transient(), "{e}");
+            assert!(e.to_string().contains("TLS"), "says what to check: {e}");
+        }
+        other => panic!("expected every pod to reject the client, got {other:?}"),
+    }
 }

@@ -37,6 +37,20 @@ pub enum RoleError {
         health: Health,
     },
 
+    /// Every pod of the Service rejects this client: its certificate did not verify, or
+    /// the credentials were refused ([`Verdict::Rejected`](super::Verdict::Rejected)).
+    /// Requests fail at once: waiting for a failover would not help.
+    #[error(
+        "every pod of `{service}` rejects this client: {}; check the credentials and the TLS settings (CA, and a certificate naming each pod's FQDN)",
+        Reasons(pods)
+    )]
+    Rejected {
+        /// The Service.
+        service: String,
+        /// Each pod and why its probe was rejected.
+        pods: Vec<(PeerKey, String)>,
+    },
+
     /// Several pods claim to lead and their followers do not tell which is right: writes
     /// are refused rather than sent to two leaders.
     #[error(
@@ -77,7 +91,7 @@ pub enum RoleError {
 impl RoleError {
     /// Whether the same request may succeed later (a failover in progress, a pod away).
     pub fn is_transient(&self) -> bool {
-        !matches!(self, RoleError::Stopped { .. })
+        !matches!(self, RoleError::Stopped { .. } | RoleError::Rejected { .. })
     }
 }
 
@@ -109,6 +123,21 @@ impl fmt::Display for Why<'_> {
                 f.write_str("; ")?;
             }
             write!(f, "{} {unfit}", hostname(key))?;
+        }
+        Ok(())
+    }
+}
+
+/// Probe errors, which name their pod, as `error; error`.
+struct Reasons<'a>(&'a [(PeerKey, String)]);
+
+impl fmt::Display for Reasons<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (_, error)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(error)?;
         }
         Ok(())
     }

@@ -134,6 +134,7 @@ impl<R: Report> RoleWatch<R> {
     ///
     /// [`RoleError::NoLeader`] if none appears in time, [`RoleError::SplitBrain`] if
     /// several claim it, [`RoleError::NoPods`] at once if discovery lists no pod at all,
+    /// [`RoleError::Rejected`] at once if every pod rejects this client,
     /// [`RoleError::Stopped`] if the prober is gone.
     pub async fn leader(&self) -> Result<Peer, RoleError> {
         let wait = self.inner.opts.failover_wait;
@@ -157,6 +158,16 @@ impl<R: Report> RoleWatch<R> {
                 return Err(RoleError::SplitBrain {
                     service: self.service(),
                     claimants: claimants.clone(),
+                });
+            }
+            if !topology.pods.is_empty() && topology.pods.iter().all(|p| p.rejected) {
+                return Err(RoleError::Rejected {
+                    service: self.service(),
+                    pods: topology
+                        .pods
+                        .iter()
+                        .map(|p| (p.peer.key(), p.error.clone().unwrap_or_default()))
+                        .collect(),
                 });
             }
             if topology.pods.is_empty() && self.nothing_discovered() {

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use super::{Report, Topology};
+use super::Verdict;
 use crate::{Peer, PeerSet};
 
 /// How to ask one pod of a store what it is. The engine owns one connection per pod,
@@ -28,6 +29,18 @@ pub trait Probe: Send + Sync + 'static {
         peer: &Peer,
         conn: &mut Self::Conn,
     ) -> impl Future<Output = Result<Self::Report, Self::Error>> + Send;
+
+    /// What a failed probe's error says about the pod. [`Verdict::Rejected`] (a
+    /// certificate that did not verify, credentials refused) marks the pod
+    /// [rejected](super::PodStatus::rejected): when every pod rejects the client,
+    /// [`RoleWatch::leader`](super::RoleWatch::leader) fails at once with
+    /// [`RoleError::Rejected`](super::RoleError::Rejected) instead of waiting out
+    /// `failover_wait` for a leader no probe can reach. Any other verdict counts as the
+    /// pod being away. The default says [`Verdict::Broken`].
+    fn verdict(&self, error: &Self::Error) -> Verdict {
+        let _ = error;
+        Verdict::Broken
+    }
 
     /// `peer` did not answer within `probe_timeout`: its probe connection is dropped, and
     /// an adapter that shares connections with requests drops those too (whatever is

@@ -10,7 +10,7 @@ use tracing::debug;
 
 use super::changes::ChangeLog;
 use super::rounds::Rounds;
-use super::{PodStatus, Probe, RoleOpts, Topology};
+use super::{PodStatus, Probe, RoleOpts, Topology, Verdict};
 use crate::{Peer, PeerKey, Watch};
 
 /// Probe rounds, one at a time: on a timer, when discovery changes, and when a request
@@ -104,7 +104,11 @@ async fn probe_one<P: Probe>(
         Ok(Ok((report, latency))) => PodStatus::answered(peer.clone(), report, latency),
         Ok(Err(e)) => {
             *slot = None;
-            PodStatus::unanswered(peer.clone(), e.to_string())
+            if probe.verdict(&e) == Verdict::Rejected {
+                PodStatus::rejected(peer.clone(), e.to_string())
+            } else {
+                PodStatus::unanswered(peer.clone(), e.to_string())
+            }
         }
         Err(_elapsed) => {
             *slot = None;

@@ -37,6 +37,9 @@ pub struct PodStatus<R> {
     pub report: Option<R>,
     /// Why it did not answer.
     pub error: Option<String>,
+    /// Whether it rejects this client (see [`Verdict::Rejected`](super::Verdict::Rejected)): the probe failed on a
+    /// certificate or on the credentials, not on the pod being away.
+    pub rejected: bool,
     /// How long the probe took (its round trips and a little parsing).
     pub latency: Option<Duration>,
     /// How far behind the leader it is (replicas of the chosen leader only).
@@ -50,6 +53,7 @@ impl<R: Report> PodStatus<R> {
             peer,
             report: Some(report),
             error: None,
+            rejected: false,
             latency: Some(latency),
             lag: Lag::default(),
         }
@@ -61,8 +65,17 @@ impl<R: Report> PodStatus<R> {
             peer,
             report: None,
             error: Some(error.into()),
+            rejected: false,
             latency: None,
             lag: Lag::default(),
+        }
+    }
+
+    /// A pod that rejects this client ([`Verdict::Rejected`](super::Verdict::Rejected)), and why.
+    pub fn rejected(peer: Peer, error: impl Into<String>) -> Self {
+        Self {
+            rejected: true,
+            ..Self::unanswered(peer, error)
         }
     }
 
@@ -86,7 +99,7 @@ impl<R: Report> PodStatus<R> {
 /// made of it, then the store's own report.
 impl<R: Report + Serialize> Serialize for PodStatus<R> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("PodStatus", 11)?;
+        let mut s = serializer.serialize_struct("PodStatus", 12)?;
         s.serialize_field("ordinal", &self.peer.ordinal())?;
         s.serialize_field("hostname", self.peer.hostname())?;
         s.serialize_field("fqdn", self.peer.fqdn())?;
@@ -94,6 +107,7 @@ impl<R: Report + Serialize> Serialize for PodStatus<R> {
         s.serialize_field("port", &self.peer.port())?;
         s.serialize_field("role", &self.role())?;
         s.serialize_field("error", &self.error)?;
+        s.serialize_field("rejected", &self.rejected)?;
         s.serialize_field("latency_us", &self.latency.map(micros))?;
         s.serialize_field("lag", &self.lag)?;
         s.serialize_field("report", &self.report)?;

@@ -11,6 +11,7 @@
 /// | `NotLeader` | yes | no | yes: refused, so not applied |
 /// | `Unavailable` | yes | no | yes: refused, so not applied |
 /// | `Broken` | yes | yes | only if the adapter knows nothing was written; else the outcome is unknown |
+/// | `Rejected` | no | no | no: not applied, and waiting will not change it |
 ///
 /// ```
 /// use headless_discovery::roles::Verdict;
@@ -19,6 +20,7 @@
 /// assert!(!Verdict::Broken.retry_on_new_leader(), "the write may have been applied");
 /// assert!(Verdict::Unavailable.retry_on_new_leader(), "LOADING: not run");
 /// assert!(Verdict::Broken.pod_lost());
+/// assert!(!Verdict::Rejected.retry_on_new_leader(), "a bad certificate stays bad");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -35,12 +37,16 @@ pub enum Verdict {
     /// The connection broke or timed out: the pod may be gone, and the request may or may
     /// not have been applied.
     Broken,
+    /// The pod rejects this client: its certificate did not verify, or the credentials
+    /// were refused. Nothing was applied, and neither waiting nor another probe round
+    /// changes it: the configuration must.
+    Rejected,
 }
 
 impl Verdict {
     /// Whether roles may have moved, so that a probe round should run now.
     pub fn reprobe(self) -> bool {
-        self != Verdict::Fine
+        !matches!(self, Verdict::Fine | Verdict::Rejected)
     }
 
     /// Whether the pod itself may be gone: discovery should re-resolve, and the adapter
@@ -70,6 +76,7 @@ mod tests {
             (Verdict::NotLeader, true, false, true),
             (Verdict::Unavailable, true, false, true),
             (Verdict::Broken, true, true, false),
+            (Verdict::Rejected, false, false, false),
         ];
         for (verdict, reprobe, lost, retry) in table {
             assert_eq!(verdict.reprobe(), reprobe, "{verdict:?}");
