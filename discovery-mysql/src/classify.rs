@@ -109,7 +109,9 @@ mod tests {
                 Error::Io(
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
-                        rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+                        rustls::Error::InvalidCertificate(
+                            rustls::CertificateError::NotValidForName,
+                        ),
                     )
                     .into(),
                 ),

@@ -245,7 +245,11 @@ mod tests {
         ));
         assert_eq!(of_error(&certificate), Verdict::Rejected);
         let reset = crate::tls::handshake_error(std::io::Error::from(Io::ConnectionReset));
-        assert_eq!(of_error(&reset), Verdict::Broken, "a reset mid-handshake is the pod away");
+        assert_eq!(
+            of_error(&reset),
+            Verdict::Broken,
+            "a reset mid-handshake is the pod away"
+        );
         assert_eq!(
             of_values(&Ok(vec![wire("+OK\r\n"), wire("-LOADING loading\r\n")])),
             Verdict::Unavailable

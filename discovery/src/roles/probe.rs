@@ -2,8 +2,8 @@
 
 use std::future::Future;
 
-use super::{Report, Topology};
 use super::Verdict;
+use super::{Report, Topology};
 use crate::{Peer, PeerSet};
 
 /// How to ask one pod of a store what it is. The engine owns one connection per pod,
