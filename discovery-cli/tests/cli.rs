@@ -643,6 +643,7 @@ fn assert_shared_shape(topology: &Value) {
                 "latency_us",
                 "ordinal",
                 "port",
+                "rejected",
                 "report",
                 "role"
             ],
