@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::changes::ChangeLog;
 use super::prober::Prober;
+use super::rounds::RoundRequests;
 use super::{Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology, Verdict};
 use crate::{Health, Peer, Watch};
 
@@ -27,7 +28,7 @@ struct Inner<R> {
     watch: Watch,
     opts: Arc<RoleOpts>,
     topology: watch::Receiver<Arc<Topology<R>>>,
-    trigger: Arc<Notify>,
+    requests: Arc<RoundRequests>,
     task: JoinHandle<()>,
 }
 
@@ -60,13 +61,13 @@ impl<R: Report> RoleWatch<R> {
     pub async fn start<P: Probe<Report = R>>(watch: Watch, probe: P, opts: RoleOpts) -> Self {
         let opts = Arc::new(opts);
         let (sender, topology) = watch::channel(Arc::new(Topology::empty()));
-        let trigger = Arc::new(Notify::new());
+        let requests = Arc::new(RoundRequests::default());
         let mut prober = Prober {
             watch: watch.clone(),
             probe: Arc::new(probe),
             opts: Arc::clone(&opts),
             topology: sender,
-            trigger: Arc::clone(&trigger),
+            requests: Arc::clone(&requests),
             conns: HashMap::new(),
             log: ChangeLog::default(),
         };
@@ -80,7 +81,7 @@ impl<R: Report> RoleWatch<R> {
                 watch,
                 opts,
                 topology,
-                trigger,
+                requests,
                 task,
             }),
         }
@@ -108,7 +109,7 @@ impl<R: Report> RoleWatch<R> {
 
     /// Asks every pod its role now (debounced by `probe_debounce`).
     pub fn refresh(&self) {
-        self.inner.trigger.notify_one();
+        self.inner.requests.ask();
     }
 
     /// Acts on what a reply said about its pod: a probe round now if roles may have

@@ -5,22 +5,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tracing::debug;
 
 use super::changes::ChangeLog;
-use super::rounds::Rounds;
+use super::rounds::{RoundRequests, Rounds};
 use super::{PodStatus, Probe, RoleOpts, Topology, Verdict};
 use crate::{Peer, PeerKey, Watch};
 
 /// Probe rounds, one at a time: on a timer, when discovery changes, and when a request
-/// met a refusal or a dropped connection (`trigger`).
+/// met a refusal or a dropped connection (`requests`).
 pub(super) struct Prober<P: Probe> {
     pub(super) watch: Watch,
     pub(super) probe: Arc<P>,
     pub(super) opts: Arc<RoleOpts>,
     pub(super) topology: watch::Sender<Arc<Topology<P::Report>>>,
-    pub(super) trigger: Arc<Notify>,
+    pub(super) requests: Arc<RoundRequests>,
     /// The engine's own connection per pod, by address: a pod back with a new IP is
     /// dialled afresh.
     pub(super) conns: HashMap<PeerKey, (SocketAddr, P::Conn)>,
@@ -34,7 +34,7 @@ impl<P: Probe> Prober<P> {
             &self.watch,
             self.opts.probe_interval,
             self.opts.probe_debounce,
-            Arc::clone(&self.trigger),
+            Arc::clone(&self.requests),
         );
         while rounds.next().await {
             self.round().await;

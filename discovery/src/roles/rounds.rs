@@ -3,23 +3,48 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::Watch;
 use crate::peer::PeerSet;
 
+/// Requests for a probe round, from requests that met a refusal or a dropped connection.
+/// Counted, so that a request the round about to start already answers leaves no round
+/// pending for later (one that would probe at a moment nothing asked for).
+#[derive(Debug, Default)]
+pub(crate) struct RoundRequests {
+    notify: Notify,
+    asked: AtomicU64,
+}
+
+impl RoundRequests {
+    /// Asks for a round.
+    pub(crate) fn ask(&self) {
+        self.asked.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+
+    fn asked(&self) -> u64 {
+        self.asked.load(Ordering::Acquire)
+    }
+}
+
 /// When the prober asks every pod what it is: a round after a jittered `interval` (±15 %,
 /// so that many clients do not probe in step), as soon as the watch's pods change, and
-/// when `trigger` is notified (an error that says a role moved), no sooner than
-/// `debounce` after the previous round. Requests made during a round coalesce into one
-/// more.
+/// when `requests` asks (an error that says a role moved), no sooner than `debounce`
+/// after the previous round. Requests made during a round coalesce into one more; those
+/// made before a round starts are answered by it.
 #[derive(Debug)]
 pub(crate) struct Rounds {
     peers: watch::Receiver<PeerSet>,
     interval: Duration,
     debounce: Duration,
-    trigger: Arc<Notify>,
+    requests: Arc<RoundRequests>,
+    /// How many requests had been made when the last round started.
+    answered: u64,
     last_round: Instant,
 }
 
@@ -29,7 +54,7 @@ impl Rounds {
         watch: &Watch,
         interval: Duration,
         debounce: Duration,
-        trigger: Arc<Notify>,
+        requests: Arc<RoundRequests>,
     ) -> Self {
         let mut peers = watch.peer_changes();
         peers.borrow_and_update();
@@ -37,7 +62,8 @@ impl Rounds {
             peers,
             interval,
             debounce,
-            trigger,
+            answered: requests.asked(),
+            requests,
             last_round: Instant::now(),
         }
     }
@@ -45,18 +71,29 @@ impl Rounds {
     /// Waits until the next round is due: `true`, or `false` once the watch has ended.
     pub(crate) async fn next(&mut self) -> bool {
         let delay = self.interval.mul_f64(rand::random_range(0.85..=1.15));
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = self.trigger.notified() => {
-                tokio::time::sleep_until(self.last_round + self.debounce).await;
-            }
-            changed = self.peers.changed() => {
-                if changed.is_err() {
-                    return false;
+        let timer = tokio::time::sleep(delay);
+        tokio::pin!(timer);
+        loop {
+            tokio::select! {
+                () = &mut timer => break,
+                () = self.requests.notify.notified() => {
+                    // A permit left by a request that the last round answered.
+                    if self.requests.asked() == self.answered {
+                        continue;
+                    }
+                    tokio::time::sleep_until(self.last_round + self.debounce).await;
+                    break;
                 }
-                self.peers.borrow_and_update();
+                changed = self.peers.changed() => {
+                    if changed.is_err() {
+                        return false;
+                    }
+                    self.peers.borrow_and_update();
+                    break;
+                }
             }
         }
+        self.answered = self.requests.asked();
         self.last_round = Instant::now();
         true
     }
