@@ -9,7 +9,8 @@
 //! waits up to `failover_wait` for a primary and goes there, and one whose connection
 //! broke after it was sent fails as [`Error::OutcomeUnknown`], never resent. Reads go to replicas whose threads run and whose lag is within
 //! `max_lag`, balanced by power of two choices over PeakEwma, with a visible
-//! fallback to the primary. A [`ConsistencyToken`] taken after a write makes a replica
+//! fallback to the primary; a [`query`](MySqlRouter::query) whose `read_only` replica's
+//! connection failed goes once to another pod. A [`ConsistencyToken`] taken after a write makes a replica
 //! read wait (GTID) until it sees the write, or go to the primary.
 //!
 //! One `mysql_async::Pool` per pod, dialled by IP with the pod's FQDN as the TLS name.

@@ -335,9 +335,41 @@ impl MySqlRouter {
     /// # Errors
     ///
     /// As [`read`](Self::read), or the server's error for the statement.
+    ///
+    /// A read that failed on a replica's connection (the dial failed, the connection
+    /// broke, no reply came in time) goes once to another pod its policy allows. That
+    /// replica was `read_only` at its last probe, so the statement applied nothing there
+    /// (unless your user may write on a read-only server: `SUPER`, `READ ONLY ADMIN`). A
+    /// read that broke on the primary (a `ReplicaPreferred` fallback) is not resent.
     pub async fn query(&self, statement: impl Into<Statement>) -> Result<Reply> {
+        let statement = statement.into();
+        let topology = self.topology();
+        let error = match self.query_once(&statement).await {
+            Err(error) => error,
+            reply => return reply,
+        };
+        let Some(failed) = read_only_pod(&topology, &error) else {
+            return Err(error);
+        };
+        let topology = self.topology();
+        let policy = &self.inner.config.roles.read_policy;
+        let Some(next) = self
+            .inner
+            .roles
+            .place(&topology, policy)
+            .ok()
+            .and_then(|read| read.other_than(&failed))
+        else {
+            return Err(error);
+        };
+        debug!(failed = %failed, next = %next.peer, %error, "read sent again to another pod");
+        let mut conn = self.conn(&next.peer).await?;
+        self.run(&mut conn, &statement).await
+    }
+
+    async fn query_once(&self, statement: &Statement) -> Result<Reply> {
         let mut conn = self.replica().await?;
-        self.run(&mut conn, &statement.into()).await
+        self.run(&mut conn, statement).await
     }
 
     /// Runs a read that sees the write `token` came from (see
@@ -463,6 +495,20 @@ impl MySqlRouter {
             }
         }
     }
+}
+
+/// The pod a read failed on, when it failed on the connection (a dial that failed, a
+/// connection that broke, no reply in time) and the pod was `read_only` at its last probe
+/// in `topology`: a statement that reached it applied nothing, so it may go elsewhere.
+fn read_only_pod(topology: &Topology, error: &Error) -> Option<Peer> {
+    let on_the_connection = match error {
+        Error::OutcomeUnknown { .. } | Error::Timeout { .. } => true,
+        Error::Pod { source, .. } => classify::of(source) == Verdict::Broken,
+        Error::Discovery(_) | Error::Roles(_) => false,
+    };
+    let pod = error.pod().filter(|_| on_the_connection)?;
+    let report = topology.pod(&pod.key())?.report.as_ref()?;
+    (report.read_only || report.super_read_only == Some(true)).then(|| pod.clone())
 }
 
 /// How one attempt of a request ended, when it did not succeed.

@@ -188,3 +188,46 @@ async fn a_frozen_replica_holds_up_neither_probes_nor_reads() {
     }
     s.mysql.thaw(2).expect("thaw");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_whose_replica_freezes_or_dies_under_them_go_to_the_other_replica() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    let mut config = s.config();
+    config.query_timeout = Duration::from_secs(1);
+    let cluster = s.connect(config).await;
+    // Every read at once, before a probe round can see the fault: about half of them go
+    // to the failing replica, and each must come back from the other one.
+    let reads_all_served_by = |ordinal: u32| {
+        let cluster = &cluster;
+        async move {
+            let reads = (0..20).map(|_| cluster.query("SELECT @@server_id"));
+            for reply in futures::future::join_all(reads).await {
+                let reply = reply.expect("read served elsewhere");
+                assert_eq!(reply.pod.ordinal(), Some(ordinal), "{reply:?}");
+            }
+        }
+    };
+    s.mysql.freeze(1).expect("freeze mysql-1");
+    reads_all_served_by(2).await;
+    s.mysql.thaw(1).expect("thaw");
+    eventually("both replicas fit", Duration::from_secs(10), || async {
+        cluster.topology().fit_replicas().len() == 2
+    })
+    .await;
+
+    // Killed while reads wait on it: their connections break after the send.
+    s.mysql.freeze(2).expect("freeze mysql-2");
+    let reads: Vec<_> = (0..20)
+        .map(|_| {
+            let cluster = cluster.clone();
+            tokio::spawn(async move { cluster.query("SELECT @@server_id").await })
+        })
+        .collect();
+    // Not a wait for a condition: any interleaving of the kill with the reads must pass.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.mysql.kill(2).expect("kill mysql-2");
+    for read in reads {
+        let reply = read.await.expect("task").expect("read served elsewhere");
+        assert_eq!(reply.pod.ordinal(), Some(1), "{reply:?}");
+    }
+}

@@ -9,7 +9,9 @@
 //! failed) waits up to `failover_wait` for a master and goes there, and one whose
 //! connection broke after it was written fails as [`Error::OutcomeUnknown`], never
 //! resent. Reads go where a
-//! [`ReadPolicy`] says, never to a replica that is down, loading, cut off or lagging.
+//! [`ReadPolicy`] says, never to a replica that is down, loading, cut off or lagging; a
+//! read-only command routed there whose replica's connection failed goes once to another
+//! pod.
 //!
 //! Roles are kept by the core's role engine ([`headless_discovery::roles`]); this crate is its
 //! Redis adapter: `ROLE`/`INFO` parsing, `READONLY`/`MASTERDOWN`/`LOADING`

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use headless_discovery::roles::{ReadPolicy, RoleWatch, Target, Verdict};
 use headless_discovery::{Discovery, IntoServiceName, Peer, Watch};
 use redis::{Cmd, Value};
+use tracing::debug;
 
 use crate::commands::CommandTable;
 use crate::config::RedisConfig;
 use crate::connections::{Connection, Connections};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::leader::LeaderConnection;
 use crate::pod::PodConnection;
 use crate::probe::RedisProbe;
+use crate::reply;
 use crate::role::RoleReport;
 use crate::service::{MasterService, PodService, ReplicaService};
 use crate::topology::Topology;
@@ -186,13 +188,47 @@ impl RedisRouter {
     /// # Errors
     ///
     /// As [`master`](Self::master) or [`read`](Self::read), or the server's reply error.
+    ///
+    /// A read whose pod's connection failed (the dial, a break, no reply in time) goes
+    /// once to another pod the policy allows: the table's commands apply nothing.
     pub async fn route(&self, cmd: &Cmd) -> Result<Value> {
         if self.inner.commands.is_read_cmd(cmd) {
-            let mut pod = self.replica().await?;
-            return pod.query(cmd).await;
+            let first = async { self.replica().await?.query(cmd).await }.await;
+            return match first {
+                Err(error) => self.read_elsewhere(cmd, error).await,
+                value => value,
+            };
         }
         let mut master = self.master().await?;
         master.query(cmd).await
+    }
+
+    /// After the read `cmd` failed with `error`: when the pod's connection failed, `cmd`
+    /// once more on another pod the configured policy allows; else `error`. For commands
+    /// of the [`CommandTable`] only, which apply nothing wherever they reached.
+    pub(crate) async fn read_elsewhere(&self, cmd: &Cmd, error: Error) -> Result<Value> {
+        let failed = match &error {
+            Error::Pod { pod, source } if reply::of_error(source) == Verdict::Broken => pod,
+            _ => return Err(error),
+        };
+        let topology = self.topology();
+        let next = self
+            .inner
+            .roles
+            .place(&topology, &self.inner.config.roles.read_policy)
+            .ok()
+            .and_then(|read| {
+                read.other_than(failed)
+                    .map(|pod| (pod.peer.clone(), read.fallback))
+            });
+        let Some((next, fallback)) = next else {
+            return Err(error);
+        };
+        debug!(failed = %failed, next = %next, %error, "read sent again to another pod");
+        let conn = self.connection(&next).await?;
+        PodConnection::new(self.clone(), next, conn.conn, fallback)
+            .query(cmd)
+            .await
     }
 
     /// Reads as a tower service, balanced over the healthy replicas (p2c + PeakEwma).

@@ -312,3 +312,50 @@ async fn a_planned_switchover_loses_no_acknowledged_write() {
     let refused: redis::RedisResult<()> = old.set("x", 1).await;
     assert!(refused.is_err(), "the old master still takes writes");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_whose_replica_freezes_or_dies_under_them_go_to_the_other_replica() {
+    use tower::{Service, ServiceExt};
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut master = router.master().await.expect("master");
+    master.set::<_, _, ()>("k", "v").await.expect("write");
+    s.redis.wait_for_replication().await.expect("replicated");
+    let get = redis::cmd("GET").arg("k").to_owned();
+    // Every read at once, before a probe round can see the fault: about half of them go
+    // to the failing replica, through `route` and through the balanced service, and each
+    // must come back from the other one.
+    let reads = || {
+        (0..20).map(|i| {
+            let (router, get) = (router.clone(), get.clone());
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    router.route(&get).await
+                } else {
+                    router.replica_service().ready().await?.call(get).await
+                }
+            })
+        })
+    };
+    let all_served = |reads: Vec<tokio::task::JoinHandle<Result<redis::Value, Error>>>| async {
+        for read in reads {
+            let value = read.await.expect("task").expect("read served elsewhere");
+            assert_eq!(value, redis::Value::BulkString(b"v".to_vec()));
+        }
+    };
+    s.redis.freeze(1).expect("freeze redis-1");
+    all_served(reads().collect()).await;
+    s.redis.thaw(1).expect("thaw");
+    eventually("both replicas fit", Duration::from_secs(10), || async {
+        router.topology().fit_replicas().len() == 2
+    })
+    .await;
+
+    // Killed while reads wait on it: their connections break after the send.
+    s.redis.freeze(2).expect("freeze redis-2");
+    let pending: Vec<_> = reads().collect();
+    // Not a wait for a condition: any interleaving of the kill with the reads must pass.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.redis.kill(2).expect("kill redis-2");
+    all_served(pending).await;
+}

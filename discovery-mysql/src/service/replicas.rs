@@ -11,7 +11,8 @@ use crate::statement::{Reply, Statement};
 /// `Service<Statement>` for reads, per the configured
 /// [`ReadPolicy`](crate::ReadPolicy): [`MySqlRouter::query`]. Replicas are chosen by
 /// the cluster's shared balancer (power of two choices over PeakEwma), so every clone of
-/// this service, and every other read, weighs the same load figures.
+/// this service, and every other read, weighs the same load figures. A read whose
+/// replica's connection failed goes once to another pod, as [`MySqlRouter::query`] says.
 #[derive(Clone, Debug)]
 pub struct ReplicaService {
     cluster: MySqlRouter,

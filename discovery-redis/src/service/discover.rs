@@ -40,7 +40,8 @@ impl ReplicaDiscover {
     /// Starts from the router's current topology.
     pub fn new(router: &RedisRouter) -> Self {
         let maker = router.clone();
-        let make: Make = Box::new(move |peer: &Peer| PodService::new(maker.clone(), peer.clone()));
+        let make: Make =
+            Box::new(move |peer: &Peer| PodService::replica(maker.clone(), peer.clone()));
         Self {
             inner: FitReplicas::for_policy(
                 router.roles().topology_changes(),

@@ -54,6 +54,9 @@ struct CallContext {
     peer: Peer,
     broken: AtomicBool,
     meter: PeakEwmaMeter,
+    /// One replica among others (a balancer's): a read whose connection failed may go to
+    /// another pod.
+    reads_elsewhere: bool,
 }
 
 /// One call in flight: its reference to the context counts it in the pod's load until
@@ -92,18 +95,32 @@ impl std::fmt::Debug for PodService {
 impl Clone for PodService {
     /// A clone connects on its own first `poll_ready` (to the same shared connection).
     fn clone(&self) -> Self {
-        Self::new(self.router.clone(), self.peer.clone())
+        let (router, peer) = (self.router.clone(), self.peer.clone());
+        Self::with_reads_elsewhere(router, peer, self.shared.reads_elsewhere)
     }
 }
 
 impl PodService {
+    /// The pod alone: what is sent to it stays there.
     pub(crate) fn new(router: RedisRouter, peer: Peer) -> Self {
+        Self::with_reads_elsewhere(router, peer, false)
+    }
+
+    /// One of the replicas a balancer spreads reads over: a read-only command (per the
+    /// router's [`CommandTable`](crate::CommandTable)) whose connection failed goes once
+    /// to another pod the read policy allows.
+    pub(crate) fn replica(router: RedisRouter, peer: Peer) -> Self {
+        Self::with_reads_elsewhere(router, peer, true)
+    }
+
+    fn with_reads_elsewhere(router: RedisRouter, peer: Peer, reads_elsewhere: bool) -> Self {
         Self {
             shared: Arc::new(CallContext {
                 router: router.clone(),
                 peer: peer.clone(),
                 broken: AtomicBool::new(false),
                 meter: PeakEwmaMeter::new(DEFAULT_RTT, DECAY),
+                reads_elsewhere,
             }),
             router,
             peer,
@@ -178,12 +195,23 @@ impl tower::Service<Cmd> for PodService {
                 shared.broken.store(true, Ordering::Release);
             }
             shared.router.observe(&shared.peer, verdict);
-            result
+            let result = result
                 .and_then(Value::extract_error)
                 .map_err(|source| Error::Pod {
                     pod: shared.peer.clone(),
                     source,
-                })
+                });
+            match result {
+                Err(error)
+                    if shared.reads_elsewhere
+                        && verdict.pod_lost()
+                        && shared.router.commands().is_read_cmd(&cmd) =>
+                {
+                    // Boxed: the cold path does not grow every call's future.
+                    Box::pin(shared.router.read_elsewhere(&cmd, error)).await
+                }
+                result => result,
+            }
         })
     }
 }

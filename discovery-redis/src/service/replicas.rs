@@ -16,7 +16,9 @@ use crate::router::RedisRouter;
 /// `Service<Cmd>` for reads: power of two choices ([`P2c`]) over the replicas fit to serve
 /// reads (the local ones first under a locality read policy, as [`ReplicaDiscover`] says), weighed by each [`PodService`]'s peak-EWMA load. With none fit, a request waits
 /// up to `failover_wait`, then fails with [`RoleError::NoReadablePod`](headless_discovery::roles::RoleError::NoReadablePod) saying why each pod was
-/// left out.
+/// left out. A read-only command (per the router's [`CommandTable`](crate::CommandTable))
+/// whose replica's connection failed (broke, or no reply in time) goes once to another
+/// pod the read policy allows.
 ///
 /// Its response future is the chosen pod's own: the load is measured inside it, and the
 /// bounded wait is [`WaitForPeers`](headless_discovery::balance::WaitForPeers)'s timer

@@ -32,6 +32,23 @@ impl<'a, R> Read<'a, R> {
             Target::Replicas(replicas) => any_of(replicas),
         }
     }
+
+    /// Where a read that failed on `failed` goes instead: the placement's pod, or one of
+    /// its other replicas at random; `None` when `failed` was its only choice. (A pod that
+    /// just failed is still fit until the next probe round says otherwise.)
+    pub fn other_than(&self, failed: &Peer) -> Option<&'a PodStatus<R>> {
+        match &self.target {
+            Target::Pod(pod) => Some(*pod).filter(|pod| pod.peer != *failed),
+            Target::Replicas(replicas) => {
+                let others: Vec<_> = replicas
+                    .iter()
+                    .copied()
+                    .filter(|pod| pod.peer != *failed)
+                    .collect();
+                any_of(&others)
+            }
+        }
+    }
 }
 
 /// Why no pod can serve a read: each unfit pod and its reason.

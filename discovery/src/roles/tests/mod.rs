@@ -255,6 +255,29 @@ fn each_policy_places_reads_and_says_when_it_fell_back() {
     }
 }
 
+#[test]
+fn a_read_that_failed_goes_to_another_pod_of_its_placement() {
+    let healthy = topology(vec![leader(0), replica(1, 0), replica(2, 0)]);
+    let other = |policy: ReadPolicy, failed: u32| {
+        let read = healthy.read(&policy).expect("placed");
+        read.other_than(&peer(failed))
+            .and_then(|pod| pod.peer.ordinal())
+    };
+    for _ in 0..20 {
+        assert_eq!(other(ReadPolicy::Replica, 1), Some(2));
+        assert_eq!(other(ReadPolicy::Replica, 2), Some(1));
+    }
+    assert_eq!(
+        other(ReadPolicy::Ordinal(1), 1),
+        None,
+        "its only pod failed"
+    );
+    assert_eq!(other(ReadPolicy::Leader, 1), Some(0));
+    let one_replica = topology(vec![leader(0), replica(1, 0)]);
+    let read = one_replica.read(&ReadPolicy::Replica).expect("placed");
+    assert!(read.other_than(&peer(1)).is_none(), "no other replica");
+}
+
 /// `pod` with its peer placed in `zone`, on node `<zone>-n<ordinal>`, and draining or not.
 fn placed_in(mut pod: PodStatus<Fake>, zone: &str, draining: bool) -> PodStatus<Fake> {
     let ordinal = pod.peer.ordinal().unwrap_or(0);
