@@ -332,15 +332,15 @@ impl MySqlRouter {
 
     /// Runs a read per the configured [`ReadPolicy`]. Bounded by `query_timeout`.
     ///
-    /// # Errors
-    ///
-    /// As [`read`](Self::read), or the server's error for the statement.
-    ///
     /// A read that failed on a replica's connection (the dial failed, the connection
     /// broke, no reply came in time) goes once to another pod its policy allows. That
     /// replica was `read_only` at its last probe, so the statement applied nothing there
     /// (unless your user may write on a read-only server: `SUPER`, `READ ONLY ADMIN`). A
     /// read that broke on the primary (a `ReplicaPreferred` fallback) is not resent.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read), or the server's error for the statement.
     pub async fn query(&self, statement: impl Into<Statement>) -> Result<Reply> {
         let statement = statement.into();
         let topology = self.topology();

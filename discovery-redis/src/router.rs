@@ -185,12 +185,12 @@ impl RedisRouter {
     /// Sends one command where it belongs: reads (per the [`CommandTable`]) per the
     /// configured read policy, everything else to the master.
     ///
+    /// A read whose pod's connection failed (the dial, a break, no reply in time) goes
+    /// once to another pod the policy allows: the table's commands apply nothing.
+    ///
     /// # Errors
     ///
     /// As [`master`](Self::master) or [`read`](Self::read), or the server's reply error.
-    ///
-    /// A read whose pod's connection failed (the dial, a break, no reply in time) goes
-    /// once to another pod the policy allows: the table's commands apply nothing.
     pub async fn route(&self, cmd: &Cmd) -> Result<Value> {
         if self.inner.commands.is_read_cmd(cmd) {
             let first = async { self.replica().await?.query(cmd).await }.await;
