@@ -242,13 +242,12 @@ pub fn check(
         }
     }
     for write in &acked {
-        let during = faults
-            .iter()
-            .filter(|f| f.overlaps(write.started, write.ended, Duration::ZERO))
-            .max_by_key(|f| f.started)
-            .map(|f| f.fault);
         let took = write.ended.duration_since(write.started);
-        report.write_latency.entry(during).or_default().push(took);
+        report
+            .write_latency
+            .entry(latency_fault(write, faults))
+            .or_default()
+            .push(took);
     }
     report.fault_durations = faults
         .iter()
@@ -265,6 +264,24 @@ pub fn check(
         report.longest_unavailability.push((fault.fault, longest));
     }
     report
+}
+
+/// The fault a write's latency counts for: the one in progress when it was issued, else
+/// the latest that began while it waited. A write issued in one fault and held into the
+/// next (a crash failover's wait, ending inside a switchover) counts for the first.
+fn latency_fault(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
+    let issued_in = faults
+        .iter()
+        .filter(|f| f.started <= write.started && write.started <= f.healed)
+        .max_by_key(|f| f.started);
+    issued_in
+        .or_else(|| {
+            faults
+                .iter()
+                .filter(|f| write.started < f.started && f.started <= write.ended)
+                .max_by_key(|f| f.started)
+        })
+        .map(|f| f.fault)
 }
 
 /// For a loss no fault explains, what each fault that can lose writes says about the
@@ -570,6 +587,32 @@ mod tests {
         assert_eq!(report.reads_failed_outside_faults, 1);
         assert_eq!(report.raw_failures(), 1);
         assert!(report.sent_to_non_leader.is_empty(), "reads are not writes");
+    }
+
+    #[test]
+    fn a_write_counts_its_latency_for_the_fault_it_was_issued_in() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let faults = [
+            window(Fault::KillLeader, "db-0", ms(0), ms(100)),
+            window(Fault::Switchover, "db-1", ms(300), ms(350)),
+        ];
+        let write = |from, to| {
+            let mut w = request(Kind::Write, "a", "db-1", ms(from), Outcome::Ok);
+            w.ended = ms(to);
+            w
+        };
+        let table = [
+            // Issued in the crash, held until the switchover: the crash's wait.
+            (write(50, 320), Some(Fault::KillLeader)),
+            // Issued before the switchover and held by its pause: the switchover's.
+            (write(290, 330), Some(Fault::Switchover)),
+            (write(310, 312), Some(Fault::Switchover)),
+            (write(200, 201), None),
+        ];
+        for (w, expected) in &table {
+            assert_eq!(latency_fault(w, &faults), *expected, "{:?}", w.started);
+        }
     }
 
     #[test]
