@@ -69,6 +69,9 @@ pub struct Report {
     /// How long each acknowledged write took, by the latest fault whose window (start
     /// to heal) it overlaps, or `None` outside every fault: what a fault adds to latency.
     pub write_latency: BTreeMap<Option<Fault>, Vec<Duration>>,
+    /// How much longer than its fault each write counted there took (its latency less
+    /// the fault's own start-to-heal time): what the SDK adds, beyond the fault itself.
+    pub write_added: BTreeMap<Fault, Vec<Duration>>,
     /// Replica reads answered.
     pub reads: usize,
     /// Replica reads that failed.
@@ -130,6 +133,9 @@ impl Report {
         self.fault_durations.extend(other.fault_durations);
         for (fault, took) in other.write_latency {
             self.write_latency.entry(fault).or_default().extend(took);
+        }
+        for (fault, added) in other.write_added {
+            self.write_added.entry(fault).or_default().extend(added);
         }
         self.reads += other.reads;
         self.reads_failed += other.reads_failed;
@@ -243,11 +249,14 @@ pub fn check(
     }
     for write in &acked {
         let took = write.ended.duration_since(write.started);
-        report
-            .write_latency
-            .entry(latency_fault(write, faults))
-            .or_default()
-            .push(took);
+        let window = latency_fault(write, faults);
+        if let Some(window) = window {
+            let lasted = window.healed.duration_since(window.started);
+            let added = report.write_added.entry(window.fault).or_default();
+            added.push(took.saturating_sub(lasted));
+        }
+        let fault = window.map(|w| w.fault);
+        report.write_latency.entry(fault).or_default().push(took);
     }
     report.fault_durations = faults
         .iter()
@@ -269,19 +278,17 @@ pub fn check(
 /// The fault a write's latency counts for: the one in progress when it was issued, else
 /// the latest that began while it waited. A write issued in one fault and held into the
 /// next (a crash failover's wait, ending inside a switchover) counts for the first.
-fn latency_fault(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
+fn latency_fault<'f>(write: &Request, faults: &'f [FaultWindow]) -> Option<&'f FaultWindow> {
     let issued_in = faults
         .iter()
         .filter(|f| f.started <= write.started && write.started <= f.healed)
         .max_by_key(|f| f.started);
-    issued_in
-        .or_else(|| {
-            faults
-                .iter()
-                .filter(|f| write.started < f.started && f.started <= write.ended)
-                .max_by_key(|f| f.started)
-        })
-        .map(|f| f.fault)
+    issued_in.or_else(|| {
+        faults
+            .iter()
+            .filter(|f| write.started < f.started && f.started <= write.ended)
+            .max_by_key(|f| f.started)
+    })
 }
 
 /// For a loss no fault explains, what each fault that can lose writes says about the
@@ -341,6 +348,15 @@ impl Report {
         took.get(took.len() / 2).copied()
     }
 
+    /// The longest time a fault of `kind` took from start to heal.
+    pub fn fault_duration_longest(&self, kind: Fault) -> Option<Duration> {
+        self.fault_durations
+            .iter()
+            .filter(|(f, _)| *f == kind)
+            .map(|(_, d)| *d)
+            .max()
+    }
+
     /// The `q` quantile (0..=1) of the latency of acknowledged writes during `fault`
     /// (`None`: outside every fault), and how many there were.
     pub fn write_latency_quantile(
@@ -348,13 +364,41 @@ impl Report {
         fault: Option<Fault>,
         q: f64,
     ) -> Option<(Duration, usize)> {
-        let mut took = self.write_latency.get(&fault)?.clone();
-        if took.is_empty() {
-            return None;
-        }
-        took.sort();
-        let rank = ((took.len() as f64 - 1.0) * q).round() as usize;
-        Some((took[rank.min(took.len() - 1)], took.len()))
+        quantile(self.write_latency.get(&fault)?, q)
+    }
+
+    /// The `q` quantile of what writes during `fault` took beyond the fault's own
+    /// duration ([`write_added`](Self::write_added)).
+    pub fn write_added_quantile(&self, fault: Fault, q: f64) -> Option<(Duration, usize)> {
+        quantile(self.write_added.get(&fault)?, q)
+    }
+}
+
+/// The `q` quantile (0..=1) of `took`, and how many there are.
+fn quantile(took: &[Duration], q: f64) -> Option<(Duration, usize)> {
+    if took.is_empty() {
+        return None;
+    }
+    let mut took = took.to_vec();
+    took.sort();
+    let rank = ((took.len() as f64 - 1.0) * q).round() as usize;
+    Some((took[rank.min(took.len() - 1)], took.len()))
+}
+
+impl Report {
+    fn fault_lasted(&self, fault: Fault) -> String {
+        let (Some(median), Some(longest)) = (
+            self.fault_duration_median(fault),
+            self.fault_duration_longest(fault),
+        ) else {
+            return String::new();
+        };
+        let added = self
+            .write_added_quantile(fault, 0.99)
+            .map_or_else(String::new, |(p99, _)| {
+                format!("; beyond the fault's own duration: p99 {p99:?}")
+            });
+        format!("; the fault itself lasts {median:?} (median, longest {longest:?}){added}")
     }
 }
 
@@ -407,11 +451,7 @@ impl fmt::Display for Report {
             ) {
                 let during =
                     fault.map_or_else(|| "outside faults".to_owned(), |f| format!("during {f:?}"));
-                let lasted = fault
-                    .and_then(|kind| self.fault_duration_median(kind))
-                    .map_or_else(String::new, |d| {
-                        format!("; the fault itself lasts {d:?} (median)")
-                    });
+                let lasted = fault.map_or_else(String::new, |kind| self.fault_lasted(kind));
                 writeln!(
                     f,
                     "write latency {during}: p50 {p50:?}, p99 {p99:?} ({n} writes){lasted}"
@@ -611,8 +651,22 @@ mod tests {
             (write(200, 201), None),
         ];
         for (w, expected) in &table {
-            assert_eq!(latency_fault(w, &faults), *expected, "{:?}", w.started);
+            let fault = latency_fault(w, &faults).map(|f| f.fault);
+            assert_eq!(fault, *expected, "{:?}", w.started);
         }
+        // What a write took beyond its fault's own 50 ms: 0 for one the pause explains,
+        // 60 ms for one held 110 ms.
+        let history = [write(290, 330), write(310, 420)];
+        let bounds = Bounds {
+            write: ms(1000).duration_since(t0),
+            read: ms(1000).duration_since(t0),
+            read_your_writes: ms(1000).duration_since(t0),
+        };
+        let report = check(&history, &faults, bounds, |_| true);
+        assert_eq!(
+            report.write_added.get(&Fault::Switchover),
+            Some(&vec![Duration::ZERO, Duration::from_millis(60)])
+        );
     }
 
     #[test]
