@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::history::{Kind, Outcome, RAW, Request};
 use super::schedule::{Fault, FaultWindow};
@@ -72,6 +72,9 @@ pub struct Report {
     /// How much longer than its fault each write counted there took (its latency less
     /// the fault's own start-to-heal time): what the SDK adds, beyond the fault itself.
     pub write_added: BTreeMap<Fault, Vec<Duration>>,
+    /// Up to three writes per fault that took over 100 ms beyond it: when each
+    /// was issued against the faults around it, to chase where the time went.
+    pub slow_examples: BTreeMap<Fault, Vec<String>>,
     /// Replica reads answered.
     pub reads: usize,
     /// Replica reads that failed.
@@ -136,6 +139,14 @@ impl Report {
         }
         for (fault, added) in other.write_added {
             self.write_added.entry(fault).or_default().extend(added);
+        }
+        for (fault, examples) in other.slow_examples {
+            let ours = self.slow_examples.entry(fault).or_default();
+            ours.extend(
+                examples
+                    .into_iter()
+                    .take(3_usize.saturating_sub(ours.len())),
+            );
         }
         self.reads += other.reads;
         self.reads_failed += other.reads_failed;
@@ -252,8 +263,21 @@ pub fn check(
         let window = latency_fault(write, faults);
         if let Some(window) = window {
             let lasted = window.healed.duration_since(window.started);
-            let added = report.write_added.entry(window.fault).or_default();
-            added.push(took.saturating_sub(lasted));
+            let beyond = took.saturating_sub(lasted);
+            report
+                .write_added
+                .entry(window.fault)
+                .or_default()
+                .push(beyond);
+            let examples = report.slow_examples.entry(window.fault).or_default();
+            if beyond > SLOW_BEYOND && examples.len() < 3 {
+                examples.push(format!(
+                    "{}@{} took {took:?}; {}",
+                    write.key,
+                    write.pod.as_deref().unwrap_or("?"),
+                    issued_against(write, faults)
+                ));
+            }
         }
         let fault = window.map(|w| w.fault);
         report.write_latency.entry(fault).or_default().push(took);
@@ -273,6 +297,36 @@ pub fn check(
         report.longest_unavailability.push((fault.fault, longest));
     }
     report
+}
+
+/// A write that took this much longer than its fault is listed as an example.
+const SLOW_BEYOND: Duration = Duration::from_millis(100);
+
+/// When `write` was issued and answered against each fault within a second of it.
+fn issued_against(write: &Request, faults: &[FaultWindow]) -> String {
+    let at = |t: Instant, mark: Instant| {
+        if t >= mark {
+            format!("+{:?}", t.duration_since(mark))
+        } else {
+            format!("-{:?}", mark.duration_since(t))
+        }
+    };
+    let near = Duration::from_secs(1);
+    let lines: Vec<String> = faults
+        .iter()
+        .filter(|f| f.overlaps(write.started, write.ended, near))
+        .filter(|f| write.ended + near >= f.started)
+        .map(|f| {
+            format!(
+                "{:?} on {} (issued {} from its start, answered {} from its heal)",
+                f.fault,
+                f.pod,
+                at(write.started, f.started),
+                at(write.ended, f.healed)
+            )
+        })
+        .collect();
+    lines.join("; ")
 }
 
 /// The fault a write's latency counts for: the one in progress when it was issued, else
@@ -456,6 +510,11 @@ impl fmt::Display for Report {
                     f,
                     "write latency {during}: p50 {p50:?}, p99 {p99:?} ({n} writes){lasted}"
                 )?;
+            }
+        }
+        for (fault, examples) in &self.slow_examples {
+            for example in examples {
+                writeln!(f, "slow beyond {fault:?}: {example}")?;
             }
         }
         for (fault, n) in &self.failed_in {
