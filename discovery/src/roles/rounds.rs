@@ -1,9 +1,8 @@
 //! [`Rounds`]: when the prober re-checks the pods behind a watch.
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
