@@ -381,7 +381,9 @@ fn explain_loss(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
         .find(|f| {
             f.fault.may_lose_writes()
                 && write.pod.as_deref() == Some(f.pod.as_str())
-                && write.ended <= f.healed
+                // Sent before the heal: an old leader applies it before it is repointed,
+                // even when the reply is recorded a little after.
+                && write.started <= f.healed
                 && f.survivors
                     .as_ref()
                     .is_some_and(|kept| !kept.contains(&write.key))
@@ -609,7 +611,13 @@ mod tests {
             write("f", "db-1", 3100, true),
             // Taken by db-2 during the same window: not the frozen pod, so a real loss.
             write("g", "db-2", 3100, true),
+            // Sent to db-1 just before the heal, its reply recorded 1 ms after: no
+            // fencing either. Sent after the heal: a real loss.
+            write("h", "db-1", 3499, true),
+            write("i", "db-1", 3510, true),
         ];
+        let mut history = history;
+        history[7].ended = t0 + ms(3501);
         let faults = [
             window(Fault::KillLeader, "db-0", t0 + ms(950), t0 + ms(1500)),
             window(
@@ -631,7 +639,7 @@ mod tests {
             .iter()
             .filter_map(|l| l.split(" (").next())
             .collect();
-        assert_eq!(lost, ["a@db-0", "b@db-0", "g@db-2"]);
+        assert_eq!(lost, ["a@db-0", "b@db-0", "g@db-2", "i@db-1"]);
         // Each says what the snapshots held, to chase it from.
         assert!(
             report.lost[0].contains("KillLeader on db-0 at -949ms: held"),
@@ -639,7 +647,7 @@ mod tests {
             report.lost[0]
         );
         assert_eq!(report.lost_to_crashes, 1, "c, which the promoted pod lacks");
-        assert_eq!(report.lost_to_frozen, 1, "f, on the frozen pod");
+        assert_eq!(report.lost_to_frozen, 2, "f and h, on the frozen pod");
         assert_eq!(report.failed_during(Fault::KillLeader), 1);
         assert_eq!(report.failures.get("NoMaster"), Some(&1));
         assert_eq!(report.raw_failures(), 0);
@@ -648,7 +656,9 @@ mod tests {
             [
                 "e@db-1 (leader db-0, acknowledged)",
                 "f@db-1 (leader db-0, acknowledged)",
-                "g@db-2 (leader db-0, acknowledged)"
+                "g@db-2 (leader db-0, acknowledged)",
+                "h@db-1 (leader db-0, acknowledged)",
+                "i@db-1 (leader db-0, acknowledged)"
             ]
         );
         assert_eq!(
