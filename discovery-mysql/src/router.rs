@@ -343,6 +343,8 @@ impl MySqlRouter {
     /// As [`read`](Self::read), or the server's error for the statement.
     pub async fn query(&self, statement: impl Into<Statement>) -> Result<Reply> {
         let statement = statement.into();
+        // The roles as the read goes out: once it fails, a probe may already call the
+        // pod down, and its report (was it `read_only`?) would be gone.
         let topology = self.topology();
         let error = match self.query_once(&statement).await {
             Err(error) => error,
@@ -352,14 +354,7 @@ impl MySqlRouter {
             return Err(error);
         };
         let topology = self.topology();
-        let policy = &self.inner.config.roles.read_policy;
-        let Some(next) = self
-            .inner
-            .roles
-            .place(&topology, policy)
-            .ok()
-            .and_then(|read| read.other_than(&failed))
-        else {
+        let Some((next, _fallback)) = self.inner.roles.place_instead_of(&topology, &failed) else {
             return Err(error);
         };
         debug!(failed = %failed, next = %next.peer, %error, "read sent again to another pod");

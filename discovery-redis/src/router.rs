@@ -212,18 +212,10 @@ impl RedisRouter {
             _ => return Err(error),
         };
         let topology = self.topology();
-        let next = self
-            .inner
-            .roles
-            .place(&topology, &self.inner.config.roles.read_policy)
-            .ok()
-            .and_then(|read| {
-                read.other_than(failed)
-                    .map(|pod| (pod.peer.clone(), read.fallback))
-            });
-        let Some((next, fallback)) = next else {
+        let Some((next, fallback)) = self.inner.roles.place_instead_of(&topology, failed) else {
             return Err(error);
         };
+        let next = next.peer.clone();
         debug!(failed = %failed, next = %next, %error, "read sent again to another pod");
         let conn = self.connection(&next).await?;
         PodConnection::new(self.clone(), next, conn.conn, fallback)

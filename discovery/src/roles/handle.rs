@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use super::changes::ChangeLog;
 use super::prober::Prober;
 use super::rounds::RoundRequests;
-use super::{Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology, Verdict};
+use super::{PodStatus, Probe, Read, ReadPolicy, Report, RoleError, RoleOpts, Topology, Verdict};
 use crate::{Health, Peer, Watch};
 
 /// The pods of one Service with their roles, kept current by a background prober that
@@ -224,6 +224,19 @@ impl<R: Report> RoleWatch<R> {
         topology
             .read(policy)
             .map_err(|reasons| self.no_readable_pod(topology, policy, reasons))
+    }
+
+    /// Where a read under the configured read policy goes after it failed on `failed`'s
+    /// connection: another pod of its placement in `topology` ([`Read::other_than`]), and
+    /// whether it goes there only for want of better ([`Read::fallback`]). `None` when
+    /// the read cannot be placed, or `failed` was its only choice.
+    pub fn place_instead_of<'t>(
+        &self,
+        topology: &'t Topology<R>,
+        failed: &Peer,
+    ) -> Option<(&'t PodStatus<R>, bool)> {
+        let read = topology.read(&self.inner.opts.read_policy).ok()?;
+        read.other_than(failed).map(|pod| (pod, read.fallback))
     }
 
     /// [`RoleError::NoReadablePod`] for `policy` in `topology`, with each pod's reason: for
