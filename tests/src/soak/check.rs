@@ -118,14 +118,7 @@ impl Report {
         for (fault, n) in other.failed_in {
             *self.failed_in.entry(fault).or_default() += n;
         }
-        for (fault, examples) in other.failed_in_examples {
-            let ours = self.failed_in_examples.entry(fault).or_default();
-            ours.extend(
-                examples
-                    .into_iter()
-                    .take(3_usize.saturating_sub(ours.len())),
-            );
-        }
+        absorb_examples(&mut self.failed_in_examples, other.failed_in_examples);
         self.failed_outside_faults += other.failed_outside_faults;
         for (variant, n) in other.failures {
             *self.failures.entry(variant).or_default() += n;
@@ -140,14 +133,7 @@ impl Report {
         for (fault, added) in other.write_added {
             self.write_added.entry(fault).or_default().extend(added);
         }
-        for (fault, examples) in other.slow_examples {
-            let ours = self.slow_examples.entry(fault).or_default();
-            ours.extend(
-                examples
-                    .into_iter()
-                    .take(3_usize.saturating_sub(ours.len())),
-            );
-        }
+        absorb_examples(&mut self.slow_examples, other.slow_examples);
         self.reads += other.reads;
         self.reads_failed += other.reads_failed;
         self.reads_failed_outside_faults += other.reads_failed_outside_faults;
@@ -220,11 +206,10 @@ pub fn check(
                 match fault {
                     Some(f) => {
                         *report.failed_in.entry(f.fault).or_default() += 1;
-                        let examples = report.failed_in_examples.entry(f.fault).or_default();
-                        if let (Outcome::Failed { message, .. }, true) =
-                            (outcome, examples.len() < 3)
-                        {
-                            examples.push(format!("{message} (on {pod})"));
+                        if let Outcome::Failed { message, .. } = outcome {
+                            keep_example(&mut report.failed_in_examples, f.fault, || {
+                                format!("{message} (on {pod})")
+                            });
                         }
                     }
                     None => report.failed_outside_faults += 1,
@@ -269,14 +254,15 @@ pub fn check(
                 .entry(window.fault)
                 .or_default()
                 .push(beyond);
-            let examples = report.slow_examples.entry(window.fault).or_default();
-            if beyond > SLOW_BEYOND && examples.len() < 3 {
-                examples.push(format!(
-                    "{}@{} took {took:?}; {}",
-                    write.key,
-                    write.pod.as_deref().unwrap_or("?"),
-                    issued_against(write, faults)
-                ));
+            if beyond > SLOW_BEYOND {
+                keep_example(&mut report.slow_examples, window.fault, || {
+                    format!(
+                        "{}@{} took {took:?}; {}",
+                        write.key,
+                        write.pod.as_deref().unwrap_or("?"),
+                        issued_against(write, faults)
+                    )
+                });
             }
         }
         let fault = window.map(|w| w.fault);
@@ -299,18 +285,35 @@ pub fn check(
     report
 }
 
+/// How many examples a report keeps per fault.
+const EXAMPLES: usize = 3;
+
+/// Keeps the example `make` writes for `fault`, unless `EXAMPLES` are kept already.
+fn keep_example(
+    examples: &mut BTreeMap<Fault, Vec<String>>,
+    fault: Fault,
+    make: impl FnOnce() -> String,
+) {
+    let kept = examples.entry(fault).or_default();
+    if kept.len() < EXAMPLES {
+        kept.push(make());
+    }
+}
+
+/// Adds another run's examples to `ours`, up to `EXAMPLES` per fault.
+fn absorb_examples(ours: &mut BTreeMap<Fault, Vec<String>>, theirs: BTreeMap<Fault, Vec<String>>) {
+    for (fault, examples) in theirs {
+        let kept = ours.entry(fault).or_default();
+        let room = EXAMPLES.saturating_sub(kept.len());
+        kept.extend(examples.into_iter().take(room));
+    }
+}
+
 /// A write that took this much longer than its fault is listed as an example.
 const SLOW_BEYOND: Duration = Duration::from_millis(100);
 
 /// When `write` was issued and answered against each fault within a second of it.
 fn issued_against(write: &Request, faults: &[FaultWindow]) -> String {
-    let at = |t: Instant, mark: Instant| {
-        if t >= mark {
-            format!("+{:?}", t.duration_since(mark))
-        } else {
-            format!("-{:?}", mark.duration_since(t))
-        }
-    };
     let near = Duration::from_secs(1);
     let lines: Vec<String> = faults
         .iter()
@@ -321,12 +324,21 @@ fn issued_against(write: &Request, faults: &[FaultWindow]) -> String {
                 "{:?} on {} (issued {} from its start, answered {} from its heal)",
                 f.fault,
                 f.pod,
-                at(write.started, f.started),
-                at(write.ended, f.healed)
+                offset(write.started, f.started),
+                offset(write.ended, f.healed)
             )
         })
         .collect();
     lines.join("; ")
+}
+
+/// `t` against `mark`, signed: `+12ms` after it, `-3ms` before.
+fn offset(t: Instant, mark: Instant) -> String {
+    if t >= mark {
+        format!("+{:?}", t.duration_since(mark))
+    } else {
+        format!("-{:?}", mark.duration_since(t))
+    }
 }
 
 /// The fault a write's latency counts for: the one in progress when it was issued, else
@@ -353,18 +365,14 @@ fn loss_context(write: &Request, faults: &[FaultWindow]) -> String {
         .iter()
         .filter(|f| f.fault.may_lose_writes())
         .map(|f| {
-            let (sign, gap) = if write.ended >= f.started {
-                ("+", write.ended.duration_since(f.started))
-            } else {
-                ("-", f.started.duration_since(write.ended))
-            };
+            let at = offset(write.ended, f.started);
             let held = match &f.survivors {
                 Some(kept) if kept.contains(&write.key) => "held",
                 Some(_) => "missing",
                 None => "no snapshot",
             };
             format!(
-                "{:?} on {} at {sign}{gap:?}: {held} in the new leader's snapshot",
+                "{:?} on {} at {at}: {held} in the new leader's snapshot",
                 f.fault, f.pod
             )
         })
@@ -394,6 +402,17 @@ fn explain_loss(write: &Request, faults: &[FaultWindow]) -> Option<Fault> {
 impl Report {
     /// The median time faults of `kind` took from start to heal.
     pub fn fault_duration_median(&self, kind: Fault) -> Option<Duration> {
+        let took = self.fault_durations_of(kind);
+        took.get(took.len() / 2).copied()
+    }
+
+    /// The longest time a fault of `kind` took from start to heal.
+    pub fn fault_duration_longest(&self, kind: Fault) -> Option<Duration> {
+        self.fault_durations_of(kind).last().copied()
+    }
+
+    /// How long each fault of `kind` took, shortest first.
+    fn fault_durations_of(&self, kind: Fault) -> Vec<Duration> {
         let mut took: Vec<Duration> = self
             .fault_durations
             .iter()
@@ -401,16 +420,7 @@ impl Report {
             .map(|(_, d)| *d)
             .collect();
         took.sort();
-        took.get(took.len() / 2).copied()
-    }
-
-    /// The longest time a fault of `kind` took from start to heal.
-    pub fn fault_duration_longest(&self, kind: Fault) -> Option<Duration> {
-        self.fault_durations
-            .iter()
-            .filter(|(f, _)| *f == kind)
-            .map(|(_, d)| *d)
-            .max()
+        took
     }
 
     /// The `q` quantile (0..=1) of the latency of acknowledged writes during `fault`
