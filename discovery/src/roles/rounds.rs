@@ -61,7 +61,9 @@ impl Rounds {
             peers,
             interval,
             debounce,
-            answered: requests.asked(),
+            // The task may start after requests were made: none of them is answered yet
+            // (the round before the task answered none).
+            answered: 0,
             requests,
             last_round: Instant::now(),
         }
