@@ -51,6 +51,8 @@ mod process;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(feature = "redis", feature = "mysql"))]
+mod scripts;
+#[cfg(any(feature = "redis", feature = "mysql"))]
 mod servers;
 mod statefulset;
 #[cfg(feature = "tls")]

@@ -326,6 +326,18 @@ impl<S: Server> ServerSet<S> {
         .map(Some)
     }
 
+    /// The CA certificate written into the set's directory, for command-line clients to
+    /// trust, when the set serves TLS.
+    pub(crate) fn ca_file(&self) -> Result<Option<PathBuf>, Error> {
+        let Some(ca) = &self.ca else {
+            return Ok(None);
+        };
+        let path = self.dir.join("ca.crt");
+        std::fs::write(&path, ca.cert_pem())
+            .map_err(|e| Error::Process(format!("writing {}: {e}", path.display())))?;
+        Ok(Some(path))
+    }
+
     /// The pod's IP.
     pub(crate) fn ip(&self, ordinal: u32) -> Result<IpAddr, Error> {
         self.set

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
+use crate::scripts::Script;
 use crate::servers::{Redacted, Server, ServerSet, ServerSpec, Upstream};
 use crate::{Cluster, Error};
 
@@ -114,86 +115,83 @@ impl RedisStatefulSet {
         let mut new_master = self.connect(ordinal).await?;
         pod::replicaof(&mut new_master, None).await?;
         let ip = self.ip(ordinal)?;
-        let others: Vec<u32> = {
-            let mut state = self.state();
-            state.upstream.insert(ordinal, Upstream::None);
-            // A killed pod restarts as a replica of the new master, never as a second
-            // master with an empty dataset (as the MariaDB set does); a frozen one follows
-            // it once it is told to (`rejoin`).
-            let unreachable: Vec<u32> = state
-                .upstream
-                .keys()
-                .copied()
-                .filter(|o| *o != ordinal && !state.answers(*o))
-                .collect();
-            for pod in unreachable {
-                state.upstream.insert(pod, Upstream::Of(ordinal));
-            }
-            state
-                .processes
-                .keys()
-                .copied()
-                .filter(|o| *o != ordinal && state.answers(*o))
-                .collect()
-        };
-        for other in others {
+        for other in self.promoted(ordinal) {
             self.repoint(other, ordinal, ip).await?;
         }
         Ok(())
     }
 
+    /// Records `ordinal` as the master and every other pod as its replica. Returns the
+    /// pods that answer, to be told so: a killed pod restarts as a replica of the new
+    /// master, never as a second master with an empty dataset (as the MariaDB set does);
+    /// a frozen one follows it once it is told to (`rejoin`).
+    fn promoted(&self, ordinal: u32) -> Vec<u32> {
+        let mut state = self.state();
+        let others: Vec<u32> = state
+            .upstream
+            .keys()
+            .copied()
+            .filter(|o| *o != ordinal)
+            .collect();
+        state.upstream.insert(ordinal, Upstream::None);
+        for other in &others {
+            state.upstream.insert(*other, Upstream::Of(ordinal));
+        }
+        others.into_iter().filter(|o| state.answers(*o)).collect()
+    }
+
     /// A planned switchover to `ordinal`, done the safe way, so that no acknowledged write
-    /// is lost: writes paused on the current master (`CLIENT PAUSE WRITE`), the candidate
-    /// caught up with its offset, the candidate promoted and every other pod (the old
-    /// master too) repointed to it, then the pause lifted: clients still on the old master
-    /// now meet `READONLY` instead of writing where nobody reads.
+    /// is lost: writes paused on the current master (`CLIENT PAUSE WRITE` for `pause`),
+    /// the candidate caught up with its offset within half of it, the candidate promoted
+    /// and every other running pod (the old master too) repointed to it, then the pause
+    /// lifted: clients still on the old master now meet `READONLY` instead of writing
+    /// where nobody reads.
     ///
-    /// The one place these steps live: the examples' drill and the tests share them.
+    /// These steps are the example manifests' own `switchover.sh` (the `redis` ConfigMap
+    /// of `examples/k8s/redis.yaml`), run here with `sh` and `redis-cli` against the
+    /// pods' addresses: the drill users run on minikube, the pod runner's and the soak's
+    /// switchovers are one script.
     ///
     /// # Errors
     ///
     /// [`Error::Spec`] if no other pod is master; [`Error::Process`] if the candidate does
-    /// not catch up within `pause` (writes resume on the old master, nothing is promoted)
-    /// or a command fails.
+    /// not catch up in time (writes resume on the old master, nothing is promoted) or a
+    /// command fails, with what the script printed.
     pub async fn switchover(&self, ordinal: u32, pause: Duration) -> Result<(), Error> {
-        let old = self
-            .state()
-            .running_leaders(Some(ordinal))
-            .first()
-            .copied()
-            .ok_or_else(|| Error::Spec("no other running redis master to switch from".into()))?;
-        let mut master = self.connect(old).await?;
-        let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(millis)
-            .arg("WRITE")
-            .query_async(&mut master)
-            .await
-            .map_err(|e| Error::Process(format!("CLIENT PAUSE WRITE on redis pod {old}: {e}")))?;
-        let caught_up = async {
-            let offset = pod::info_number(&mut master, "master_repl_offset")
-                .await?
-                .unwrap_or(0);
-            let mut candidate = self.connect(ordinal).await?;
-            pod::wait_for_offset(&mut candidate, offset, pause)
-                .await
-                .map_err(|e| Error::Process(format!("redis pod {ordinal}: {e}")))
+        if self.state().running_leaders(Some(ordinal)).is_empty() {
+            return Err(Error::Spec(
+                "no other running redis master to switch from".into(),
+            ));
         }
-        .await;
-        if let Err(error) = caught_up {
-            let _: Result<(), _> = redis::cmd("CLIENT")
-                .arg("UNPAUSE")
-                .query_async(&mut master)
-                .await;
-            return Err(error);
+        // The pods a Service's DNS would publish (a frozen pod cannot be told anything).
+        let peers: Vec<u32> = {
+            let state = self.state();
+            let running = state.processes.keys().copied();
+            running
+                .filter(|o| *o != ordinal && state.answers(*o))
+                .collect()
+        };
+        let peers = peers
+            .into_iter()
+            .map(|o| self.ip(o).map(|ip| ip.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ip = self.ip(ordinal)?.to_string();
+        let mut env = vec![
+            ("REDIS_PORT", REDIS_PORT.to_string()),
+            ("SWITCHOVER_SELF", ip.clone()),
+            ("SWITCHOVER_NAME", ip),
+            ("SWITCHOVER_PEERS", peers.join(" ")),
+            ("SWITCHOVER_PAUSE_MS", pause.as_millis().max(1).to_string()),
+        ];
+        if let Some(password) = self.password() {
+            env.push(("REDISCLI_AUTH", password.to_owned()));
         }
-        self.promote(ordinal).await?;
-        let _: () = redis::cmd("CLIENT")
-            .arg("UNPAUSE")
-            .query_async(&mut master)
-            .await
-            .map_err(|e| Error::Process(format!("CLIENT UNPAUSE on redis pod {old}: {e}")))?;
+        if let Some(ca) = self.ca_file()? {
+            env.push(("REDIS_TLS_CA", ca.display().to_string()));
+        }
+        let out = Script::redis_switchover()?.run(&[], &env).await?;
+        tracing::debug!(pod = ordinal, %out, "redis switchover");
+        self.promoted(ordinal);
         Ok(())
     }
 

@@ -23,8 +23,13 @@ pub(super) fn spawn(
     password: Option<&str>,
     tls: Option<&PodTlsFiles>,
 ) -> Result<ServerProcess, Error> {
+    // A config file, empty at every start (the options below set everything), so that
+    // CONFIG REWRITE works as it does in the manifests' pods (their switchover runs it).
+    let config = dir.join("redis.conf");
+    std::fs::write(&config, "")
+        .map_err(|e| Error::Process(format!("writing {}: {e}", config.display())))?;
     let mut command = Command::new("redis-server");
-    command.arg("--bind").arg(ip.to_string());
+    command.arg(&config).arg("--bind").arg(ip.to_string());
     match tls {
         None => {
             command.args(["--port", &REDIS_PORT.to_string()]);
