@@ -134,3 +134,32 @@ async fn a_primary_frozen_through_a_failover_is_unfenced_until_it_rejoins() -> T
     assert_eq!(ids, [2], "it follows the new primary");
     Ok(())
 }
+
+/// A switchover (`promote` with the primary running) is the shipped `mysql.sh` steps:
+/// the old primary frozen `read_only`, the candidate caught up and promoted, the others
+/// repointed, here on pods that require TLS (`require-secure-transport`), so that the
+/// write after it reaches the other pods only if the repoint asked for TLS
+/// (`REPLICATION_SSL`). Only the candidate is writable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_runs_the_shipped_steps_over_tls() -> TestResult {
+    let cluster = Cluster::start().await?;
+    let mysql = MariaDbStatefulSet::start(&cluster, MariaDbSpec::new("mysql").tls(true)).await?;
+    let mut admin = mysql.admin(0).await?;
+    admin
+        .query_drop("CREATE TABLE app.t (id INT PRIMARY KEY)")
+        .await?;
+    admin.query_drop("INSERT INTO app.t VALUES (1)").await?;
+    drop(admin);
+    mysql.promote(2).await?;
+    let mut admin = mysql.admin(2).await?;
+    admin.query_drop("INSERT INTO app.t VALUES (2)").await?;
+    mysql.wait_for_replication().await?;
+    for ordinal in 0..3 {
+        let mut pod = mysql.admin(ordinal).await?;
+        let ids: Vec<u32> = pod.query("SELECT id FROM app.t ORDER BY id").await?;
+        assert_eq!(ids, [1, 2], "mysql-{ordinal}");
+        let read_only: Option<u8> = pod.query_first("SELECT @@read_only").await?;
+        assert_eq!(read_only, Some(u8::from(ordinal != 2)), "mysql-{ordinal}");
+    }
+    Ok(())
+}

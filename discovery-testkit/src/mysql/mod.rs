@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use mysql_async::{Conn, OptsBuilder};
 
+use crate::scripts::Script;
 use crate::servers::{Redacted, Server, ServerSet, ServerSpec, Upstream};
 use crate::{Cluster, Error};
 
@@ -225,14 +226,23 @@ impl MariaDbStatefulSet {
     /// Promotes a replica as an operator would: the old primary (if it runs) goes
     /// `read_only`, the replica catches up with it, stops replicating and turns writable,
     /// and every other pod (killed ones when they restart) replicates the new primary.
-    /// DNS does not change: roles are not in DNS.
+    /// DNS does not change: roles are not in DNS. With the old primary running, this is
+    /// the planned switchover.
+    ///
+    /// Each step is the example manifests' own `mysql.sh` (`freeze`, `catch-up`,
+    /// `promote`, `follow`, from the `mysql` ConfigMap of `examples/k8s/mysql.yaml`), run
+    /// here with `sh` and the `mariadb` client on each pod's socket, in the order the
+    /// drill in `examples/minikube.sh` runs them: what users run on minikube, the pod
+    /// runner's and the soak's switchovers are one script.
     ///
     /// A frozen pod cannot be told: a frozen old primary wakes up writable, a second
     /// primary, until [`rejoin`](Self::rejoin) rebuilds it.
     ///
     /// # Errors
     ///
-    /// [`Error::Process`] if a statement fails.
+    /// [`Error::Process`] if a step fails, with what it printed (the candidate not
+    /// reaching the old primary's position within 10 s leaves it unpromoted and the old
+    /// primary `read_only`).
     pub async fn promote(&self, ordinal: u32) -> Result<(), Error> {
         let old: Vec<u32> = {
             let mut state = self.state();
@@ -242,30 +252,16 @@ impl MariaDbStatefulSet {
             state.needs_clone.extend(&frozen);
             old.into_iter().filter(|o| !frozen.contains(o)).collect()
         };
-        let mut position = None;
+        let mut position = String::new();
         for primary in old {
-            let mut conn = self.admin(primary).await?;
-            pod::run(&mut conn, &["SET GLOBAL read_only = 1".to_owned()]).await?;
-            position = pod::value::<String>(&mut conn, "SELECT @@gtid_binlog_pos").await?;
+            position = self.step(primary, &["freeze"]).await?.trim().to_owned();
         }
-        let mut conn = self.admin(ordinal).await?;
-        if let Some(position) = position.filter(|p| !p.is_empty()) {
-            // Never promote a candidate that has not applied everything the old primary
-            // acknowledged: that is how a planned switchover loses writes.
-            let waited = pod::value::<i64>(
-                &mut conn,
-                &format!("SELECT MASTER_GTID_WAIT('{position}', 5)"),
-            )
-            .await?;
-            if waited != Some(0) {
-                return Err(Error::Process(format!(
-                    "mysql pod {ordinal} did not reach the old primary's GTID position {position} within 5 s; not promoted (the old primary stays read_only)"
-                )));
-            }
+        // Never promote a candidate that has not applied everything the old primary
+        // acknowledged: that is how a planned switchover loses writes.
+        if !position.is_empty() {
+            self.step(ordinal, &["catch-up", &position]).await?;
         }
-        let statements =
-            ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"].map(str::to_owned);
-        pod::run(&mut conn, &statements).await?;
+        self.step(ordinal, &["promote"]).await?;
         let others: Vec<u32> = {
             let mut state = self.state();
             state.upstream.insert(ordinal, Upstream::None);
@@ -280,32 +276,52 @@ impl MariaDbStatefulSet {
             }
             others.into_iter().filter(|o| state.answers(*o)).collect()
         };
-        let promoted = {
-            let mut conn = self.admin(ordinal).await?;
-            pod::value::<String>(&mut conn, "SELECT @@gtid_current_pos")
-                .await?
-                .unwrap_or_default()
-        };
+        let promoted = self.gtid_current_pos(ordinal).await?;
+        let ip = self.ip(ordinal)?.to_string();
         for other in others {
-            let theirs = {
-                let mut conn = self.admin(other).await?;
-                pod::value::<String>(&mut conn, "SELECT @@gtid_current_pos")
-                    .await?
-                    .unwrap_or_default()
-            };
-            if gtid_reached(&promoted, &theirs) {
-                self.repoint(other, ordinal, "current_pos").await?;
+            if gtid_reached(&promoted, &self.gtid_current_pos(other).await?) {
+                self.step(other, &["follow", &ip]).await?;
             } else {
                 // It received writes of the dead primary that the promoted pod never got
                 // (replication is asynchronous): GTID strict mode would stop it, so it is
                 // rebuilt from the new primary, losing those writes as the cluster did.
-                tracing::warn!(pod = other, promoted = %promoted, theirs = %theirs, "mysql pod has transactions the new primary lacks: rebuilding it as a clone");
+                tracing::warn!(pod = other, promoted = %promoted, "mysql pod has transactions the new primary lacks: rebuilding it as a clone");
                 self.kill(other)?;
                 self.state().needs_clone.insert(other);
                 self.restart(other).await?;
             }
         }
         Ok(())
+    }
+
+    /// Runs one step of the shipped `mysql.sh` for pod `ordinal`: as root on its socket,
+    /// with the environment the pod would give it.
+    async fn step(&self, ordinal: u32, args: &[&str]) -> Result<String, Error> {
+        let dir = self.pod_dir(ordinal);
+        let client = dir.join("client.cnf");
+        let socket = PodConfig::socket(&dir);
+        std::fs::write(
+            &client,
+            format!("[client]\nuser=root\nsocket={}\n", socket.display()),
+        )
+        .map_err(|e| Error::Process(format!("writing {}: {e}", client.display())))?;
+        let set = self.statefulset();
+        let env = [
+            ("POD_NAME", format!("{}-{ordinal}", set.name())),
+            ("POD_NAMESPACE", set.namespace().to_owned()),
+            ("SERVICE_NAME", set.name().to_owned()),
+            ("MYSQL_CLIENT_CONFIG", client.display().to_string()),
+            ("REPLICATION_PASSWORD", REPLICATION_PASSWORD.to_owned()),
+            ("REPLICATION_SSL", u8::from(self.ca().is_some()).to_string()),
+        ];
+        Script::mysql()?.run(args, &env).await
+    }
+
+    async fn gtid_current_pos(&self, ordinal: u32) -> Result<String, Error> {
+        let mut conn = self.admin(ordinal).await?;
+        Ok(pod::value::<String>(&mut conn, "SELECT @@gtid_current_pos")
+            .await?
+            .unwrap_or_default())
     }
 
     /// Makes a pod that missed a failover (frozen through it) replicate the primary it
