@@ -129,13 +129,13 @@ async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_
     let writers = s.writers(2).await;
     assert_eq!(writers.get(&MariaDbStatefulSet::server_id(2)), Some(&1));
 
-    // A raw connection's 1290, handed to `observe`, re-probes just as well.
-    s.mysql.promote(1).await.expect("mysql-1 takes over");
-    let mut stale = cluster
-        .primary()
-        .await
-        .expect("still mysql-2 for the client");
+    // A raw connection's 1290, handed to `observe`, re-probes just as well. The session
+    // is taken before the promotion: a round the retry above asked for may still run
+    // after it (requests during a round ask for one more), so only a session taken first
+    // is sure to be on mysql-2.
+    let mut stale = cluster.primary().await.expect("mysql-2 for the client");
     assert_eq!(stale.pod().ordinal(), Some(2));
+    s.mysql.promote(1).await.expect("mysql-1 takes over");
     let refused = stale
         .query_drop("INSERT INTO t (v, written_on) VALUES (3, @@server_id)")
         .await

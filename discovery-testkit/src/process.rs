@@ -65,6 +65,13 @@ impl ServerProcess {
     pub fn freeze(&self) -> io::Result<()> {
         self.signal("STOP")?;
         self.frozen.store(true, Ordering::SeqCst);
+        // kill(2) returns before every thread has stopped: a thread inside a system call
+        // stops only when it leaves it, so a reply could still go out after this returned.
+        // Wait (briefly) until Linux reports each thread stopped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while !all_threads_stopped(self.child.id()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         Ok(())
     }
 
@@ -124,4 +131,21 @@ impl Drop for ServerProcess {
         }
         self.kill();
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in
+/// `/proc/<pid>/task/<tid>/stat`). Where that cannot be read (not Linux), it answers yes:
+/// there is nothing to wait on.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        matches!(state, None | Some('T' | 't' | 'Z' | 'X'))
+    })
 }
