@@ -141,6 +141,22 @@ impl Pods {
             .collect()
     }
 
+    /// Records `ordinal` as the leader and every other pod as its replica; returns those
+    /// that answer, to be told so (the others follow once restarted or rejoined).
+    pub(crate) fn promoted(&mut self, ordinal: u32) -> Vec<u32> {
+        let others: Vec<u32> = self
+            .upstream
+            .keys()
+            .copied()
+            .filter(|o| *o != ordinal)
+            .collect();
+        self.upstream.insert(ordinal, Upstream::None);
+        for other in &others {
+            self.upstream.insert(*other, Upstream::Of(ordinal));
+        }
+        others.into_iter().filter(|o| self.answers(*o)).collect()
+    }
+
     /// Every running replica with the running pod it follows.
     pub(crate) fn running_replicas(&self) -> Vec<(u32, u32)> {
         self.processes

@@ -262,20 +262,7 @@ impl MariaDbStatefulSet {
             self.step(ordinal, &["catch-up", &position]).await?;
         }
         self.step(ordinal, &["promote"]).await?;
-        let others: Vec<u32> = {
-            let mut state = self.state();
-            state.upstream.insert(ordinal, Upstream::None);
-            let others: Vec<u32> = state
-                .upstream
-                .keys()
-                .copied()
-                .filter(|o| *o != ordinal)
-                .collect();
-            for other in &others {
-                state.upstream.insert(*other, Upstream::Of(ordinal));
-            }
-            others.into_iter().filter(|o| state.answers(*o)).collect()
-        };
+        let others = self.state().promoted(ordinal);
         let promoted = self.gtid_current_pos(ordinal).await?;
         let ip = self.ip(ordinal)?.to_string();
         for other in others {

@@ -115,29 +115,14 @@ impl RedisStatefulSet {
         let mut new_master = self.connect(ordinal).await?;
         pod::replicaof(&mut new_master, None).await?;
         let ip = self.ip(ordinal)?;
-        for other in self.promoted(ordinal) {
+        // A killed pod restarts as a replica of the new master, never as a second master
+        // with an empty dataset (as the MariaDB set does); a frozen one follows it once it
+        // is told to (`rejoin`).
+        let others = self.state().promoted(ordinal);
+        for other in others {
             self.repoint(other, ordinal, ip).await?;
         }
         Ok(())
-    }
-
-    /// Records `ordinal` as the master and every other pod as its replica. Returns the
-    /// pods that answer, to be told so: a killed pod restarts as a replica of the new
-    /// master, never as a second master with an empty dataset (as the MariaDB set does);
-    /// a frozen one follows it once it is told to (`rejoin`).
-    fn promoted(&self, ordinal: u32) -> Vec<u32> {
-        let mut state = self.state();
-        let others: Vec<u32> = state
-            .upstream
-            .keys()
-            .copied()
-            .filter(|o| *o != ordinal)
-            .collect();
-        state.upstream.insert(ordinal, Upstream::None);
-        for other in &others {
-            state.upstream.insert(*other, Upstream::Of(ordinal));
-        }
-        others.into_iter().filter(|o| state.answers(*o)).collect()
     }
 
     /// A planned switchover to `ordinal`, done the safe way, so that no acknowledged write
@@ -191,7 +176,7 @@ impl RedisStatefulSet {
         }
         let out = Script::redis_switchover()?.run(&[], &env).await?;
         tracing::debug!(pod = ordinal, %out, "redis switchover");
-        self.promoted(ordinal);
+        self.state().promoted(ordinal);
         Ok(())
     }
 
