@@ -52,6 +52,19 @@ impl Store {
         }
     }
 
+    /// What pod `ordinal` says of its replication, for a failure message.
+    async fn replication_detail(self, set: &RunningSet, ordinal: u32) -> String {
+        let command: &[&str] = match self {
+            Self::Redis => &["redis-cli", "info", "replication"],
+            Self::Mysql => &["mariadb", "-E", "-e", "SHOW SLAVE STATUS"],
+        };
+        let out = set.exec_ok(ordinal, command).await;
+        format!(
+            "--- pod {ordinal}: {}\n",
+            out.unwrap_or_else(|e| e.to_string())
+        )
+    }
+
     async fn roles(self, set: &RunningSet) -> Vec<Role> {
         match self {
             Self::Redis => redis_roles(set).await,
@@ -151,10 +164,16 @@ async fn one_leader(store: Store, set: &RunningSet, when: &str) -> u32 {
                 return leader;
             }
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{when}: no single leader with every replica linked within 30 s: {roles:?}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            let mut why = String::new();
+            for o in 0..set.replicas() {
+                why.push_str(&store.replication_detail(set, o).await);
+                why.push_str(&set.log_tail(o, 15));
+            }
+            panic!(
+                "{when}: no single leader with every replica linked within 30 s: {roles:?}\n{why}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
