@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use headless_discovery_redis::{Error, ReadPolicy};
 use headless_discovery_testkit::redis::RedisSpec;
 use redis::AsyncCommands;
-use support::{eventually, fast_config, setup};
+use support::{eventually, fast_config, setup, setup_with_dns};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_resume_on_the_new_master_after_a_failover_under_load() {
@@ -358,4 +358,44 @@ async fn reads_whose_replica_freezes_or_dies_under_them_go_to_the_other_replica(
     tokio::time::sleep(Duration::from_millis(200)).await;
     s.redis.kill(2).expect("kill redis-2");
     all_served(pending).await;
+}
+
+/// A replica replaced by a pod at a new IP, then made master by a switchover. The
+/// client's DNS view (TTL 30 s) still has the old address, and no request dials it: the
+/// old master answers READONLY. The probe round that cannot reach the pod at its old
+/// address asks DNS again, so the write lands on the new master at its new address
+/// within `failover_wait`, not after the TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_at_a_new_address_is_found_before_the_dns_ttl_runs_out() {
+    let s = setup_with_dns(RedisSpec::new("redis"), 30, Duration::from_secs(30)).await;
+    let router = s.router(fast_config()).await;
+    let mut master = router.master().await.expect("master");
+    let mut set = redis::cmd("SET");
+    set.arg("k").arg(1);
+    master.query(&set).await.expect("write on redis-0");
+    let old = s.redis.addr(1).expect("redis-1");
+
+    s.redis.kill(1).expect("kill redis-1");
+    s.redis.statefulset().replace_pod(1).expect("a new IP");
+    s.redis.restart(1).await.expect("redis-1 at its new IP");
+    let new = s.redis.addr(1).expect("redis-1");
+    assert_ne!(old, new);
+    s.redis
+        .switchover(1, Duration::from_secs(2))
+        .await
+        .expect("switchover to redis-1");
+
+    let mut set = redis::cmd("SET");
+    set.arg("k").arg(2);
+    master
+        .query(&set)
+        .await
+        .expect("the write waits for redis-1 at its new address");
+    assert_eq!(
+        router.topology().leader_pod().map(|p| p.peer.addr()),
+        Some(new)
+    );
+    let mut conn = s.redis.connect(1).await.expect("redis-1");
+    let value: Option<u32> = conn.get("k").await.expect("GET");
+    assert_eq!(value, Some(2));
 }

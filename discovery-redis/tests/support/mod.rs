@@ -17,8 +17,14 @@ pub(crate) struct Setup {
 }
 
 pub(crate) async fn setup(spec: RedisSpec) -> Setup {
+    setup_with_dns(spec, 1, Duration::from_millis(200)).await
+}
+
+/// [`setup`] with records of TTL `ttl` seconds, and the client resolving again no sooner
+/// than `min_refresh` unless asked to.
+pub(crate) async fn setup_with_dns(spec: RedisSpec, ttl: u32, min_refresh: Duration) -> Setup {
     headless_discovery_testkit::init_tracing();
-    let cluster = Cluster::builder().ttl(1).start().await.expect("cluster");
+    let cluster = Cluster::builder().ttl(ttl).start().await.expect("cluster");
     let redis = RedisStatefulSet::start(&cluster, spec)
         .await
         .expect("redis pods");
@@ -26,7 +32,8 @@ pub(crate) async fn setup(spec: RedisSpec) -> Setup {
     config.nameserver = Some(cluster.dns_addr());
     config.namespace = Some("default".into());
     config.cluster_domain = Some("cluster.local".into());
-    config.min_refresh = Duration::from_millis(200);
+    config.min_refresh = min_refresh;
+    config.max_refresh = config.max_refresh.max(min_refresh);
     config.empty_grace = Duration::from_secs(1);
     let discovery = Discovery::new(config).expect("discovery");
     Setup {

@@ -60,12 +60,20 @@ impl<P: Probe> Prober<P> {
         let started = Instant::now();
         let probe = &*self.probe;
         let timeout = self.opts.probe_timeout;
-        let statuses = futures::future::join_all(
+        let probed = futures::future::join_all(
             slots
                 .iter_mut()
                 .map(|(peer, slot)| probe_one(probe, peer, slot, timeout)),
         )
         .await;
+        // A pod whose connection failed may have moved (a replaced pod comes back at a new
+        // IP): ask DNS again now rather than at the TTL, or a leader that only moved would
+        // stay unknown while nothing else dials it. Refreshes are debounced by the watch.
+        if probed.iter().any(|(_, lost)| *lost) {
+            self.watch.refresh_now();
+        }
+        let statuses: Vec<PodStatus<P::Report>> =
+            probed.into_iter().map(|(status, _)| status).collect();
         for (peer, slot) in slots {
             if let Some(conn) = slot {
                 self.conns.insert(peer.key(), (peer.addr(), conn));
@@ -83,13 +91,14 @@ impl<P: Probe> Prober<P> {
 
 /// Probes one pod within `timeout`, connecting first if `slot` holds no connection. A pod
 /// that fails or does not answer is reported with the reason, and its connection dropped
-/// so that the next round reconnects.
+/// so that the next round reconnects. The flag says the pod may be gone from its address
+/// ([`Verdict::pod_lost`]).
 async fn probe_one<P: Probe>(
     probe: &P,
     peer: &Peer,
     slot: &mut Option<P::Conn>,
     timeout: Duration,
-) -> PodStatus<P::Report> {
+) -> (PodStatus<P::Report>, bool) {
     let asked = tokio::time::timeout(timeout, async {
         let conn = match slot {
             Some(conn) => conn,
@@ -101,22 +110,25 @@ async fn probe_one<P: Probe>(
     })
     .await;
     match asked {
-        Ok(Ok((report, latency))) => PodStatus::answered(peer.clone(), report, latency),
+        Ok(Ok((report, latency))) => (PodStatus::answered(peer.clone(), report, latency), false),
         Ok(Err(e)) => {
             *slot = None;
-            if probe.verdict(&e) == Verdict::Rejected {
+            let verdict = probe.verdict(&e);
+            let status = if verdict == Verdict::Rejected {
                 PodStatus::rejected(peer.clone(), e.to_string())
             } else {
                 PodStatus::unanswered(peer.clone(), e.to_string())
-            }
+            };
+            (status, verdict.pod_lost())
         }
         Err(_elapsed) => {
             *slot = None;
             probe.timed_out(peer);
-            PodStatus::unanswered(
+            let status = PodStatus::unanswered(
                 peer.clone(),
                 format!("{peer}: no answer to the probe within {timeout:?}"),
-            )
+            );
+            (status, false)
         }
     }
 }
