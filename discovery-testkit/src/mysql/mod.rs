@@ -266,13 +266,14 @@ impl MariaDbStatefulSet {
         let promoted = self.gtid_current_pos(ordinal).await?;
         let ip = self.ip(ordinal)?.to_string();
         for other in others {
-            if gtid_reached(&promoted, &self.gtid_current_pos(other).await?) {
+            let theirs = self.gtid_current_pos(other).await?;
+            if gtid_reached(&promoted, &theirs) {
                 self.step(other, &["follow", &ip]).await?;
             } else {
                 // It received writes of the dead primary that the promoted pod never got
                 // (replication is asynchronous): GTID strict mode would stop it, so it is
                 // rebuilt from the new primary, losing those writes as the cluster did.
-                tracing::warn!(pod = other, promoted = %promoted, "mysql pod has transactions the new primary lacks: rebuilding it as a clone");
+                tracing::warn!(pod = other, promoted = %promoted, theirs = %theirs, "mysql pod has transactions the new primary lacks: rebuilding it as a clone");
                 self.kill(other)?;
                 self.state().needs_clone.insert(other);
                 self.restart(other).await?;
