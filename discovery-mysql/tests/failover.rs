@@ -129,13 +129,17 @@ async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_
     let writers = s.writers(2).await;
     assert_eq!(writers.get(&MariaDbStatefulSet::server_id(2)), Some(&1));
 
-    // A raw connection's 1290, handed to `observe`, re-probes just as well. The session
-    // is taken before the promotion: a round the retry above asked for may still run
-    // after it (requests during a round ask for one more), so only a session taken first
-    // is sure to be on mysql-2.
-    let mut stale = cluster.primary().await.expect("mysql-2 for the client");
-    assert_eq!(stale.pod().ordinal(), Some(2));
+    // A raw connection's 1290, handed to `observe`, re-probes just as well. A request
+    // made during a round asks for one more, so the retry above may leave a round to run
+    // shortly after it: wait until rounds are quiet, after which only `observe` (the
+    // timer is an hour) can show the client the next promotion.
+    rounds_settled(&cluster, Duration::from_millis(500)).await;
     s.mysql.promote(1).await.expect("mysql-1 takes over");
+    let mut stale = cluster
+        .primary()
+        .await
+        .expect("still mysql-2 for the client");
+    assert_eq!(stale.pod().ordinal(), Some(2));
     let refused = stale
         .query_drop("INSERT INTO t (v, written_on) VALUES (3, @@server_id)")
         .await
@@ -154,6 +158,22 @@ async fn error_1290_without_a_dns_change_reprobes_and_the_retry_reaches_the_new_
         },
     )
     .await;
+}
+
+/// Waits until no probe round has been published for `quiet`, within 5 s.
+async fn rounds_settled(cluster: &headless_discovery_mysql::MySqlRouter, quiet: Duration) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = cluster.topology().probed_at;
+    let mut since = Instant::now();
+    while since.elapsed() < quiet {
+        assert!(Instant::now() < deadline, "probe rounds kept running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let probed_at = cluster.topology().probed_at;
+        if probed_at != last {
+            last = probed_at;
+            since = Instant::now();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
