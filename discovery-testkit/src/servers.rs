@@ -343,7 +343,8 @@ impl<S: Server> ServerSet<S> {
     }
 
     /// The CA certificate written into the set's directory, for command-line clients to
-    /// trust, when the set serves TLS.
+    /// trust, when the set serves TLS (Redis's switchover script speaks TLS with it).
+    #[cfg(feature = "redis")]
     pub(crate) fn ca_file(&self) -> Result<Option<PathBuf>, Error> {
         let Some(ca) = &self.ca else {
             return Ok(None);
