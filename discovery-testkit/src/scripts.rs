@@ -5,6 +5,7 @@
 //! the environment the script documents for pods that have no cluster DNS.
 
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -32,17 +33,41 @@ pub(crate) struct Script {
 
 impl Script {
     /// `switchover.sh` of the `redis` ConfigMap: the whole planned switchover, run for the
-    /// candidate.
+    /// candidate. Read out of the manifest once.
     #[cfg(feature = "redis")]
-    pub(crate) fn redis_switchover() -> Result<Self, Error> {
-        Self::from_config_map("redis.yaml", REDIS_MANIFEST, "redis", "switchover.sh")
+    pub(crate) fn redis_switchover() -> Result<&'static Self, Error> {
+        static SCRIPT: OnceLock<Result<Script, String>> = OnceLock::new();
+        Self::once(
+            &SCRIPT,
+            "redis.yaml",
+            REDIS_MANIFEST,
+            "redis",
+            "switchover.sh",
+        )
     }
 
     /// `mysql.sh` of the `mysql` ConfigMap: its switchover steps (`freeze`, `catch-up`,
-    /// `promote`, `follow`) each run for one pod.
+    /// `promote`, `follow`) each run for one pod. Read out of the manifest once.
     #[cfg(feature = "mysql")]
-    pub(crate) fn mysql() -> Result<Self, Error> {
-        Self::from_config_map("mysql.yaml", MYSQL_MANIFEST, "mysql", "mysql.sh")
+    pub(crate) fn mysql() -> Result<&'static Self, Error> {
+        static SCRIPT: OnceLock<Result<Script, String>> = OnceLock::new();
+        Self::once(&SCRIPT, "mysql.yaml", MYSQL_MANIFEST, "mysql", "mysql.sh")
+    }
+
+    /// [`from_config_map`](Self::from_config_map), parsed on the first call only: a
+    /// promotion runs several steps of one script.
+    fn once(
+        cell: &'static OnceLock<Result<Script, String>>,
+        file: &str,
+        manifest: &str,
+        config_map: &str,
+        key: &str,
+    ) -> Result<&'static Self, Error> {
+        cell.get_or_init(|| {
+            Self::from_config_map(file, manifest, config_map, key).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| Error::Spec(e.clone()))
     }
 
     /// Key `key` of ConfigMap `config_map` in `manifest` (a multi-document YAML file).

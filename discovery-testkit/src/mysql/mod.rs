@@ -282,17 +282,10 @@ impl MariaDbStatefulSet {
         Ok(())
     }
 
-    /// Runs one step of the shipped `mysql.sh` for pod `ordinal`: as root on its socket,
-    /// with the environment the pod would give it.
+    /// Runs one step of the shipped `mysql.sh` for pod `ordinal`: as root on its socket
+    /// (the client settings of its `my.cnf`), with the environment the pod would give it.
     async fn step(&self, ordinal: u32, args: &[&str]) -> Result<String, Error> {
-        let dir = self.pod_dir(ordinal);
-        let client = dir.join("client.cnf");
-        let socket = PodConfig::socket(&dir);
-        std::fs::write(
-            &client,
-            format!("[client]\nuser=root\nsocket={}\n", socket.display()),
-        )
-        .map_err(|e| Error::Process(format!("writing {}: {e}", client.display())))?;
+        let client = PodConfig::cnf(&self.pod_dir(ordinal));
         let set = self.statefulset();
         let env = [
             ("POD_NAME", format!("{}-{ordinal}", set.name())),

@@ -88,6 +88,12 @@ pub(super) struct PodConfig<'a> {
 }
 
 impl PodConfig<'_> {
+    /// The pod's `my.cnf`: the server's settings, and the client's for root on the
+    /// socket (what the shipped `mysql.sh` steps connect with).
+    pub(super) fn cnf(dir: &Path) -> PathBuf {
+        dir.join("my.cnf")
+    }
+
     pub(super) fn socket(dir: &Path) -> PathBuf {
         dir.join("mysqld.sock")
     }
@@ -135,7 +141,11 @@ impl PodConfig<'_> {
                 files.key.display()
             ));
         }
-        let path = dir.join("my.cnf");
+        cnf.push_str(&format!(
+            "[client]\nuser=root\nsocket={}\n",
+            Self::socket(dir).display()
+        ));
+        let path = Self::cnf(dir);
         std::fs::write(&path, cnf)
             .map_err(|e| Error::Process(format!("writing {}: {e}", path.display())))?;
         Ok(path)

@@ -143,14 +143,14 @@ impl RedisStatefulSet {
     /// not catch up in time (writes resume on the old master, nothing is promoted) or a
     /// command fails, with what the script printed.
     pub async fn switchover(&self, ordinal: u32, pause: Duration) -> Result<(), Error> {
-        if self.state().running_leaders(Some(ordinal)).is_empty() {
-            return Err(Error::Spec(
-                "no other running redis master to switch from".into(),
-            ));
-        }
         // The pods a Service's DNS would publish (a frozen pod cannot be told anything).
         let peers: Vec<u32> = {
             let state = self.state();
+            if state.running_leaders(Some(ordinal)).is_empty() {
+                return Err(Error::Spec(
+                    "no other running redis master to switch from".into(),
+                ));
+            }
             let running = state.processes.keys().copied();
             running
                 .filter(|o| *o != ordinal && state.answers(*o))
