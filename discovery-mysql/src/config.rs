@@ -35,6 +35,17 @@ pub struct MySqlConfig {
     /// 10 s.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
+    /// A session you hold ([`run_on`](crate::MySqlRouter::run_on)) that sat idle this
+    /// long is pinged before a statement whose outcome a broken connection would leave
+    /// unknown (a write outside a transaction, a `COMMIT`). A dead connection is then
+    /// found before the statement is sent, and the statement fails as
+    /// [`Error::SessionLost`](crate::Error::SessionLost), known not applied, rather than
+    /// as [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown). The ping costs one
+    /// round trip, at most a few percent of the idle time it follows. Defaults to 10 ms;
+    /// `None` never pings. (Pooled paths need no ping: the pool checks a connection's
+    /// socket when it hands it out.)
+    #[serde(with = "humantime_serde")]
+    pub session_ping_after: Option<Duration>,
     /// How roles are watched and reads placed: probe pacing, `failover_wait`, lag
     /// limits (a NULL lag, a stopped thread, always counts as too far), the tie-break,
     /// and where [`replica`](crate::MySqlRouter::replica) and
@@ -91,6 +102,7 @@ impl Default for MySqlConfig {
             pool_max: 32,
             connect_timeout: Duration::from_secs(2),
             query_timeout: Duration::from_secs(10),
+            session_ping_after: Some(Duration::from_millis(10)),
             roles: RoleOpts::default(),
             read_your_writes_wait: Duration::from_secs(1),
             tls: None,

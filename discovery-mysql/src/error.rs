@@ -34,7 +34,7 @@ pub enum Error {
     Timeout {
         /// The pod.
         pod: Peer,
-        /// What was awaited ("connection", "reply", "GTID wait").
+        /// What was awaited ("connection", "reply", "GTID wait", "ping").
         what: &'static str,
         /// The configured bound.
         after: Duration,
@@ -53,6 +53,25 @@ pub enum Error {
         #[source]
         source: mysql_async::Error,
     },
+
+    /// The connection of a session you hold (a [`PodConnection`](crate::PodConnection)
+    /// run through [`run_on`](crate::MySqlRouter::run_on)) was lost, and the statement
+    /// applied nothing: the connection was found closed before it was sent (a ping after
+    /// the session sat idle), or it broke inside a transaction before the `COMMIT`,
+    /// which the server rolls back. The session is gone, with its open transaction and
+    /// session state: take a new connection and run the statement again, or the
+    /// transaction from its `BEGIN`. (A write to a non-transactional table, MyISAM or
+    /// Aria, inside a transaction applies at once and is not rolled back.)
+    #[error(
+        "MySQL pod {pod}: the session's connection was lost and the statement applied nothing (not sent, or its transaction rolled back); run it again on a new connection: {source}"
+    )]
+    SessionLost {
+        /// The pod the session was on.
+        pod: Peer,
+        /// The driver's error.
+        #[source]
+        source: mysql_async::Error,
+    },
 }
 
 impl Error {
@@ -62,7 +81,7 @@ impl Error {
             Error::Roles(e) => e.is_transient(),
             Error::Timeout { .. } => true,
             Error::Pod { source, .. } => crate::classify::of(source).reprobe(),
-            Error::OutcomeUnknown { .. } => true,
+            Error::OutcomeUnknown { .. } | Error::SessionLost { .. } => true,
             Error::Discovery(e) => e.is_transient(),
         }
     }
@@ -82,7 +101,8 @@ impl Error {
         match self {
             Error::Pod { pod, .. }
             | Error::Timeout { pod, .. }
-            | Error::OutcomeUnknown { pod, .. } => Some(pod),
+            | Error::OutcomeUnknown { pod, .. }
+            | Error::SessionLost { pod, .. } => Some(pod),
             Error::Discovery(_) | Error::Roles(_) => None,
         }
     }
@@ -103,7 +123,8 @@ impl Error {
 impl headless_discovery::roles::Resendable for Error {
     /// Not applied and may pass: no primary in time, a refusal (1290, 1836), a pod that
     /// could not be dialled or whose server was gone before the statement was sent.
-    /// Never an unknown outcome, never an error about the statement itself (1062…).
+    /// Never an unknown outcome, never an error about the statement itself (1062…), never
+    /// a lost session (its transaction went with it: run it again from its `BEGIN`).
     fn is_resendable(&self) -> bool {
         match self {
             Error::Roles(e) => e.is_transient(),
@@ -113,7 +134,7 @@ impl headless_discovery::roles::Resendable for Error {
                     | headless_discovery::roles::Verdict::Broken
             ),
             Error::Timeout { what, .. } => *what == "connection",
-            Error::OutcomeUnknown { .. } => false,
+            Error::OutcomeUnknown { .. } | Error::SessionLost { .. } => false,
             Error::Discovery(e) => e.is_transient(),
         }
     }

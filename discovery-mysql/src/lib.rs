@@ -7,7 +7,10 @@
 //! failovers. A statement is sent at most once to a pod that could apply it: what is
 //! known not applied (refused with 1290/1836, or never sent because the dial failed)
 //! waits up to `failover_wait` for a primary and goes there, and one whose connection
-//! broke after it was sent fails as [`Error::OutcomeUnknown`], never resent. Reads go to replicas whose threads run and whose lag is within
+//! broke after it was sent fails as [`Error::OutcomeUnknown`], never resent. On a session
+//! you hold ([`MySqlRouter::run_on`]), a lost connection that applied nothing (inside a
+//! transaction, which the server rolls back, or found dead by a ping before the send) is
+//! [`Error::SessionLost`]. Reads go to replicas whose threads run and whose lag is within
 //! `max_lag`, balanced by power of two choices over PeakEwma, with a visible
 //! fallback to the primary; a [`query`](MySqlRouter::query) whose `read_only` replica's
 //! connection failed goes once to another pod. A [`ConsistencyToken`] taken after a write makes a replica
@@ -64,6 +67,7 @@ mod probe;
 mod report;
 mod router;
 pub mod service;
+mod session;
 mod statement;
 mod token;
 mod topology;

@@ -1,6 +1,7 @@
 //! [`PodConnection`]: a pooled connection to one pod, saying which.
 
 use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
 
 use headless_discovery::Peer;
 use mysql_async::Conn;
@@ -27,6 +28,9 @@ pub struct PodConnection {
     conn: Conn,
     peer: Peer,
     fallback: bool,
+    /// When it was last handed out, written to or answered: how long it has sat idle,
+    /// and so whether its server may have closed it unseen.
+    used: Instant,
     /// The balancer's load measure for this pod: held while the connection is out, so a
     /// pod whose reads take longer gets fewer of them.
     _load: Option<Handle>,
@@ -47,6 +51,7 @@ impl PodConnection {
             conn,
             peer,
             fallback: false,
+            used: Instant::now(),
             _load: None,
         }
     }
@@ -97,6 +102,16 @@ impl PodConnection {
         Ok(ConsistencyToken::new(flavor, gtid.unwrap_or_default()))
     }
 
+    /// How long since it was last handed out or used.
+    pub(crate) fn idle_for(&self) -> Duration {
+        self.used.elapsed()
+    }
+
+    /// Marks it used now.
+    pub(crate) fn touch(&mut self) {
+        self.used = Instant::now();
+    }
+
     /// The connection itself, leaving the pod's load measure behind.
     pub fn into_inner(self) -> Conn {
         self.conn
@@ -119,7 +134,9 @@ impl Deref for PodConnection {
 }
 
 impl DerefMut for PodConnection {
+    /// Every `Queryable` method takes `&mut`: a use, even one made without the router.
     fn deref_mut(&mut self) -> &mut Conn {
+        self.used = Instant::now();
         &mut self.conn
     }
 }

@@ -16,6 +16,7 @@ use crate::pools::{self, Pools};
 use crate::probe::MySqlProbe;
 use crate::report::ServerReport;
 use crate::service::{PodService, PrimaryService, ReplicaService};
+use crate::session::{self, OnBreak};
 use crate::statement::{Reply, Statement};
 use crate::token::ConsistencyToken;
 use crate::topology::{PodStatus, Topology};
@@ -417,14 +418,19 @@ impl MySqlRouter {
     /// `query_timeout`. Errors are typed and name the pod, and what they say about it is
     /// acted on (a 1290 re-probes at once, a lost connection re-resolves too), with no
     /// [`observe`](Self::observe) of your own. It is not retried: the connection is yours.
-    /// A connection that broke after the statement was sent is [`Error::OutcomeUnknown`]:
-    /// in a transaction, the whole transaction failed (the server rolls it back when the
-    /// connection drops) unless it was the `COMMIT` that broke.
+    ///
+    /// A lost connection is told apart by what it means for the statement:
+    /// - [`Error::SessionLost`]: nothing of it was applied. Either it broke inside a
+    ///   transaction before the `COMMIT` (the server rolls the transaction back), or the
+    ///   session had sat idle for `session_ping_after` and a ping found the connection
+    ///   dead before the statement went out.
+    /// - [`Error::OutcomeUnknown`]: it broke after a statement that may have committed
+    ///   was sent (a write outside a transaction, the `COMMIT` itself).
     ///
     /// # Errors
     ///
     /// [`Error::Pod`] with the server's or the connection's error; [`Error::Timeout`]
-    /// after `query_timeout`.
+    /// after `query_timeout` (or, for the ping, `connect_timeout`); the two above.
     pub async fn run_on(
         &self,
         conn: &mut PodConnection,
@@ -440,9 +446,55 @@ impl MySqlRouter {
         conn: &mut PodConnection,
         statement: &Statement,
     ) -> Result<Reply> {
-        self.send(conn, statement)
-            .await
-            .map_err(Attempt::into_error)
+        let on_break = session::on_break(conn, statement.sql());
+        let idle_long = self
+            .inner
+            .config
+            .session_ping_after
+            .is_some_and(|after| conn.idle_for() >= after);
+        if on_break == OnBreak::Unknown && idle_long {
+            self.ping(conn).await?;
+        }
+        let sent = self.send(conn, statement).await;
+        conn.touch();
+        match sent {
+            Ok(reply) => Ok(reply),
+            Err(Attempt::Failed(Error::OutcomeUnknown { pod, source }))
+                if on_break == OnBreak::RolledBack =>
+            {
+                Err(Error::SessionLost { pod, source })
+            }
+            Err(attempt) => Err(attempt.into_error()),
+        }
+    }
+
+    /// Checks that a held connection is alive before a statement goes out on it: a
+    /// connection found broken is [`Error::SessionLost`], since nothing was sent.
+    async fn ping(&self, conn: &mut PodConnection) -> Result<()> {
+        let peer = conn.pod().clone();
+        let pinged = pools::within(
+            self.inner.config.connect_timeout,
+            &peer,
+            "ping",
+            conn.ping(),
+        )
+        .await;
+        match pinged {
+            Ok(()) => Ok(()),
+            Err(Error::Pod { pod, source }) => {
+                let verdict = classify::of(&source);
+                self.inner.roles.observe(verdict);
+                Err(if verdict == Verdict::Broken {
+                    Error::SessionLost { pod, source }
+                } else {
+                    Error::Pod { pod, source }
+                })
+            }
+            Err(other) => {
+                self.refresh();
+                Err(other)
+            }
+        }
     }
 
     /// One send of `statement` on `conn`: a refusal is known not applied, a broken
@@ -497,7 +549,7 @@ impl MySqlRouter {
 /// in `topology`: a statement that reached it applied nothing, so it may go elsewhere.
 fn read_only_pod(topology: &Topology, error: &Error) -> Option<Peer> {
     let on_the_connection = match error {
-        Error::OutcomeUnknown { .. } | Error::Timeout { .. } => true,
+        Error::OutcomeUnknown { .. } | Error::SessionLost { .. } | Error::Timeout { .. } => true,
         Error::Pod { source, .. } => classify::of(source) == Verdict::Broken,
         Error::Discovery(_) | Error::Roles(_) => false,
     };

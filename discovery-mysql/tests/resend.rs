@@ -168,3 +168,109 @@ async fn a_transaction_cut_by_a_planned_switchover_fails_whole_typed_and_is_not_
     let reply = router.execute(insert(3)).await.expect("write after");
     assert_eq!(reply.pod.ordinal(), Some(1));
 }
+
+/// The `v` of every row of `t`, as pod `ordinal` has them.
+async fn values(s: &support::Setup, ordinal: u32) -> Vec<i64> {
+    let mut admin = s.mysql.admin(ordinal).await.expect("admin");
+    admin
+        .query("SELECT v FROM app.t ORDER BY v")
+        .await
+        .expect("rows")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_session_idle_when_its_primary_dies_is_found_dead_before_the_write() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let pinging = s.connect(s.config()).await;
+    let mut blind_config = s.config();
+    blind_config.session_ping_after = None;
+    let blind = s.connect(blind_config).await;
+    let mut session = pinging.primary().await.expect("primary");
+    let mut unchecked = blind.primary().await.expect("primary");
+    pinging
+        .run_on(&mut session, insert(1))
+        .await
+        .expect("write 1");
+    blind
+        .run_on(&mut unchecked, insert(2))
+        .await
+        .expect("write 2");
+    s.mysql.wait_for_replication().await.expect("replicated");
+
+    s.mysql.kill(0).expect("kill the primary");
+    tokio::time::sleep(LOOP_PAUSE).await;
+    let error = pinging
+        .run_on(&mut session, insert(3))
+        .await
+        .expect_err("the session's server is gone");
+    assert!(matches!(error, Error::SessionLost { .. }), "{error:?}");
+    assert!(!error.is_outcome_unknown(), "found dead first: {error}");
+    assert!(
+        !error.is_resendable(),
+        "the session is the caller's: {error}"
+    );
+    assert_eq!(error.pod().and_then(|p| p.ordinal()), Some(0), "{error}");
+    // Without the ping the write goes out on the dead connection: the SDK cannot know.
+    let error = blind
+        .run_on(&mut unchecked, insert(4))
+        .await
+        .expect_err("the session's server is gone");
+    assert!(error.is_outcome_unknown(), "{error:?}");
+
+    s.mysql.promote(1).await.expect("promote mysql-1");
+    let mut session = pinging.primary().await.expect("the new primary");
+    pinging
+        .run_on(&mut session, insert(5))
+        .await
+        .expect("write 5");
+    assert_eq!(session.pod().ordinal(), Some(1));
+    assert_eq!(values(&s, 1).await, [1, 2, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_cut_by_a_crash_fails_as_session_lost_and_none_of_it_is_applied() {
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let pinging = s.connect(s.config()).await;
+    let mut blind_config = s.config();
+    blind_config.session_ping_after = None;
+    let blind = s.connect(blind_config).await;
+    // Three transactions, each with a row written and not committed.
+    let mut sessions = Vec::new();
+    for (v, router) in [(1, &pinging), (2, &blind), (3, &blind)] {
+        let mut session = router.primary().await.expect("primary");
+        router.run_on(&mut session, "BEGIN").await.expect("BEGIN");
+        router
+            .run_on(&mut session, insert(v))
+            .await
+            .expect("uncommitted row");
+        sessions.push(session);
+    }
+    let [mut pinged, mut in_transaction, mut committing] =
+        <[_; 3]>::try_from(sessions).expect("three sessions");
+
+    s.mysql.kill(0).expect("kill the primary");
+    tokio::time::sleep(LOOP_PAUSE).await;
+    // A statement inside the transaction: whatever it reached, the server rolled the
+    // transaction back. No ping needed to know.
+    let error = blind
+        .run_on(&mut in_transaction, insert(4))
+        .await
+        .expect_err("the server is gone");
+    assert!(matches!(error, Error::SessionLost { .. }), "{error:?}");
+    // A COMMIT may commit: known not applied only if a ping found the connection dead.
+    let error = pinging
+        .run_on(&mut pinged, "COMMIT")
+        .await
+        .expect_err("the server is gone");
+    assert!(matches!(error, Error::SessionLost { .. }), "{error:?}");
+    let error = blind
+        .run_on(&mut committing, "COMMIT")
+        .await
+        .expect_err("the server is gone");
+    assert!(matches!(error, Error::OutcomeUnknown { .. }), "{error:?}");
+
+    s.mysql.promote(1).await.expect("promote mysql-1");
+    assert_eq!(values(&s, 1).await, Vec::<i64>::new(), "nothing committed");
+}
