@@ -25,6 +25,11 @@ fn assert_sound(report: &Report) {
         "requests over their bound: {:?}\n{report}",
         report.over_bound
     );
+    assert!(
+        report.failed_yet_applied.is_empty(),
+        "failed as not applied, yet on the final leader: {:?}\n{report}",
+        report.failed_yet_applied
+    );
     assert_eq!(report.failed_outside_faults, 0, "{report}");
     assert_eq!(report.reads_failed_outside_faults, 0, "{report}");
     assert!(report.reads > 100, "{report}");
@@ -62,6 +67,10 @@ async fn a_seeded_fault_schedule_on_mariadb_keeps_writes_and_reads_them_back() {
     assert_sound(&report);
     assert_sound_through_planned_switchovers(&report);
     assert_reads_see_their_writes(&report);
+    // Transactions on a held session fail in faults (a session never moves), and only
+    // there.
+    assert!(report.transactions > 50, "{report}");
+    assert_eq!(report.transactions_failed_outside_faults, 0, "{report}");
 }
 
 /// No read with a token misses its write (one the cluster lost aside).

@@ -17,6 +17,8 @@ pub struct Bounds {
     pub read: Duration,
     /// A read-your-writes read: the replica's wait for the position, or the fallback.
     pub read_your_writes: Duration,
+    /// A transaction on a held session: a connection, then each statement's reply.
+    pub transaction: Duration,
 }
 
 impl Bounds {
@@ -25,6 +27,7 @@ impl Bounds {
             Kind::Write => self.write,
             Kind::Read => self.read,
             Kind::ReadYourWrite => self.read_your_writes,
+            Kind::Transaction => self.transaction,
         }
     }
 }
@@ -47,6 +50,17 @@ pub struct Report {
     pub lost_to_frozen: usize,
     /// Writes only a frozen old leader held when it rejoined (acknowledged or not).
     pub stranded: usize,
+    /// Writes and transactions that failed with an error saying they applied nothing,
+    /// yet the final leader holds them, as `key@pod: error`. Must be empty.
+    pub failed_yet_applied: Vec<String>,
+    /// Transactions committed.
+    pub transactions: usize,
+    /// Transactions that failed: each one whole, never sent again.
+    pub transactions_failed: usize,
+    /// ... of which the error leaves open that they committed (an unknown outcome).
+    pub transactions_failed_unknown: usize,
+    /// Transactions that failed outside every fault window.
+    pub transactions_failed_outside_faults: usize,
     /// Writes sent to a pod while the SDK named another as leader, as
     /// `key@pod (leader …)`. Must be empty.
     pub sent_to_non_leader: Vec<String>,
@@ -115,6 +129,11 @@ impl Report {
         self.lost_to_frozen += other.lost_to_frozen;
         self.stranded += other.stranded;
         self.sent_to_non_leader.extend(other.sent_to_non_leader);
+        self.failed_yet_applied.extend(other.failed_yet_applied);
+        self.transactions += other.transactions;
+        self.transactions_failed += other.transactions_failed;
+        self.transactions_failed_unknown += other.transactions_failed_unknown;
+        self.transactions_failed_outside_faults += other.transactions_failed_outside_faults;
         for (fault, n) in other.failed_in {
             *self.failed_in.entry(fault).or_default() += n;
         }
@@ -182,13 +201,28 @@ pub fn check(
                 request.key
             ));
         }
-        if let Outcome::Failed { variant, .. } = &request.outcome {
+        if let Outcome::Failed {
+            variant,
+            message,
+            may_have_applied,
+        } = &request.outcome
+        {
             *report.failures.entry(variant.clone()).or_default() += 1;
+            let writes = matches!(request.kind, Kind::Write | Kind::Transaction);
+            if writes && !may_have_applied && present(&request.key) {
+                report
+                    .failed_yet_applied
+                    .push(format!("{}@{pod}: {message}", request.key));
+            }
         }
         match (request.kind, &request.outcome) {
-            (Kind::Write, Outcome::Ok) => {
-                report.acknowledged += 1;
-                acked.push(request);
+            (Kind::Write | Kind::Transaction, Outcome::Ok) => {
+                if request.kind == Kind::Write {
+                    report.acknowledged += 1;
+                    acked.push(request);
+                } else {
+                    report.transactions += 1;
+                }
                 if !present(&request.key) {
                     match explain_loss(request, faults) {
                         Some(Fault::KillLeader) => report.lost_to_crashes += 1,
@@ -199,6 +233,21 @@ pub fn check(
                             loss_context(request, faults)
                         )),
                     }
+                }
+            }
+            (Kind::Transaction, outcome) => {
+                report.transactions_failed += 1;
+                if matches!(
+                    outcome,
+                    Outcome::Failed {
+                        may_have_applied: true,
+                        ..
+                    }
+                ) {
+                    report.transactions_failed_unknown += 1;
+                }
+                if fault.is_none() {
+                    report.transactions_failed_outside_faults += 1;
                 }
             }
             (Kind::Write, outcome) => {
@@ -494,6 +543,21 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
+            "failed as not applied, yet held by the final leader: {}",
+            self.failed_yet_applied.len()
+        )?;
+        if self.transactions + self.transactions_failed > 0 {
+            writeln!(
+                f,
+                "transactions on a held session: {} committed, {} failed ({} with an unknown outcome, {} outside any fault)",
+                self.transactions,
+                self.transactions_failed,
+                self.transactions_failed_unknown,
+                self.transactions_failed_outside_faults
+            )?;
+        }
+        writeln!(
+            f,
             "replica reads: {} answered, {} failed; reads failed outside any fault: {}",
             self.reads, self.reads_failed, self.reads_failed_outside_faults
         )?;
@@ -556,7 +620,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::soak::history::Pending;
+    use crate::soak::history::{MaybeApplied, Pending};
 
     fn request(kind: Kind, key: &str, pod: &str, at: Instant, outcome: Outcome) -> Request {
         let mut pending = Pending::start(kind, key);
@@ -590,6 +654,12 @@ mod tests {
     #[derive(Debug)]
     enum Error {
         NoMaster { waited: Duration },
+    }
+
+    impl MaybeApplied for Error {
+        fn may_have_applied(&self) -> bool {
+            false
+        }
     }
 
     impl fmt::Display for Error {
@@ -641,6 +711,7 @@ mod tests {
             write: ms(100),
             read: ms(100),
             read_your_writes: ms(100),
+            transaction: ms(100),
         };
         let report = check(&history, &faults, bounds, |key| key == "e");
         // a and b reached the promoted pod, so the kill did not lose them.
@@ -679,6 +750,41 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_that_says_not_applied_must_not_be_on_the_final_leader() {
+        let t0 = Instant::now();
+        let failed = |kind, key| {
+            let error = Error::NoMaster {
+                waited: Duration::from_secs(3),
+            };
+            request(kind, key, "db-0", t0, Outcome::typed(&error))
+        };
+        let history = [
+            failed(Kind::Write, "held"),
+            failed(Kind::Write, "absent"),
+            failed(Kind::Transaction, "held-tx"),
+            request(Kind::Write, "unknown", "db-0", t0, Outcome::raw(&"reset")),
+        ];
+        let bounds = Bounds {
+            write: Duration::from_secs(1),
+            read: Duration::ZERO,
+            read_your_writes: Duration::ZERO,
+            transaction: Duration::from_secs(1),
+        };
+        let report = check(&history, &[], bounds, |key| key != "absent");
+        assert_eq!(
+            report.failed_yet_applied,
+            [
+                "held@db-0: no master after 3s",
+                "held-tx@db-0: no master after 3s"
+            ],
+            "an unknown outcome may be there"
+        );
+        assert_eq!(report.transactions_failed, 1);
+        assert_eq!(report.transactions_failed_unknown, 0);
+        assert_eq!(report.failed, 3, "transactions are counted apart");
+    }
+
+    #[test]
     fn read_your_writes_misses_and_replica_share_are_counted() {
         let t0 = Instant::now();
         let ryw = |key, pod, outcome| request(Kind::ReadYourWrite, key, pod, t0, outcome);
@@ -693,6 +799,7 @@ mod tests {
             write: Duration::ZERO,
             read: Duration::ZERO,
             read_your_writes: Duration::from_secs(1),
+            transaction: Duration::ZERO,
         };
         let report = check(&history, &[], bounds, |key| key != "lost");
         assert_eq!(report.read_your_writes, 2);
@@ -740,6 +847,7 @@ mod tests {
             write: ms(1000).duration_since(t0),
             read: ms(1000).duration_since(t0),
             read_your_writes: ms(1000).duration_since(t0),
+            transaction: ms(1000).duration_since(t0),
         };
         let report = check(&history, &faults, bounds, |_| true);
         assert_eq!(

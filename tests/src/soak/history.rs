@@ -13,6 +13,9 @@ pub enum Kind {
     Read,
     /// A read with a consistency token: it must see the write the token came from.
     ReadYourWrite,
+    /// A transaction on a session held across requests (`BEGIN`, a write, `COMMIT`):
+    /// it stays on its pod, so a failover fails it, and it is not sent again.
+    Transaction,
 }
 
 /// How a request ended.
@@ -29,7 +32,28 @@ pub enum Outcome {
         variant: String,
         /// The error's text.
         message: String,
+        /// Whether the error leaves open that the request took effect (an unknown
+        /// outcome); else it says the request applied nothing.
+        may_have_applied: bool,
     },
+}
+
+/// What an adapter's error says about whether the failed request took effect.
+pub trait MaybeApplied {
+    /// Whether it may have been applied: the crate's "outcome unknown".
+    fn may_have_applied(&self) -> bool;
+}
+
+impl MaybeApplied for headless_discovery_mysql::Error {
+    fn may_have_applied(&self) -> bool {
+        self.is_outcome_unknown()
+    }
+}
+
+impl MaybeApplied for headless_discovery_redis::Error {
+    fn may_have_applied(&self) -> bool {
+        self.is_outcome_unknown()
+    }
 }
 
 /// The variant of an error that did not come as the crate's `Error`.
@@ -38,7 +62,7 @@ pub const RAW: &str = "raw driver error";
 impl Outcome {
     /// A failure with the crate's typed error: its variant is the name its `Debug` opens
     /// with.
-    pub fn typed(error: &(impl std::fmt::Debug + std::fmt::Display)) -> Self {
+    pub fn typed(error: &(impl std::fmt::Debug + std::fmt::Display + MaybeApplied)) -> Self {
         let debug = format!("{error:?}");
         let variant = debug
             .split(|c: char| !c.is_alphanumeric() && c != '_')
@@ -48,14 +72,17 @@ impl Outcome {
         Self::Failed {
             variant,
             message: error.to_string(),
+            may_have_applied: error.may_have_applied(),
         }
     }
 
-    /// A failure with a driver error from a raw connection.
+    /// A failure with a driver error from a raw connection: it says nothing of what
+    /// was applied.
     pub fn raw(error: &impl std::fmt::Display) -> Self {
         Self::Failed {
             variant: RAW.to_owned(),
             message: error.to_string(),
+            may_have_applied: true,
         }
     }
 }

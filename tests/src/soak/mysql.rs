@@ -1,14 +1,15 @@
 //! The soak on a real MariaDB set: one writer through `execute_with_token` (the
 //! read-your-writes path: write and take the token, read it back with `query_after`),
-//! one through `execute`, a reader through `query`; faults from a [`Schedule`]; then
-//! every acknowledged row looked up on the final primary.
+//! one through `execute`, one running transactions on a session it holds (`run_on`), a
+//! reader through `query`; faults from a [`Schedule`]; then every acknowledged row looked
+//! up on the final primary.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use headless_discovery_mysql::{MySqlConfig, MySqlRouter, Statement};
+use headless_discovery_mysql::{MySqlConfig, MySqlRouter, PodConnection, Statement};
 use headless_discovery_testkit::Cluster;
 use headless_discovery_testkit::mysql::{MariaDbSpec, MariaDbStatefulSet};
 use mysql_async::prelude::Queryable;
@@ -22,7 +23,8 @@ use super::{
 /// primary and sends again what was not applied, within `failover_wait` of its start,
 /// plus the attempt (a connect and a reply) under way at the deadline; a read connects and waits once; a read-your-writes read connects to a
 /// replica, waits for the position (itself bounded by a connect), and may fall back to
-/// the primary.
+/// the primary; a transaction waits for a primary and connects, then runs three
+/// statements.
 fn sdk_config(set: &MariaDbStatefulSet) -> (MySqlConfig, Bounds) {
     let mut config = MySqlConfig::new(set.user(), set.password()).database(set.database());
     config.roles.probe_interval = Duration::from_millis(200);
@@ -38,6 +40,9 @@ fn sdk_config(set: &MariaDbStatefulSet) -> (MySqlConfig, Bounds) {
             + config.read_your_writes_wait
             + config.connect_timeout * 2
             + config.roles.failover_wait,
+        transaction: config.roles.failover_wait
+            + config.connect_timeout * 2
+            + config.query_timeout * 3,
     };
     (config, bounds)
 }
@@ -69,6 +74,7 @@ pub async fn run(schedule: &Schedule) -> Report {
     let clients = vec![
         tokio::spawn(read_your_writes(cluster_sdk.clone(), Arc::clone(&stop))),
         tokio::spawn(executor(cluster_sdk.clone(), Arc::clone(&stop))),
+        tokio::spawn(transactions(cluster_sdk.clone(), Arc::clone(&stop))),
         tokio::spawn(reader(cluster_sdk.clone(), Arc::clone(&stop))),
     ];
     let mut target = MariaDb {
@@ -165,6 +171,49 @@ async fn executor(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
                         write.pod(pod.hostname());
                     }
                     write.finish(Outcome::typed(&e))
+                }
+            }]
+        }
+    })
+    .await
+}
+
+/// Runs `BEGIN`, an insert and `COMMIT` on a session it keeps until an error ends it,
+/// then takes a new one from `primary()`. A failed transaction is not run again: the
+/// checker holds its error to what it says (applied nothing, or an unknown outcome).
+async fn transactions(cluster: MySqlRouter, stop: Arc<AtomicBool>) -> Vec<Request> {
+    let held: Arc<tokio::sync::Mutex<Option<PodConnection>>> = Arc::default();
+    requests(&stop, |n| {
+        let (cluster, held) = (cluster.clone(), Arc::clone(&held));
+        async move {
+            let mut transaction = Pending::start(Kind::Transaction, key(2, n));
+            transaction.leader(0, leader(&cluster));
+            let mut held = held.lock().await;
+            let session = match held.take() {
+                Some(session) => session,
+                None => match cluster.primary().await {
+                    Ok(session) => session,
+                    Err(e) => return vec![transaction.finish(Outcome::typed(&e))],
+                },
+            };
+            let session = held.insert(session);
+            transaction.pod(session.pod().hostname());
+            let insert = Statement::new(INSERT).with_params((key(2, n), n));
+            let mut committed = Ok(());
+            for statement in [Statement::new("BEGIN"), insert, Statement::new("COMMIT")] {
+                if let Err(e) = cluster.run_on(session, statement).await {
+                    committed = Err(e);
+                    break;
+                }
+            }
+            transaction.leader(1, leader(&cluster));
+            vec![match committed {
+                Ok(()) => transaction.finish(Outcome::Ok),
+                Err(e) => {
+                    // The session ends with its error; a refused transaction still open
+                    // on it is rolled back when the pool resets the connection.
+                    held.take();
+                    transaction.finish(Outcome::typed(&e))
                 }
             }]
         }

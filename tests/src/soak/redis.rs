@@ -36,6 +36,8 @@ fn sdk_config() -> (RedisConfig, Bounds) {
         write: config.roles.failover_wait + attempt * 2,
         read: attempt,
         read_your_writes: attempt * 2 + config.read_your_writes_wait,
+        // No transactions here.
+        transaction: Duration::ZERO,
     };
     (config, bounds)
 }
