@@ -7,6 +7,8 @@ use discovery_e2e::soak::{Report, Schedule, mysql, redis};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // The testkit's warnings (a pod rebuilt as a clone...) say what a run's figures are made of.
+    headless_discovery_testkit::init_tracing();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let store = args
         .iter()
