@@ -11,6 +11,7 @@ pub(crate) struct Bench {
     pub(crate) cluster: Cluster,
     pub(crate) mysql: MariaDbStatefulSet,
     pub(crate) handle: MySqlRouter,
+    pub(crate) discovery: Discovery,
 }
 
 /// The app user's config with `adjust` applied.
@@ -33,5 +34,6 @@ pub(crate) async fn start(spec: MariaDbSpec, adjust: impl FnOnce(&mut MySqlConfi
         cluster,
         mysql,
         handle,
+        discovery,
     }
 }
