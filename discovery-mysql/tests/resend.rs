@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use headless_discovery_mysql::{Error, ResendPolicy, Resendable, Statement};
+use headless_discovery_mysql::{Error, MySqlRouter, ResendPolicy, Resendable, Statement};
 use headless_discovery_testkit::mysql::MariaDbSpec;
 use mysql_async::prelude::Queryable;
 use support::{eventually, setup};
@@ -178,14 +178,21 @@ async fn values(s: &support::Setup, ordinal: u32) -> Vec<i64> {
         .expect("rows")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_held_session_idle_when_its_primary_dies_is_found_dead_before_the_write() {
+/// A set with a table on mysql-0, a router that pings idle sessions (the default) and
+/// one that never does.
+async fn pinging_and_blind() -> (support::Setup, MySqlRouter, MySqlRouter) {
     let s = setup(MariaDbSpec::new("mysql")).await;
     s.create_table(0).await;
     let pinging = s.connect(s.config()).await;
     let mut blind_config = s.config();
     blind_config.session_ping_after = None;
     let blind = s.connect(blind_config).await;
+    (s, pinging, blind)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_session_idle_when_its_primary_dies_is_found_dead_before_the_write() {
+    let (s, pinging, blind) = pinging_and_blind().await;
     let mut session = pinging.primary().await.expect("primary");
     let mut unchecked = blind.primary().await.expect("primary");
     pinging
@@ -230,12 +237,7 @@ async fn a_held_session_idle_when_its_primary_dies_is_found_dead_before_the_writ
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_transaction_cut_by_a_crash_fails_as_session_lost_and_none_of_it_is_applied() {
-    let s = setup(MariaDbSpec::new("mysql")).await;
-    s.create_table(0).await;
-    let pinging = s.connect(s.config()).await;
-    let mut blind_config = s.config();
-    blind_config.session_ping_after = None;
-    let blind = s.connect(blind_config).await;
+    let (s, pinging, blind) = pinging_and_blind().await;
     // Three transactions, each with a row written and not committed.
     let mut sessions = Vec::new();
     for (v, router) in [(1, &pinging), (2, &blind), (3, &blind)] {

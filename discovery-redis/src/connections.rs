@@ -32,6 +32,12 @@ impl Connection {
     pub(crate) fn written(&self) -> u64 {
         self.socket.written()
     }
+
+    /// Whether a request handed over when [`written`](Self::written) was `before`, and
+    /// failed, never left the process: the socket is dead and not a byte went out since.
+    pub(crate) fn never_sent(&self, before: u64) -> bool {
+        self.is_closed() && self.written() == before
+    }
 }
 
 /// The router's connections, shared by every clone of it.

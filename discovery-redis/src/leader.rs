@@ -206,8 +206,7 @@ impl LeaderConnection {
         };
         let before = conn.written();
         let result = request.run(&mut conn.conn).await;
-        // Not a byte left after the handover, and the socket is dead: never sent.
-        let never_sent = conn.is_closed() && conn.written() == before;
+        let never_sent = conn.never_sent(before);
         let verdict = Reply::verdict(&result);
         match (verdict, result) {
             (Verdict::NotLeader | Verdict::Unavailable, result)

@@ -1,24 +1,29 @@
 //! [`PodConnection`]: a connection to one chosen pod, for reads.
 
 use headless_discovery::Peer;
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use headless_discovery::roles::Verdict;
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
+use crate::connections::Connection;
 use crate::error::{Error, Result};
 use crate::reply;
 use crate::router::RedisRouter;
-use headless_discovery::roles::Verdict;
 
 /// A connection to the pod a [`ReadPolicy`](headless_discovery::roles::ReadPolicy) chose. Implements redis-rs's
 /// `ConnectionLike`. A broken connection or a `LOADING`/`MASTERDOWN` reply makes the
 /// router re-probe, so the next [`RedisRouter::replica`] call picks another pod.
 ///
-/// It stays on its pod: a `MULTI`/`EXEC` or a `WATCH` session never moves.
+/// It stays on its pod: a `MULTI`/`EXEC` or a `WATCH` session never moves, and nothing
+/// is sent again. A failure is typed and names the pod, through `ConnectionLike` too
+/// ([`Error::from_redis`]): a write whose connection broke after it was written is
+/// [`Error::OutcomeUnknown`]; one handed to a connection already dead (EOF, a reset) was
+/// never sent and is [`Error::Pod`], as is every read (a read applies nothing).
 #[derive(Clone)]
 pub struct PodConnection {
     router: RedisRouter,
     peer: Peer,
-    conn: MultiplexedConnection,
+    conn: Connection,
     fallback: bool,
 }
 
@@ -32,12 +37,7 @@ impl std::fmt::Debug for PodConnection {
 }
 
 impl PodConnection {
-    pub(crate) fn new(
-        router: RedisRouter,
-        peer: Peer,
-        conn: MultiplexedConnection,
-        fallback: bool,
-    ) -> Self {
+    pub(crate) fn new(router: RedisRouter, peer: Peer, conn: Connection, fallback: bool) -> Self {
         Self {
             router,
             peer,
@@ -66,16 +66,27 @@ impl PodConnection {
     ///
     /// # Errors
     ///
-    /// [`Error::Pod`] with the server's or the connection's error.
+    /// [`Error::Pod`] with the server's error, or the connection's when nothing was sent
+    /// or the command is a read; [`Error::OutcomeUnknown`] when the connection broke
+    /// after a write was sent.
     pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
-        let result = self.conn.req_packed_command(cmd).await;
+        let before = self.conn.written();
+        let result = self.conn.conn.send_packed_command(cmd).await;
         self.note(reply::of_result(&result));
         result
             .and_then(Value::extract_error)
-            .map_err(|source| Error::Pod {
-                pod: self.peer.clone(),
-                source,
-            })
+            .map_err(|source| self.error(source, before, self.writes(cmd)))
+    }
+
+    /// The typed error for a request handed over when the socket had written `before`.
+    fn error(&self, source: RedisError, before: u64, writes: bool) -> Error {
+        let sent = !self.conn.never_sent(before);
+        reply::pod_error(&self.peer, source, sent, writes)
+    }
+
+    /// Whether `cmd` may write: it is not a read of the router's command table.
+    fn writes(&self, cmd: &Cmd) -> bool {
+        !self.router.commands().is_read_cmd(cmd)
     }
 
     fn note(&self, verdict: Verdict) {
@@ -86,9 +97,12 @@ impl PodConnection {
 impl ConnectionLike for PodConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let result = self.conn.req_packed_command(cmd).await;
+            let before = self.conn.written();
+            let result = self.conn.conn.send_packed_command(cmd).await;
             self.note(reply::of_result(&result));
-            result
+            result.map_err(|source| {
+                reply::to_redis_error(self.error(source, before, self.writes(cmd)))
+            })
         })
     }
 
@@ -99,9 +113,17 @@ impl ConnectionLike for PodConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let result = self.conn.req_packed_commands(pipeline, offset, count).await;
+            let before = self.conn.written();
+            let result = self
+                .conn
+                .conn
+                .send_packed_commands(pipeline, offset, count)
+                .await;
             self.note(reply::of_values(&result));
-            result
+            result.map_err(|source| {
+                let writes = pipeline.cmd_iter().any(|cmd| self.writes(cmd));
+                reply::to_redis_error(self.error(source, before, writes))
+            })
         })
     }
 

@@ -66,7 +66,7 @@ impl RedisRouter {
             })
             .collect();
         if let Some(pod) = any_of(&known) {
-            let conn = self.connection(&pod.peer).await.ok()?.conn;
+            let conn = self.connection(&pod.peer).await.ok()?;
             return Some(PodConnection::new(
                 self.clone(),
                 pod.peer.clone(),
@@ -86,12 +86,12 @@ impl RedisRouter {
             .collect();
         let pod = any_of(&candidates)?;
         let history = pod.report.as_ref()?;
-        let mut conn = self.connection(&pod.peer).await.ok()?.conn;
+        let mut conn = self.connection(&pod.peer).await.ok()?;
         let deadline = tokio::time::Instant::now() + self.config().read_your_writes_wait;
         let ask = redis::cmd("ROLE");
         loop {
             // A frozen replica must not hold the read past the wait.
-            let asked = ask.query_async::<Value>(&mut conn);
+            let asked = ask.query_async::<Value>(&mut conn.conn);
             let role = tokio::time::timeout_at(deadline, asked).await.ok()?.ok()?;
             let offset = RoleReport::from_role_reply(&role).and_then(|r| r.offset);
             if offset.is_some_and(|offset| token.reached(history, offset)) {

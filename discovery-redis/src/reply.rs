@@ -1,6 +1,7 @@
 //! Reading replies: which [`Verdict`] each reply or error is (`READONLY`, `MASTERDOWN`,
 //! `LOADING`, a broken connection), and turning our errors into redis-rs ones.
 
+use headless_discovery::Peer;
 use headless_discovery::roles::Verdict;
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
@@ -110,6 +111,25 @@ pub(crate) fn transaction_refused(error: &RedisError) -> bool {
                 )
             })
     })
+}
+
+/// The typed error for a request to `pod` that failed with `source`, on a connection
+/// that does not move: [`Error::OutcomeUnknown`] when the connection broke (or timed
+/// out) after a request that may write was written (`sent`); else [`Error::Pod`]: a
+/// refusal or another reply error, a connection dead before the request, or a read,
+/// which applies nothing wherever it reached.
+pub(crate) fn pod_error(pod: &Peer, source: RedisError, sent: bool, writes: bool) -> Error {
+    if sent && writes && of_error(&source) == Verdict::Broken {
+        Error::OutcomeUnknown {
+            pod: pod.clone(),
+            source,
+        }
+    } else {
+        Error::Pod {
+            pod: pod.clone(),
+            source,
+        }
+    }
 }
 
 /// Our error as a redis-rs error, for the `ConnectionLike` impls. An error about the

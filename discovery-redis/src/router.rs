@@ -168,12 +168,7 @@ impl RedisRouter {
         for peer in std::iter::once(first).chain(others) {
             match self.connection(&peer).await {
                 Ok(conn) => {
-                    return Ok(PodConnection::new(
-                        self.clone(),
-                        peer,
-                        conn.conn,
-                        read.fallback,
-                    ));
+                    return Ok(PodConnection::new(self.clone(), peer, conn, read.fallback));
                 }
                 Err(error) if error.is_transient() => dial_error = Some(error),
                 Err(error) => return Err(error),
@@ -218,7 +213,7 @@ impl RedisRouter {
         let next = next.peer.clone();
         debug!(failed = %failed, next = %next, %error, "read sent again to another pod");
         let conn = self.connection(&next).await?;
-        PodConnection::new(self.clone(), next, conn.conn, fallback)
+        PodConnection::new(self.clone(), next, conn, fallback)
             .query(cmd)
             .await
     }

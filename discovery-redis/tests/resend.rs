@@ -196,3 +196,77 @@ async fn transactions_through_a_planned_switchover_apply_whole_and_once() {
         .expect("GET");
     assert_eq!((a, b), (Some(acknowledged), Some(acknowledged)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_on_a_held_pod_connection_or_a_pod_service_say_whether_they_were_sent() {
+    use headless_discovery::roles::ReadPolicy;
+
+    let s = setup(RedisSpec::new("redis")).await;
+    let mut config = fast_config();
+    config.response_timeout = Duration::from_secs(30);
+    let router = s.router(config).await;
+    let mut session = router.read(&ReadPolicy::Leader).await.expect("session");
+    assert_eq!(session.pod().ordinal(), Some(0));
+    let mut service = router.pod_service(session.pod());
+    let mut idle = router.read(&ReadPolicy::Leader).await.expect("session");
+    idle.query(redis::cmd("SET").arg("warm").arg(1))
+        .await
+        .expect("write");
+
+    // Two writes the server received and blocks on, one per path.
+    let blpop = || redis::cmd("BLPOP").arg("queue").arg(0).clone();
+    let held = tokio::spawn(async move {
+        let popped: redis::RedisResult<Option<(String, String)>> =
+            blpop().query_async(&mut session).await;
+        popped
+    });
+    let called =
+        tokio::spawn(async move { service.ready().await.expect("ready").call(blpop()).await });
+    let direct = s.redis.connect(0).await.expect("redis-0");
+    eventually(
+        "a BLPOP blocked on redis-0, the other queued behind it",
+        Duration::from_secs(5),
+        || {
+            let mut direct = direct.clone();
+            async move {
+                let clients: String = redis::cmd("CLIENT")
+                    .arg("LIST")
+                    .query_async(&mut direct)
+                    .await
+                    .unwrap_or_default();
+                clients.lines().any(|client| {
+                    client.contains("cmd=blpop")
+                        && client
+                            .split(' ')
+                            .any(|f| f.starts_with("qbuf=") && f != "qbuf=0")
+                })
+            }
+        },
+    )
+    .await;
+    s.redis.kill(0).expect("kill the master");
+
+    let error = held.await.expect("task").expect_err("the connection died");
+    let ours = Error::from_redis(&error).expect("our error inside redis-rs's");
+    assert!(ours.is_outcome_unknown(), "{ours}");
+    assert!(!ours.is_resendable(), "{ours}");
+    assert_eq!(ours.pod().and_then(|p| p.ordinal()), Some(0), "{ours}");
+    let ours = called
+        .await
+        .expect("task")
+        .expect_err("the connection died");
+    assert!(ours.is_outcome_unknown(), "{ours}");
+    assert!(!ours.is_resendable(), "{ours}");
+
+    // A write handed to the connection after its socket met EOF was never sent.
+    tokio::time::sleep(LOOP_PAUSE).await;
+    let error = idle
+        .query(redis::cmd("SET").arg("after").arg(1))
+        .await
+        .expect_err("redis-0 is gone");
+    assert!(
+        matches!(error, Error::Pod { .. }) && !error.is_outcome_unknown(),
+        "{error:?}"
+    );
+    assert!(error.is_resendable(), "never sent: {error}");
+}

@@ -11,9 +11,9 @@ use futures::future::BoxFuture;
 use headless_discovery::Peer;
 use headless_discovery::roles::Verdict;
 use headless_discovery::roles::balance::{Cost, PeakEwmaMeter, Started};
-use redis::aio::MultiplexedConnection;
 use redis::{Cmd, Value};
 
+use crate::connections::Connection;
 use crate::error::{Error, Result};
 use crate::reply;
 use crate::router::RedisRouter;
@@ -30,8 +30,12 @@ const DECAY: Duration = Duration::from_secs(1);
 /// `poll_ready` connects (by IP, sharing the router's connection to the pod) and is
 /// `Pending` while the pod cannot be reached, retrying every 250 ms, so a balancer simply
 /// routes around it; it never fails, because tower's balancer drops an endpoint for good
-/// when its `poll_ready` errs. A call that breaks the connection makes the next
-/// `poll_ready` reconnect and the router re-probe.
+/// when its `poll_ready` errs. A call that breaks the connection, or a socket that met
+/// EOF, makes the next `poll_ready` reconnect and the router re-probe.
+///
+/// A call is sent once. A write whose connection broke after it was written fails as
+/// [`Error::OutcomeUnknown`]; every other failure is [`Error::Pod`] (a read applies
+/// nothing, and a call on a socket already dead was never sent).
 ///
 /// Its [`Load`](tower::load::Load) is tower's peak-EWMA cost of its own calls (response
 /// time times calls in flight plus one), measured in its response future rather than by
@@ -41,8 +45,8 @@ const DECAY: Duration = Duration::from_secs(1);
 pub struct PodService {
     router: RedisRouter,
     peer: Peer,
-    conn: Option<MultiplexedConnection>,
-    connecting: Option<BoxFuture<'static, Result<MultiplexedConnection>>>,
+    conn: Option<Connection>,
+    connecting: Option<BoxFuture<'static, Result<Connection>>>,
     retry: Option<Pin<Box<tokio::time::Sleep>>>,
     /// What a call's future needs, behind an `Arc` of this service's own: cloning it per
     /// call touches no reference count shared with other tasks.
@@ -158,6 +162,10 @@ impl tower::Service<Cmd> for PodService {
         {
             self.conn = None;
         }
+        // Its socket met EOF or a reset: a call now would never be sent.
+        if self.conn.as_ref().is_some_and(Connection::is_closed) {
+            self.conn = None;
+        }
         loop {
             if self.conn.is_some() {
                 return Poll::Ready(Ok(()));
@@ -168,7 +176,7 @@ impl tower::Service<Cmd> for PodService {
             }
             let connecting = self.connecting.get_or_insert_with(|| {
                 let (router, peer) = (self.router.clone(), self.peer.clone());
-                Box::pin(async move { router.connection(&peer).await.map(|c| c.conn) })
+                Box::pin(async move { router.connection(&peer).await })
             });
             match futures::ready!(connecting.as_mut().poll(cx)) {
                 Ok(conn) => self.conn = Some(conn),
@@ -188,19 +196,18 @@ impl tower::Service<Cmd> for PodService {
         };
         let call = InFlight::start(&self.shared);
         Box::pin(async move {
-            let result = conn.send_packed_command(&cmd).await;
+            let before = conn.written();
+            let result = conn.conn.send_packed_command(&cmd).await;
             let shared = &call.shared;
             let verdict = reply::of_result(&result);
             if verdict.pod_lost() {
                 shared.broken.store(true, Ordering::Release);
             }
             shared.router.observe(&shared.peer, verdict);
-            let result = result
-                .and_then(Value::extract_error)
-                .map_err(|source| Error::Pod {
-                    pod: shared.peer.clone(),
-                    source,
-                });
+            let result = result.and_then(Value::extract_error).map_err(|source| {
+                let writes = !shared.router.commands().is_read_cmd(&cmd);
+                reply::pod_error(&shared.peer, source, !conn.never_sent(before), writes)
+            });
             match result {
                 Err(error)
                     if shared.reads_elsewhere
