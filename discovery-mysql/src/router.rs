@@ -128,7 +128,7 @@ impl MySqlRouter {
     /// # Errors
     ///
     /// [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader) if none appears in
-    /// time; `SplitBrain` if several claim it; [`Error::Pod`] for a dial error that
+    /// time; `SplitBrain` if several still claim it then; [`Error::Pod`] for a dial error that
     /// waiting cannot fix (access denied).
     pub async fn leader(&self) -> Result<PodConnection> {
         self.on_leader(|peer| async move { self.conn(&peer).await.map_err(Attempt::of_dial) })

@@ -251,3 +251,55 @@ async fn reads_whose_replica_freezes_or_dies_under_them_go_to_the_other_replica(
         assert_eq!(reply.pod.ordinal(), Some(1), "{reply:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_during_a_split_brain_that_settles_in_time_waits_and_lands_once() {
+    use headless_discovery::roles::LeaderChoice;
+
+    let s = setup(MariaDbSpec::new("mysql")).await;
+    s.create_table(0).await;
+    let mut config = s.config();
+    config.roles.failover_wait = Duration::from_secs(20);
+    let cluster = s.connect(config).await;
+    cluster
+        .execute("INSERT INTO t (v, written_on) VALUES (0, @@server_id)")
+        .await
+        .expect("write before");
+    s.mysql.wait_for_replication().await.expect("replicated");
+
+    // mysql-0 frozen and failed over from, with no replica left to say which primary is
+    // right (mysql-2 is down): thawed, it is a second writable primary.
+    s.mysql.kill(2).expect("kill mysql-2");
+    s.mysql.freeze(0).expect("freeze mysql-0");
+    s.mysql.promote(1).await.expect("promote mysql-1");
+    s.mysql.thaw(0).expect("thaw mysql-0");
+    eventually("two claimants", Duration::from_secs(10), || async {
+        matches!(cluster.topology().leader, LeaderChoice::Ambiguous(_))
+    })
+    .await;
+
+    let write = tokio::spawn({
+        let cluster = cluster.clone();
+        async move {
+            cluster
+                .execute("INSERT INTO t (v, written_on) VALUES (1, @@server_id)")
+                .await
+        }
+    });
+    // Nothing goes to either claimant while they both claim it: the write waits.
+    s.mysql
+        .rejoin(0)
+        .await
+        .expect("mysql-0 rebuilt as mysql-1's replica");
+
+    let reply = write
+        .await
+        .expect("task")
+        .expect("the settled primary takes the write");
+    assert_eq!(reply.pod.ordinal(), Some(1));
+    assert_eq!(
+        s.writers(1).await.values().sum::<u64>(),
+        2,
+        "the write before and this one, applied once"
+    );
+}

@@ -42,7 +42,7 @@ use crate::topology::Topology;
 /// `WATCH` belong on a [`PodConnection`](crate::PodConnection) from
 /// `router.read(&ReadPolicy::Leader)`, which stays on its pod. With no master in time a
 /// command fails with [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader);
-/// with several, at once with
+/// with several still claiming it when `failover_wait` ends, with
 /// [`RoleError::SplitBrain`](headless_discovery::roles::RoleError::SplitBrain).
 #[derive(Clone)]
 pub struct LeaderConnection {

@@ -115,7 +115,7 @@ impl RedisRouter {
     /// # Errors
     ///
     /// [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader) if no master appears
-    /// within `failover_wait`; `SplitBrain` if several claim it.
+    /// within `failover_wait`; `SplitBrain` if several still claim it then.
     pub async fn leader(&self) -> Result<LeaderConnection> {
         let peer = self.inner.roles.leader().await?;
         Ok(LeaderConnection::new(self.clone(), peer))

@@ -211,7 +211,10 @@ async fn split_brain_follows_the_replicas_or_refuses_writes() {
         .await
         .expect("promote");
     s.redis.make_replica_of(2, 1).await.expect("repoint");
-    let router = s.router(fast_config()).await;
+    // A split brain is waited out like a failover: this one does not settle in time.
+    let mut config = fast_config();
+    config.roles.failover_wait = Duration::from_millis(600);
+    let router = s.router(config).await;
     assert!(
         matches!(router.topology().leader, LeaderChoice::Ambiguous(_)),
         "{:?}",

@@ -51,17 +51,21 @@ pub enum RoleError {
         pods: Vec<(PeerKey, String)>,
     },
 
-    /// Several pods claim to lead and their followers do not tell which is right: writes
-    /// are refused rather than sent to two leaders.
+    /// Several pods claim to lead and their followers did not tell which is right
+    /// within `failover_wait`: the request is refused rather than sent to two leaders.
+    /// (A split that settles in time, an old leader fenced or rejoined, a replica
+    /// repointed, is waited out like a failover.)
     #[error(
-        "several pods of `{service}` claim to lead ({}) and their followers do not settle it; writes are refused until one remains (or set `tie_break_ordinal`)",
+        "several pods of `{service}` claim to lead ({}) and their followers did not settle it within {waited:?}; writes are refused until one remains (or set `tie_break_ordinal`)",
         Keys(claimants)
     )]
     SplitBrain {
         /// The Service.
         service: String,
-        /// The pods that claim it.
+        /// The pods that claim it, at the end of the wait.
         claimants: Vec<PeerKey>,
+        /// How long the request waited for it to settle.
+        waited: Duration,
     },
 
     /// No pod fits the read policy (no fit replica for [`ReadPolicy::Replica`], say).

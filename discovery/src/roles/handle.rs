@@ -129,12 +129,14 @@ impl<R: Report> RoleWatch<R> {
         self.inner.watch.service().to_string()
     }
 
-    /// The current leader, waiting up to `failover_wait` for one.
+    /// The current leader, waiting up to `failover_wait` for one: while no pod leads,
+    /// and while several claim it and their followers do not settle it (nothing is sent
+    /// meanwhile, so waiting is safe).
     ///
     /// # Errors
     ///
     /// [`RoleError::NoLeader`] if none appears in time, [`RoleError::SplitBrain`] if
-    /// several claim it, [`RoleError::NoPods`] at once if discovery lists no pod at all,
+    /// several still claim it then, [`RoleError::NoPods`] at once if discovery lists no pod at all,
     /// [`RoleError::Rejected`] at once if every pod rejects this client,
     /// [`RoleError::Stopped`] if the prober is gone.
     pub async fn leader(&self) -> Result<Peer, RoleError> {
@@ -154,12 +156,6 @@ impl<R: Report> RoleWatch<R> {
             let topology = changes.borrow_and_update().clone();
             if let Some(leader) = topology.leader_pod() {
                 return Ok(leader.peer.clone());
-            }
-            if let super::LeaderChoice::Ambiguous(claimants) = &topology.leader {
-                return Err(RoleError::SplitBrain {
-                    service: self.service(),
-                    claimants: claimants.clone(),
-                });
             }
             if !topology.pods.is_empty() && topology.pods.iter().all(|p| p.rejected) {
                 return Err(RoleError::Rejected {
@@ -187,10 +183,17 @@ impl<R: Report> RoleWatch<R> {
                     });
                 }
                 Err(_elapsed) => {
-                    return Err(RoleError::NoLeader {
-                        service: self.service(),
-                        waited: wait,
-                        pods: topology.pods.len(),
+                    return Err(match &topology.leader {
+                        super::LeaderChoice::Ambiguous(claimants) => RoleError::SplitBrain {
+                            service: self.service(),
+                            claimants: claimants.clone(),
+                            waited: wait,
+                        },
+                        _ => RoleError::NoLeader {
+                            service: self.service(),
+                            waited: wait,
+                            pods: topology.pods.len(),
+                        },
                     });
                 }
             }

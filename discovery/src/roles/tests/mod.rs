@@ -352,8 +352,10 @@ fn a_refused_read_names_each_pod_and_its_reason() {
     let split = RoleError::SplitBrain {
         service: "db.default".to_owned(),
         claimants: vec![key(0), key(1)],
+        waited: std::time::Duration::from_secs(5),
     };
     assert!(split.to_string().contains("(db-0, db-1)"), "{split}");
+    assert!(split.to_string().contains("within 5s"), "{split}");
 }
 
 #[test]
