@@ -38,9 +38,11 @@ use crate::topology::Topology;
 /// again. Through `ConnectionLike` every error keeps the pod and its typed cause:
 /// [`Error::from_redis`] gets them back from the `RedisError`.
 ///
-/// It is not a session: a later command may go to a new master, so `MULTI`/`EXEC` and
-/// `WATCH` belong on a [`PodConnection`](crate::PodConnection) from
-/// `router.read(&ReadPolicy::Leader)`, which stays on its pod. With no master in time a
+/// It is not a session: a later command may go to a new master, so `WATCH` and a
+/// `MULTI`/`EXEC` sent command by command belong on a
+/// [`RedisRouter::session`](crate::RedisRouter::session), which has a connection of its
+/// own and stays on its pod. An atomic pipeline (`redis::pipe().atomic()`) is one request
+/// and is fine here. With no master in time a
 /// command fails with [`RoleError::NoLeader`](headless_discovery::roles::RoleError::NoLeader);
 /// with several still claiming it when `failover_wait` ends, with
 /// [`RoleError::SplitBrain`](headless_discovery::roles::RoleError::SplitBrain).

@@ -14,8 +14,10 @@ use crate::router::RedisRouter;
 /// `ConnectionLike`. A broken connection or a `LOADING`/`MASTERDOWN` reply makes the
 /// router re-probe, so the next [`RedisRouter::replica`] call picks another pod.
 ///
-/// It stays on its pod: a `MULTI`/`EXEC` or a `WATCH` session never moves, and nothing
-/// is sent again. A failure is typed and names the pod, through `ConnectionLike` too
+/// It stays on its pod and nothing is sent again. From [`RedisRouter::read`] it shares
+/// the pod's multiplexed connection with the router's other requests (reads, atomic
+/// pipelines); from [`RedisRouter::session`] it has a connection of its own, for `WATCH`
+/// and a `MULTI`/`EXEC` sent command by command. A failure is typed and names the pod, through `ConnectionLike` too
 /// ([`Error::from_redis`]): a write whose connection broke after it was written is
 /// [`Error::OutcomeUnknown`]; one handed to a connection already dead (EOF, a reset) was
 /// never sent and is [`Error::Pod`], as is every read (a read applies nothing).

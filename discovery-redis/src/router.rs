@@ -130,6 +130,38 @@ impl RedisRouter {
         self.leader().await
     }
 
+    /// A session on the current master: a connection of its own, which stays on that
+    /// pod, for `WATCH` and for a `MULTI`/`EXEC` sent command by command. Every other
+    /// connection of the router shares one multiplexed connection per pod, where other
+    /// tasks' commands would land inside the transaction (an atomic pipeline,
+    /// `redis::pipe().atomic()`, is written in one piece and is safe on any of them).
+    /// A master that cannot be dialled (refused, timed out) is waited through, up to
+    /// `failover_wait`, like any other failover. Dropping the session closes its
+    /// connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`leader`](Self::leader); [`Error::Pod`] for a dial error that waiting cannot
+    /// fix (credentials refused).
+    pub async fn session(&self) -> Result<PodConnection> {
+        let started = tokio::time::Instant::now();
+        let mut peer = self.inner.roles.leader().await?;
+        let mut resend = None;
+        loop {
+            let error = match crate::connections::connect(&peer, &self.inner.config).await {
+                Ok(conn) => return Ok(PodConnection::new(self.clone(), peer, conn, false)),
+                Err(error) if error.is_transient() => error,
+                Err(error) => return Err(error),
+            };
+            let resend = resend.get_or_insert_with(|| self.inner.roles.resend(started));
+            if resend.is_spent() {
+                return Err(error);
+            }
+            debug!(pod = %peer, %error, "session: the master could not be dialled; waiting for one");
+            peer = resend.next_leader(Verdict::Broken).await?;
+        }
+    }
+
     /// A connection for reads, per the configured read policy (by default a fit replica,
     /// else the master: [`PodConnection::is_fallback`] says so).
     ///
@@ -141,7 +173,9 @@ impl RedisRouter {
     }
 
     /// A connection to a pod chosen by `policy`, for reads; among fit replicas, one at
-    /// random, and the next if it cannot be dialled.
+    /// random, and the next if it cannot be dialled. It shares the pod's multiplexed
+    /// connection with the router's other requests: for `WATCH`, or a `MULTI`/`EXEC`
+    /// sent command by command, take a [`session`](Self::session).
     ///
     /// # Errors
     ///

@@ -270,3 +270,34 @@ async fn writes_on_a_held_pod_connection_or_a_pod_service_say_whether_they_were_
     );
     assert!(error.is_resendable(), "never sent: {error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_has_its_own_connection_so_no_other_request_lands_in_its_transaction() {
+    let s = setup(RedisSpec::new("redis")).await;
+    let router = s.router(fast_config()).await;
+    let mut session = router.session().await.expect("session");
+    assert_eq!(session.pod().ordinal(), Some(0));
+    let mut master = router.master().await.expect("master");
+    let mut reads = router.replica().await.expect("replica");
+
+    // MULTI and EXEC sent one command at a time, other requests in between.
+    let ok = session.query(&redis::cmd("MULTI")).await.expect("MULTI");
+    assert_eq!(ok, redis::Value::Okay);
+    session
+        .query(redis::cmd("INCR").arg("mine"))
+        .await
+        .expect("queued");
+    let theirs: i64 = master
+        .incr("theirs", 1)
+        .await
+        .expect("another task's write");
+    assert_eq!(
+        theirs, 1,
+        "applied at once, not queued in the session's transaction"
+    );
+    let _: Option<i64> = reads.get("theirs").await.expect("another task's read");
+    let replies: Vec<i64> =
+        redis::from_redis_value(session.query(&redis::cmd("EXEC")).await.expect("EXEC"))
+            .expect("EXEC's replies");
+    assert_eq!(replies, [1], "the session's own command, and only it");
+}
