@@ -1,4 +1,4 @@
-//! [`PodConnection`]: a connection to one chosen pod, for reads.
+//! [`PodConnection`]: a connection to one chosen pod, for reads and sessions.
 
 use headless_discovery::Peer;
 use headless_discovery::roles::Verdict;
@@ -17,7 +17,9 @@ use crate::router::RedisRouter;
 /// It stays on its pod and nothing is sent again. From [`RedisRouter::read`] it shares
 /// the pod's multiplexed connection with the router's other requests (reads, atomic
 /// pipelines); from [`RedisRouter::session`] it has a connection of its own, for `WATCH`
-/// and a `MULTI`/`EXEC` sent command by command. A failure is typed and names the pod, through `ConnectionLike` too
+/// and a `MULTI`/`EXEC` sent command by command.
+///
+/// A failure is typed and names the pod, through `ConnectionLike` too
 /// ([`Error::from_redis`]): a write whose connection broke after it was written is
 /// [`Error::OutcomeUnknown`]; one handed to a connection already dead (EOF, a reset) was
 /// never sent and is [`Error::Pod`], as is every read (a read applies nothing).
