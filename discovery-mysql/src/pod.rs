@@ -22,7 +22,8 @@ const UNKNOWN_VARIABLE: u16 = 1193;
 /// statements) never moves between pods. Run statements on it with
 /// [`MySqlRouter::run_on`](crate::MySqlRouter::run_on) for typed errors that are acted
 /// on and that tell a lost connection that applied nothing
-/// ([`Error::SessionLost`](crate::Error::SessionLost)) from an unknown outcome; errors from `Queryable` methods called on it directly are yours to hand to
+/// ([`Error::SessionLost`](crate::Error::SessionLost)) from an unknown outcome. Errors
+/// from `Queryable` methods called on it directly are yours to hand to
 /// [`MySqlRouter::observe`](crate::MySqlRouter::observe), so that a 1290 (the pod is no
 /// longer primary) triggers a re-probe at once rather than at the next probe tick.
 pub struct PodConnection {

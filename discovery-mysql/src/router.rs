@@ -400,15 +400,24 @@ impl MySqlRouter {
 
     /// A connection from the pod's pool.
     pub(crate) async fn conn(&self, peer: &Peer) -> Result<PodConnection> {
-        match self.inner.pools.conn(peer).await {
-            Ok(conn) => Ok(conn),
-            Err(e) => {
-                if let Error::Pod { source, .. } = &e {
-                    self.observe(source);
-                } else {
-                    self.refresh();
-                }
-                Err(e)
+        self.inner.pools.conn(peer).await.inspect_err(|error| {
+            self.act_on(error);
+        })
+    }
+
+    /// Acts on what a failure on a pod says: the driver's error as [`observe`](Self::observe)
+    /// does, anything else (a timeout) with a probe round. Returns the driver error's
+    /// verdict.
+    fn act_on(&self, error: &Error) -> Option<Verdict> {
+        match error {
+            Error::Pod { source, .. } => {
+                let verdict = classify::of(source);
+                self.inner.roles.observe(verdict);
+                Some(verdict)
+            }
+            _ => {
+                self.refresh();
+                None
             }
         }
     }
@@ -479,22 +488,12 @@ impl MySqlRouter {
             conn.ping(),
         )
         .await;
-        match pinged {
-            Ok(()) => Ok(()),
-            Err(Error::Pod { pod, source }) => {
-                let verdict = classify::of(&source);
-                self.inner.roles.observe(verdict);
-                Err(if verdict == Verdict::Broken {
-                    Error::SessionLost { pod, source }
-                } else {
-                    Error::Pod { pod, source }
-                })
+        pinged.map_err(|error| match (self.act_on(&error), error) {
+            (Some(Verdict::Broken), Error::Pod { pod, source }) => {
+                Error::SessionLost { pod, source }
             }
-            Err(other) => {
-                self.refresh();
-                Err(other)
-            }
-        }
+            (_, error) => error,
+        })
     }
 
     /// One send of `statement` on `conn`: a refusal is known not applied, a broken
@@ -512,22 +511,15 @@ impl MySqlRouter {
             statement.run(conn),
         )
         .await;
-        match outcome {
-            Ok(result) => Ok(Reply::new(peer, result)),
-            Err(Error::Pod { pod, source }) => {
-                let verdict = classify::of(&source);
-                self.inner.roles.observe(verdict);
-                Err(match verdict {
-                    Verdict::NotLeader => Attempt::NotApplied(Error::Pod { pod, source }, verdict),
-                    Verdict::Broken => Attempt::Failed(Error::OutcomeUnknown { pod, source }),
-                    _ => Attempt::Failed(Error::Pod { pod, source }),
-                })
-            }
-            Err(other) => {
-                self.refresh();
-                Err(Attempt::Failed(other))
-            }
-        }
+        outcome
+            .map(|result| Reply::new(peer, result))
+            .map_err(|error| match (self.act_on(&error), error) {
+                (Some(Verdict::NotLeader), error) => Attempt::NotApplied(error, Verdict::NotLeader),
+                (Some(Verdict::Broken), Error::Pod { pod, source }) => {
+                    Attempt::Failed(Error::OutcomeUnknown { pod, source })
+                }
+                (_, error) => Attempt::Failed(error),
+            })
     }
 
     fn balanced_error(&self, error: tower::BoxError) -> Error {

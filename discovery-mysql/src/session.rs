@@ -76,18 +76,36 @@ enum Keyword {
 }
 
 impl Keyword {
+    /// From the statement's first word, compared in place: this runs before every
+    /// statement on a session, so it allocates nothing.
     fn of(sql: &str) -> Self {
-        let word: String = sql
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_alphabetic)
-            .collect();
-        match word.to_ascii_uppercase().as_str() {
-            "ROLLBACK" => Self::Rollback,
-            "BEGIN" | "START" => Self::Begin,
-            "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "DO" | "VALUES"
-            | "TABLE" | "SAVEPOINT" | "RELEASE" => Self::NeverCommits,
-            _ => Self::Other,
+        const NEVER_COMMITS: [&str; 11] = [
+            "SELECT",
+            "INSERT",
+            "UPDATE",
+            "DELETE",
+            "REPLACE",
+            "WITH",
+            "DO",
+            "VALUES",
+            "TABLE",
+            "SAVEPOINT",
+            "RELEASE",
+        ];
+        let sql = sql.trim_start();
+        let end = sql
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(sql.len());
+        let word = &sql[..end];
+        let is = |keyword: &str| word.eq_ignore_ascii_case(keyword);
+        if is("ROLLBACK") {
+            Self::Rollback
+        } else if is("BEGIN") || is("START") {
+            Self::Begin
+        } else if NEVER_COMMITS.iter().any(|keyword| is(keyword)) {
+            Self::NeverCommits
+        } else {
+            Self::Other
         }
     }
 }
