@@ -74,12 +74,22 @@ impl PodConnection {
     /// or the command is a read; [`Error::OutcomeUnknown`] when the connection broke
     /// after a write was sent.
     pub async fn query(&mut self, cmd: &Cmd) -> Result<Value> {
+        self.send(cmd)
+            .await?
+            .extract_error()
+            .map_err(|source| Error::Pod {
+                pod: self.peer.clone(),
+                source,
+            })
+    }
+
+    /// Sends `cmd`, noting what the reply says about the pod; a failure of the request
+    /// (not an error reply inside it) comes typed.
+    async fn send(&mut self, cmd: &Cmd) -> Result<Value> {
         let before = self.conn.written();
         let result = self.conn.conn.send_packed_command(cmd).await;
         self.note(reply::of_result(&result));
-        result
-            .and_then(Value::extract_error)
-            .map_err(|source| self.error(source, before, self.writes(cmd)))
+        result.map_err(|source| self.error(source, before, self.writes(cmd)))
     }
 
     /// The typed error for a request handed over when the socket had written `before`.
@@ -100,14 +110,7 @@ impl PodConnection {
 
 impl ConnectionLike for PodConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let before = self.conn.written();
-            let result = self.conn.conn.send_packed_command(cmd).await;
-            self.note(reply::of_result(&result));
-            result.map_err(|source| {
-                reply::to_redis_error(self.error(source, before, self.writes(cmd)))
-            })
-        })
+        Box::pin(async move { self.send(cmd).await.map_err(reply::to_redis_error) })
     }
 
     fn req_packed_commands<'a>(
